@@ -1,0 +1,3 @@
+"""antifit: fight overfitting when fine-tuning language models on small datasets."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,147 @@
+"""Augmenter protocol, step specs, and the word-selection logic every word-level op shares.
+
+A step spec (pydantic, frozen) carries an augmenter's parameters and builds the augmenter;
+``augmenter.to_spec()`` returns that same spec, so spec -> object -> spec is exact. Randomness
+comes only from the per-variant generator handed in (see ``rng.py``).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from augmenters.protect import (
+    compile_patterns,
+    protected_patterns,
+    protected_spans,
+    token_protection,
+)
+from augmenters.rng import round_stochastic
+from augmenters.tokenize import Token, tokenize
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=0)]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One operation applied to a variant: which, how many changes, and any note."""
+
+    op: str
+    changes: int
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"op": self.op, "changes": self.changes}
+        if self.note is not None:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(slots=True)
+class Draft:
+    """A variant in the making: its current text and the operations applied so far."""
+
+    text: str
+    applied: list[Applied] = field(default_factory=list)
+
+
+class StepSpec(BaseModel, ABC):
+    """Parameters of one pipeline step. Subclasses add ``type: Literal[...]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @abstractmethod
+    def build(self) -> Augmenter: ...
+
+
+class Augmenter(ABC):
+    """Transforms a batch of drafts in place, one generator per draft."""
+
+    def __init__(self, spec: StepSpec) -> None:
+        self.spec = spec
+
+    def to_spec(self) -> StepSpec:
+        return self.spec
+
+    @abstractmethod
+    def augment_batch(self, drafts: Sequence[Draft], rngs: Sequence[random.Random]) -> None: ...
+
+
+class TextAugmenter(Augmenter):
+    """An augmenter that treats each text on its own."""
+
+    op: ClassVar[str]
+
+    def augment_batch(self, drafts: Sequence[Draft], rngs: Sequence[random.Random]) -> None:
+        for draft, rng in zip(drafts, rngs, strict=True):
+            draft.text, changes = self.augment(draft.text, rng)
+            draft.applied.append(Applied(self.op, changes))
+
+    @abstractmethod
+    def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
+        """Return the new text and how many units (words, characters) were changed."""
+
+
+class RateSpec(StepSpec, ABC):
+    """Fields shared by ops that change a fraction ``p`` of a text's eligible units."""
+
+    p: Probability = 0.1
+    min_changes: Count = 0
+    max_changes: Count | None = None
+    protect_urls: bool = True
+    protect_numbers: bool = False
+    protect: tuple[str, ...] = Field(default=(), description="extra regexes never changed")
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> RateSpec:
+        if self.max_changes is not None and self.max_changes < self.min_changes:
+            raise ValueError("max_changes must be >= min_changes")
+        compile_patterns(self.protect)
+        return self
+
+    def protection(self) -> re.Pattern[str] | None:
+        return compile_patterns(
+            protected_patterns(
+                urls=self.protect_urls, numbers=self.protect_numbers, extra=self.protect
+            )
+        )
+
+    def count(self, eligible: int, rng: random.Random) -> int:
+        """How many of ``eligible`` units to change: p * eligible in expectation, then bounded."""
+        n = max(round_stochastic(self.p * eligible, rng), self.min_changes)
+        if self.max_changes is not None:
+            n = min(n, self.max_changes)
+        return min(n, eligible)
+
+
+class WordLevel:
+    """A text split into tokens, with the indices of tokens an op may touch."""
+
+    __slots__ = ("tokens", "eligible")
+
+    def __init__(
+        self,
+        text: str,
+        pattern: re.Pattern[str] | None,
+        eligible: Callable[[Token], bool],
+    ) -> None:
+        self.tokens = tokenize(text)
+        protected = token_protection(self.tokens, protected_spans(text, pattern))
+        self.eligible = [
+            i for i, tok in enumerate(self.tokens) if not protected[i] and eligible(tok)
+        ]
+
+    def pick(self, spec: RateSpec, rng: random.Random) -> list[int]:
+        """Choose which eligible token indices to change, in text order."""
+        k = spec.count(len(self.eligible), rng)
+        return sorted(rng.sample(self.eligible, k)) if k else []
+
+    def text(self, replaced: dict[int, str]) -> str:
+        return "".join(replaced.get(i, tok.text) for i, tok in enumerate(self.tokens))

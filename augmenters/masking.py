@@ -1,0 +1,237 @@
+"""Random masking: token masking, span masking, and contextual fill with a local masked LM.
+
+Words of spaced scripts and single CJK characters are the units, so Chinese and Japanese text
+is masked per character.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from augmenters.base import Applied, Augmenter, Draft, RateSpec, TextAugmenter, WordLevel
+from augmenters.synonym import match_case
+from augmenters.tokenize import Token, has_letter, is_lexical
+
+
+class MaskSpec(RateSpec):
+    """Replace a fraction ``p`` of the words (CJK: characters) with a mask token."""
+
+    type: Literal["mask"] = "mask"
+    p: float = Field(default=0.15, ge=0.0, le=1.0)
+    mask_token: str = Field(default="[MASK]", min_length=1)
+
+    def build(self) -> MaskAugmenter:
+        return MaskAugmenter(self)
+
+
+class MaskAugmenter(TextAugmenter):
+    op = "mask"
+    spec: MaskSpec
+
+    def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
+        words = WordLevel(text, self.spec.protection(), is_lexical)
+        chosen = words.pick(self.spec, rng)
+        return words.text(dict.fromkeys(chosen, self.spec.mask_token)), len(chosen)
+
+
+class SpanMaskSpec(RateSpec):
+    """Mask contiguous spans covering a fraction ``p`` of the words; span lengths are geometric
+    with mean ``mean_span``; each span becomes one mask token (``collapse``) or one per word."""
+
+    type: Literal["span_mask"] = "span_mask"
+    p: float = Field(default=0.15, ge=0.0, le=1.0)
+    mean_span: float = Field(default=3.0, ge=1.0)
+    mask_token: str = Field(default="[MASK]", min_length=1)
+    collapse: bool = True
+
+    def build(self) -> SpanMaskAugmenter:
+        return SpanMaskAugmenter(self)
+
+
+class SpanMaskAugmenter(TextAugmenter):
+    op = "span_mask"
+    spec: SpanMaskSpec
+
+    def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
+        words = WordLevel(text, self.spec.protection(), is_lexical)
+        runs = _runs(words.tokens, words.eligible)
+        budget = self.spec.count(len(words.eligible), rng)
+        # span starts are drawn among the unmasked positions, kept in a swap-remove list
+        free = [(r, j) for r, run in enumerate(runs) for j in range(len(run))]
+        where = {pos: k for k, pos in enumerate(free)}
+        masked: set[int] = set()
+        q = 1.0 / self.spec.mean_span
+        while len(masked) < budget:
+            r, j = free[rng.randrange(len(free))]
+            length = 1 + (int(math.log(1.0 - rng.random()) / math.log(1.0 - q)) if q < 1 else 0)
+            for jj in range(j, min(j + length, len(runs[r]))):
+                if runs[r][jj] in masked or len(masked) >= budget:
+                    break
+                masked.add(runs[r][jj])
+                k = where.pop((r, jj))
+                last = free.pop()
+                if k < len(free):
+                    free[k] = last
+                    where[last] = k
+        return self._render(words, masked), len(masked)
+
+    def _render(self, words: WordLevel, masked: set[int]) -> str:
+        out: list[str] = []
+        mask = self.spec.mask_token
+        toks = words.tokens
+        for i, tok in enumerate(toks):
+            if i not in masked:
+                inside = self.spec.collapse and _between_masks(toks, masked, i)
+                if not inside:
+                    out.append(tok.text)
+            elif not (self.spec.collapse and _previous_lexical_masked(toks, masked, i)):
+                out.append(mask)
+        return "".join(out)
+
+
+def _runs(tokens: Sequence[Token], eligible: Sequence[int]) -> list[list[int]]:
+    """Group eligible token indices into runs separated only by whitespace."""
+    runs: list[list[int]] = []
+    for i in eligible:
+        if runs and all(tokens[k].kind == "space" for k in range(runs[-1][-1] + 1, i)):
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def _previous_lexical_masked(tokens: Sequence[Token], masked: set[int], i: int) -> bool:
+    k = i - 1
+    while k >= 0 and tokens[k].kind == "space":
+        k -= 1
+    return k >= 0 and k in masked
+
+
+def _between_masks(tokens: Sequence[Token], masked: set[int], i: int) -> bool:
+    """A space token with masked words on both sides (swallowed by a collapsed span)."""
+    if tokens[i].kind != "space":
+        return False
+    return _previous_lexical_masked(tokens, masked, i) and i + 1 < len(tokens) and i + 1 in masked
+
+
+class ContextualSpec(RateSpec):
+    """Mask a fraction ``p`` of the words and refill each with a masked LM's top-k sample."""
+
+    type: Literal["contextual"] = "contextual"
+    model: str = Field(description="local Hugging Face masked-LM directory")
+    p: float = Field(default=0.15, ge=0.0, le=1.0)
+    top_k: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    max_length: int = Field(default=256, ge=8)
+    device: str = "auto"
+
+    def build(self) -> ContextualAugmenter:
+        return ContextualAugmenter(self)
+
+
+class ContextualAugmenter(Augmenter):
+    op = "contextual"
+    spec: ContextualSpec
+
+    def __init__(self, spec: ContextualSpec) -> None:
+        super().__init__(spec)
+        self._banned: list[int] | None = None
+
+    def augment_batch(self, drafts: Sequence[Draft], rngs: Sequence[random.Random]) -> None:
+        from augmenters.resources import masked_lm, torch_device
+
+        tokenizer, model = masked_lm(self.spec.model, torch_device(self.spec.device))
+        plans = [self._plan(d.text, rng) for d, rng in zip(drafts, rngs, strict=True)]
+        for start in range(0, len(drafts), self.spec.batch_size):
+            chunk = range(start, min(start + self.spec.batch_size, len(drafts)))
+            todo = [j for j in chunk if plans[j][1]]
+            fills = self._fill(tokenizer, model, [plans[j] for j in todo], [rngs[j] for j in todo])
+            filled = dict(zip(todo, fills, strict=True))
+            for j in chunk:
+                words, chosen = plans[j]
+                new = filled.get(j, {})
+                if new:
+                    drafts[j].text = words.text(new)
+                drafts[j].applied.append(Applied(self.op, len(new)))
+
+    def _plan(self, text: str, rng: random.Random) -> tuple[WordLevel, list[int]]:
+        words = WordLevel(
+            text, self.spec.protection(), lambda t: is_lexical(t) and has_letter(t.text)
+        )
+        return words, words.pick(self.spec, rng)
+
+    def _fill(
+        self,
+        tokenizer: Any,
+        model: Any,
+        plans: list[tuple[WordLevel, list[int]]],
+        rngs: list[random.Random],
+    ) -> list[dict[int, str]]:
+        import torch
+
+        if not plans:
+            return []
+        mask = tokenizer.mask_token
+        texts = [words.text(dict.fromkeys(chosen, mask)) for words, chosen in plans]
+        enc = tokenizer(
+            texts,
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=self.spec.max_length,
+        )
+        with torch.inference_mode():
+            logits = model(**enc.to(model.device)).logits.float()
+        if self._banned is None:
+            self._banned = _unusable_ids(tokenizer)
+        banned = torch.tensor(self._banned, device=logits.device)
+        out: list[dict[int, str]] = []
+        for row, ((words, chosen), rng) in enumerate(zip(plans, rngs, strict=True)):
+            positions = (enc["input_ids"][row] == tokenizer.mask_token_id).nonzero().flatten()
+            row_logits = logits[row, positions]
+            row_logits[:, banned] = float("-inf")
+            top = torch.topk(row_logits, self.spec.top_k + 1, dim=-1)
+            probs = torch.softmax(top.values, dim=-1).cpu().tolist()
+            ids = top.indices.cpu().tolist()
+            new: dict[int, str] = {}
+            for i, p_row, id_row in zip(chosen, probs, ids, strict=False):  # truncated masks stay
+                original = words.tokens[i].text
+                cands = [
+                    (p, w)
+                    for p, w in zip(p_row, _decode(tokenizer, id_row), strict=True)
+                    if w and w.lower() != original.lower()
+                ][: self.spec.top_k]
+                if cands:
+                    new[i] = match_case(original, _sample(cands, rng))
+            out.append(new)
+        return out
+
+
+def _sample(cands: list[tuple[float, str]], rng: random.Random) -> str:
+    # probabilities rounded so that float noise across batch shapes cannot move a draw
+    weights = [round(p, 4) for p, _ in cands]
+    total = sum(weights) or 1.0
+    x = rng.random() * total
+    for w, (_, word) in zip(weights, cands, strict=True):
+        x -= w
+        if x < 0:
+            return word
+    return cands[-1][1]
+
+
+def _decode(tokenizer: Any, ids: list[int]) -> list[str]:
+    return [tokenizer.decode([i]).strip() for i in ids]
+
+
+def _unusable_ids(tokenizer: Any) -> list[int]:
+    """Special tokens and word-piece continuations cannot stand for a whole word."""
+    banned = set(tokenizer.all_special_ids)
+    for token, idx in tokenizer.get_vocab().items():
+        if token.startswith("##") or not token.strip("#▁Ġ"):
+            banned.add(idx)
+    return sorted(banned)

@@ -1,0 +1,145 @@
+"""Running a pipeline spec over records: the batch API.
+
+``augment(records, spec, seed, n_variants)`` returns, for each record and variant index, the
+augmented text, the record's label unchanged, and the operations applied. Each variant is drawn
+from its own generator (spec, seed, record id, variant index), so results do not depend on the
+batch size, the order of records, the number of processes or PYTHONHASHSEED.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from augmenters.base import Applied, Draft
+from augmenters.errors import RecordError
+from augmenters.rng import stable_digest, variant_rng
+from augmenters.spec import PipelineSpec, parse_spec
+
+JSONScalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    id: str
+    text: str
+    label: Any = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, value: Record | Mapping[str, Any] | str, index: int) -> Record:
+        """Accept a Record, a mapping with ``text`` (and ``id``, ``label``, ``meta``) or a bare
+        string (its id is then a hash of the text). ``index`` is used in error messages only."""
+        if isinstance(value, Record):
+            return value
+        if isinstance(value, str):
+            return cls(id=stable_digest(value, size=8).hex(), text=value)
+        if not isinstance(value, Mapping):
+            raise RecordError(
+                f"a record is a mapping or a string, not {type(value).__name__}",
+                field=f"records[{index}]",
+            )
+        text = value.get("text")
+        if not isinstance(text, str):
+            what = "missing" if text is None else f"a {type(text).__name__}, not a string"
+            raise RecordError(f"text is {what}", field=f"records[{index}].text")
+        rid = value.get("id")
+        if rid is None:
+            rid = stable_digest(text, size=8).hex()
+        elif isinstance(rid, bool) or not isinstance(rid, str | int):
+            raise RecordError("id must be a string or an integer", field=f"records[{index}].id")
+        meta = value.get("meta") or {}
+        if not isinstance(meta, Mapping):
+            raise RecordError("meta must be an object", field=f"records[{index}].meta")
+        return cls(id=str(rid), text=text, label=value.get("label"), meta=meta)
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    record_id: str
+    variant: int
+    text: str
+    label: Any
+    ops: tuple[Applied, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.record_id,
+            "variant": self.variant,
+            "text": self.text,
+            "label": self.label,
+            "ops": [op.to_dict() for op in self.ops],
+        }
+
+
+class Pipeline:
+    """A built pipeline: augmenters plus filters, ready to run over records."""
+
+    def __init__(self, spec: PipelineSpec | Mapping[str, Any] | str | Path) -> None:
+        self.spec = parse_spec(spec)
+        self.root = self.spec.pipeline.build()
+        self.filters = [f.build() for f in self.spec.filters]
+        self._seed_key = self.spec.pipeline_digest()
+        self.dropped: Counter[str] = Counter()  # variants dropped, by filter name
+
+    def to_spec(self) -> PipelineSpec:
+        return self.spec
+
+    def augment(
+        self,
+        records: Iterable[Record | Mapping[str, Any] | str],
+        seed: int,
+        n_variants: int = 1,
+        batch_size: int = 256,
+    ) -> Iterator[Variant]:
+        """Yield the kept variants, record by record, variant index ascending."""
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise RecordError("seed must be an integer", field="seed")
+        if n_variants < 0:
+            raise RecordError("must be >= 0", field="n_variants")
+        if batch_size < 1:
+            raise RecordError("must be >= 1", field="batch_size")
+        it = (Record.coerce(r, i) for i, r in enumerate(records))
+        while batch := list(islice(it, max(1, batch_size // max(n_variants, 1)))):
+            yield from self.augment_batch(batch, seed, n_variants)
+
+    def augment_batch(self, records: Sequence[Record], seed: int, n_variants: int) -> list[Variant]:
+        drafts = [Draft(r.text) for r in records for _ in range(n_variants)]
+        rngs: list[random.Random] = [
+            variant_rng(self._seed_key, seed, r.id, v) for r in records for v in range(n_variants)
+        ]
+        if drafts:
+            self.root.augment_batch(drafts, rngs)
+        groups = [
+            (r, list(range(k * n_variants, (k + 1) * n_variants))) for k, r in enumerate(records)
+        ]
+        for flt in self.filters:
+            verdicts = flt.keep([(r.text, [drafts[i].text for i in idx]) for r, idx in groups])
+            new_groups = []
+            for (r, idx), keep in zip(groups, verdicts, strict=True):
+                kept = [i for i, ok in zip(idx, keep, strict=True) if ok]
+                self.dropped[flt.name] += len(idx) - len(kept)
+                new_groups.append((r, kept))
+            groups = new_groups
+        return [
+            Variant(r.id, i % n_variants, drafts[i].text, r.label, tuple(drafts[i].applied))
+            for r, idx in groups
+            for i in idx
+        ]
+
+
+def augment(
+    records: Iterable[Record | Mapping[str, Any] | str],
+    spec: PipelineSpec | Mapping[str, Any] | str | Path,
+    seed: int,
+    n_variants: int = 1,
+    batch_size: int = 256,
+) -> list[Variant]:
+    """Augment ``records`` with ``spec``: ``n_variants`` variants per record (fewer where a
+    filter drops some)."""
+    return list(Pipeline(spec).augment(records, seed, n_variants, batch_size))

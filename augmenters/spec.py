@@ -1,0 +1,208 @@
+"""The pipeline spec: versioned JSON <-> typed objects.
+
+A spec is ``{"version": 1, "pipeline": STEP, "filters": [FILTER, ...]}``; a step is one
+augmenter or a composition (``sequence``, ``one_of``, ``sometimes``), told apart by ``type``.
+``PipelineSpec.model_validate(d).to_dict() == d`` for any valid, fully-specified ``d``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from augmenters.backtranslation import BackTranslationSpec
+from augmenters.base import Augmenter, Probability, StepSpec
+from augmenters.compose import OneOfAugmenter, SequenceAugmenter, SometimesAugmenter
+from augmenters.errors import SpecError
+from augmenters.filters import DedupSpec, LengthRatioSpec, SimilaritySpec, UnchangedSpec
+from augmenters.masking import ContextualSpec, MaskSpec, SpanMaskSpec
+from augmenters.noise import (
+    CharNoiseSpec,
+    KeyboardSpec,
+    OcrSpec,
+    PunctuationSpec,
+    WordDeleteSpec,
+    WordSwapSpec,
+)
+from augmenters.rng import canonical_json, stable_digest
+from augmenters.synonym import SynonymSpec
+
+SPEC_VERSION = 1
+
+
+class SequenceSpec(StepSpec):
+    type: Literal["sequence"] = "sequence"
+    steps: tuple[Step, ...] = Field(min_length=1)
+
+    def build(self) -> Augmenter:
+        return SequenceAugmenter(self, [s.build() for s in self.steps])
+
+
+class OneOfSpec(StepSpec):
+    type: Literal["one_of"] = "one_of"
+    steps: tuple[Step, ...] = Field(min_length=1)
+    weights: tuple[Annotated[float, Field(ge=0.0)], ...] | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> OneOfSpec:
+        if self.weights is not None:
+            if len(self.weights) != len(self.steps):
+                raise ValueError(f"{len(self.weights)} weights for {len(self.steps)} steps")
+            if sum(self.weights) <= 0:
+                raise ValueError("weights must not all be zero")
+        return self
+
+    def build(self) -> Augmenter:
+        return OneOfAugmenter(self, [s.build() for s in self.steps], self.weights)
+
+
+class SometimesSpec(StepSpec):
+    type: Literal["sometimes"] = "sometimes"
+    p: Probability = 0.5
+    step: Step
+
+    def build(self) -> Augmenter:
+        return SometimesAugmenter(self, self.step.build(), self.p)
+
+
+Step = Annotated[
+    Union[  # noqa: UP007 -- get_args below needs the Union object
+        SynonymSpec,
+        BackTranslationSpec,
+        MaskSpec,
+        SpanMaskSpec,
+        ContextualSpec,
+        KeyboardSpec,
+        OcrSpec,
+        CharNoiseSpec,
+        WordSwapSpec,
+        WordDeleteSpec,
+        PunctuationSpec,
+        SequenceSpec,
+        OneOfSpec,
+        SometimesSpec,
+    ],
+    Field(discriminator="type"),
+]
+FilterStep = Annotated[
+    Union[UnchangedSpec, DedupSpec, LengthRatioSpec, SimilaritySpec],  # noqa: UP007
+    Field(discriminator="type"),
+]
+for _model in (SequenceSpec, OneOfSpec, SometimesSpec):
+    _model.model_rebuild()
+
+
+def _by_type(union: Any) -> dict[str, type[BaseModel]]:
+    return {m.model_fields["type"].default: m for m in get_args(get_args(union)[0])}
+
+
+STEPS: dict[str, type[BaseModel]] = _by_type(Step)
+FILTERS: dict[str, type[BaseModel]] = _by_type(FilterStep)
+COMPOSITIONS = ("sequence", "one_of", "sometimes")
+
+
+class PipelineSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = SPEC_VERSION
+    pipeline: Step
+    filters: tuple[FilterStep, ...] = ()
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, version: int) -> int:
+        if version != SPEC_VERSION:
+            raise ValueError(
+                f"unsupported spec version {version}; this antifit reads {SPEC_VERSION}"
+            )
+        return version
+
+    def to_dict(self) -> dict[str, Any]:
+        ordered: dict[str, Any] = _type_first(self.model_dump(mode="json"))
+        return ordered
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
+
+    def digest(self) -> str:
+        """Hash of the whole spec (for manifests)."""
+        return stable_digest(canonical_json(self.to_dict())).hex()
+
+    def pipeline_digest(self) -> str:
+        """Hash of the augmentation steps alone: seeds every variant, so adding or changing a
+        filter never changes which variants are generated."""
+        return stable_digest(canonical_json(self.to_dict()["pipeline"])).hex()
+
+
+def _type_first(value: Any) -> Any:
+    """Put each step's ``type`` first, so specs read naturally; order is not semantic."""
+    if isinstance(value, dict):
+        ordered = {"type": value["type"]} if "type" in value else {}
+        ordered.update((k, _type_first(v)) for k, v in value.items() if k != "type")
+        return ordered
+    if isinstance(value, list):
+        return [_type_first(v) for v in value]
+    return value
+
+
+def parse_spec(data: PipelineSpec | Mapping[str, Any] | str | bytes | Path) -> PipelineSpec:
+    """Read a spec from an object, a JSON string, or a JSON file; invalid -> ``SpecError``
+    naming the field (e.g. ``pipeline.steps.1.p``)."""
+    if isinstance(data, PipelineSpec):
+        return data
+    if isinstance(data, Path):
+        try:
+            data = data.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SpecError(f"cannot read spec file: {exc}") from exc
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"spec is not valid JSON: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise SpecError("a spec is a JSON object with 'version', 'pipeline' and 'filters'")
+    try:
+        return PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        raise spec_error(exc) from exc
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    # pydantic puts the union's tag in the path (steps.1.keyboard.p): leave it out
+    return ".".join(str(part) for part in loc if part not in STEPS and part not in FILTERS)
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "union_tag_invalid":
+        known = FILTERS if "filters" in error["loc"] else STEPS
+        return f"unknown type {error['input'].get('type')!r}; known: {', '.join(sorted(known))}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def spec_error(exc: ValidationError) -> SpecError:
+    details = [{"field": _where(e["loc"]), "message": _message(e)} for e in exc.errors()]
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    first = details[0]
+    return SpecError(first["message"] + more, field=first["field"] or None, details=details)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a pipeline spec (for the API's catalogue and for editors)."""
+    return PipelineSpec.model_json_schema()
+
+
+def step_schemas() -> dict[str, dict[str, Any]]:
+    """Each augmenter's and filter's own JSON Schema, by type name."""
+    return {name: model.model_json_schema() for name, model in {**STEPS, **FILTERS}.items()}

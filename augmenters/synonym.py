@@ -1,0 +1,273 @@
+"""Synonym replacement: POS-aware WordNet 3.0 for English, or a user lexicon for any language.
+
+WordNet mode tags the text (Penn Treebank tags), replaces only content words (nouns, verbs,
+adjectives, adverbs; never proper nouns, stopwords, numbers or protected spans), picks synonyms
+from the word's most frequent senses, re-inflects them to the original's form and keeps its case.
+Lexicon mode matches the lexicon's keys in the text (longest first; CJK keys need no spaces).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from functools import cache, lru_cache
+from importlib import resources as importlib_resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from augmenters.base import RateSpec, TextAugmenter, WordLevel
+from augmenters.errors import SpecError
+from augmenters.protect import protected_spans
+from augmenters.resources import pos_tagger, wordnet
+from augmenters.tokenize import CJK_CHAR, Token, has_letter
+
+# Penn tag -> WordNet POS; comparatives/superlatives and proper nouns are left alone.
+WORDNET_POS = {
+    "NN": "n",
+    "NNS": "n",
+    "VB": "v",
+    "VBD": "v",
+    "VBG": "v",
+    "VBN": "v",
+    "VBP": "v",
+    "VBZ": "v",
+    "JJ": "a",
+    "RB": "r",
+}
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    text = importlib_resources.files("augmenters").joinpath("data/stopwords_en.json").read_text()
+    return frozenset(json.loads(text))
+
+
+@cache
+def _irregular_verbs() -> frozenset[str]:
+    """Base forms whose past forms are irregular (from WordNet's verb.exc)."""
+    from augmenters.resources import wordnet_dir
+
+    bases = set()
+    for line in (wordnet_dir() / "verb.exc").read_text().splitlines():
+        form, *base = line.split()
+        if base and not form.endswith("ed"):
+            bases.update(base)
+    return frozenset(bases)
+
+
+def _plural(word: str, verb: bool = False) -> str:
+    if re.search(r"(s|x|z|ch|sh)$", word) or (verb and re.search(r"[^aeiou]o$", word)):
+        return word + "es"
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def _past(word: str) -> str:
+    if word.endswith("e"):
+        return word + "d"
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ied"
+    return word + "ed"
+
+
+def _gerund(word: str) -> str:
+    if word.endswith("ie"):
+        return word[:-2] + "ying"
+    if word.endswith("e") and not word.endswith(("ee", "ye", "oe")):
+        return word[:-1] + "ing"
+    return word + "ing"
+
+
+def inflect(lemma: str, tag: str) -> str | None:
+    """Inflect a WordNet lemma (possibly several words) to a Penn tag; None if we cannot."""
+    words = lemma.split(" ")
+    head = len(words) - 1 if tag == "NNS" else 0  # nouns inflect last, phrasal verbs first
+    w = words[head]
+    if tag in ("NNS", "VBZ"):
+        words[head] = _plural(w, verb=tag == "VBZ")
+    elif tag in ("VBD", "VBN"):
+        if w in _irregular_verbs():
+            return None
+        words[head] = _past(w)
+    elif tag == "VBG":
+        words[head] = _gerund(w)
+    return " ".join(words)
+
+
+def match_case(original: str, replacement: str) -> str:
+    if len(original) > 1 and original.isupper():
+        return replacement.upper()
+    if original[:1].isupper():
+        return replacement[:1].upper() + replacement[1:]
+    return replacement
+
+
+@lru_cache(maxsize=200_000)
+def wordnet_synonyms(word: str, pos: str, max_senses: int | None) -> tuple[str, ...]:
+    """Synonyms (base forms, spaces for multi-word lemmas) of a lower-case word, in sense order."""
+    wn = wordnet()
+    lemma = wn.morphy(word, pos) or word
+    out: dict[str, None] = {}
+    for synset in wn.synsets(lemma, pos)[:max_senses]:
+        for name in synset.lemma_names():
+            candidate = name.replace("_", " ")
+            if candidate.lower() in (word, lemma) or candidate[0].isupper():
+                continue
+            if any(ch.isdigit() for ch in candidate):
+                continue
+            out[candidate] = None
+    return tuple(out)
+
+
+@lru_cache(maxsize=50_000)
+def _tags(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(pos_tagger().tag(words))
+
+
+Lexicon = dict[str, tuple[str, ...]]
+
+
+@lru_cache(maxsize=32)
+def load_lexicon(path: str) -> Lexicon:
+    try:
+        raw = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SpecError(f"cannot read lexicon {path!r}: {exc}", field="lexicon_path") from exc
+    return _validate_lexicon(raw, "lexicon_path")
+
+
+def _validate_lexicon(raw: object, field: str) -> Lexicon:
+    if not isinstance(raw, dict):
+        raise SpecError("a lexicon is a JSON object: word -> list of synonyms", field=field)
+    out: Lexicon = {}
+    for key, values in raw.items():
+        if not isinstance(values, list | tuple) or not all(
+            isinstance(v, str) and v for v in values
+        ):
+            raise SpecError(f"synonyms of {key!r} must be a list of non-empty strings", field=field)
+        if not key.strip():
+            raise SpecError("lexicon keys must be non-empty", field=field)
+        out[key] = tuple(v for v in values if v != key)
+    return out
+
+
+@lru_cache(maxsize=32)
+def _lexicon_pattern(keys: tuple[str, ...]) -> re.Pattern[str]:
+    def bounded(key: str) -> str:
+        escaped = re.escape(key)
+        # keys in spaced scripts match whole words only; CJK keys match anywhere
+        if not CJK_CHAR.match(key[0]):
+            escaped = r"(?<!\w)" + escaped
+        if not CJK_CHAR.match(key[-1]):
+            escaped += r"(?!\w)"
+        return escaped
+
+    ordered = sorted(keys, key=len, reverse=True)
+    return re.compile("|".join(bounded(k) for k in ordered), re.IGNORECASE)
+
+
+class SynonymSpec(RateSpec):
+    type: Literal["synonym"] = "synonym"
+    p: float = Field(default=0.2, ge=0.0, le=1.0, description="fraction of eligible words")
+    source: Literal["wordnet", "lexicon"] = "wordnet"
+    max_senses: int | None = Field(default=3, ge=1, description="WordNet senses to draw from")
+    lexicon: dict[str, tuple[str, ...]] | None = Field(
+        default=None, description="inline lexicon: word -> synonyms (any language)"
+    )
+    lexicon_path: str | None = Field(default=None, description="JSON file: word -> synonyms")
+
+    @model_validator(mode="after")
+    def _lexicon_given(self) -> SynonymSpec:
+        if self.source == "lexicon" and self.lexicon is None and self.lexicon_path is None:
+            raise ValueError("source 'lexicon' needs 'lexicon' or 'lexicon_path'")
+        if self.lexicon is not None:
+            _validate_lexicon(self.lexicon, "lexicon")
+        return self
+
+    def build(self) -> SynonymAugmenter:
+        return SynonymAugmenter(self)
+
+
+class SynonymAugmenter(TextAugmenter):
+    op = "synonym"
+    spec: SynonymSpec
+
+    def __init__(self, spec: SynonymSpec) -> None:
+        super().__init__(spec)
+        self._lexicon: Lexicon | None = None
+
+    def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
+        if self.spec.source == "lexicon":
+            return self._augment_lexicon(text, rng)
+        return self._augment_wordnet(text, rng)
+
+    def _augment_wordnet(self, text: str, rng: random.Random) -> tuple[str, int]:
+        words = WordLevel(text, self.spec.protection(), _content_candidate)
+        if not words.eligible:
+            return text, 0
+        non_space = [i for i, tok in enumerate(words.tokens) if tok.kind != "space"]
+        tags = dict(
+            zip(non_space, _tags(tuple(words.tokens[i].text for i in non_space)), strict=True)
+        )
+        options: dict[int, tuple[str, ...]] = {}
+        for i in words.eligible:
+            pos = WORDNET_POS.get(tags[i])
+            if pos is not None:
+                found = wordnet_synonyms(words.tokens[i].text.lower(), pos, self.spec.max_senses)
+                inflected = (inflect(s, tags[i]) for s in found)
+                options[i] = tuple(s for s in inflected if s is not None)
+        words.eligible = [i for i in words.eligible if options.get(i)]
+        replaced = {
+            i: match_case(words.tokens[i].text, rng.choice(options[i]))
+            for i in words.pick(self.spec, rng)
+        }
+        return words.text(replaced), len(replaced)
+
+    def lexicon(self) -> Lexicon:
+        if self._lexicon is None:
+            merged: Lexicon = {}
+            if self.spec.lexicon_path is not None:
+                merged.update(load_lexicon(self.spec.lexicon_path))
+            merged.update(_validate_lexicon(self.spec.lexicon or {}, "lexicon"))
+            self._lexicon = {k.lower(): v for k, v in merged.items() if v}
+        return self._lexicon
+
+    def _augment_lexicon(self, text: str, rng: random.Random) -> tuple[str, int]:
+        lexicon = self.lexicon()
+        if not lexicon or not text:
+            return text, 0
+        spans = protected_spans(text, self.spec.protection())
+        matches = [
+            m
+            for m in _lexicon_pattern(tuple(lexicon)).finditer(text)
+            if not any(s < m.end() and m.start() < e for s, e in spans)
+        ]
+        k = self.spec.count(len(matches), rng)
+        if not k:
+            return text, 0
+        chosen = sorted(rng.sample(range(len(matches)), k))
+        out, last = [], 0
+        for j in chosen:
+            m = matches[j]
+            out += [
+                text[last : m.start()],
+                match_case(m.group(), rng.choice(lexicon[m.group().lower()])),
+            ]
+            last = m.end()
+        out.append(text[last:])
+        return "".join(out), k
+
+
+def _content_candidate(tok: Token) -> bool:
+    t = tok.text
+    return (
+        tok.kind == "word"
+        and len(t) > 1
+        and has_letter(t)
+        and t.isalpha()
+        and t.lower() not in stopwords()
+    )
