@@ -20,10 +20,10 @@ from augmenters.protect import (
     compile_patterns,
     protected_patterns,
     protected_spans,
-    token_protection,
+    protected_units,
 )
 from augmenters.rng import round_stochastic
-from augmenters.tokenize import Token, tokenize
+from augmenters.tokenize import split
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Count = Annotated[int, Field(ge=0)]
@@ -122,26 +122,40 @@ class RateSpec(StepSpec, ABC):
 
 
 class WordLevel:
-    """A text split into tokens, with the indices of tokens an op may touch."""
+    """A text split into lexical units (odd indices of ``parts``) and what lies between them,
+    with the indices of the units an op may touch."""
 
-    __slots__ = ("tokens", "eligible")
+    __slots__ = ("parts", "eligible")
 
     def __init__(
         self,
         text: str,
         pattern: re.Pattern[str] | None,
-        eligible: Callable[[Token], bool],
+        eligible: Callable[[str], bool],
     ) -> None:
-        self.tokens = tokenize(text)
-        protected = token_protection(self.tokens, protected_spans(text, pattern))
+        parts = self.parts = split(text)
+        protected = protected_units(parts, protected_spans(text, pattern))
         self.eligible = [
-            i for i, tok in enumerate(self.tokens) if not protected[i] and eligible(tok)
+            i for i in range(1, len(parts), 2) if eligible(parts[i]) and i not in protected
         ]
 
+    @property
+    def units(self) -> int:
+        return len(self.parts) // 2
+
     def pick(self, spec: RateSpec, rng: random.Random) -> list[int]:
-        """Choose which eligible token indices to change, in text order."""
+        """Choose which eligible units to change, in text order."""
         k = spec.count(len(self.eligible), rng)
         return sorted(rng.sample(self.eligible, k)) if k else []
 
     def text(self, replaced: dict[int, str]) -> str:
-        return "".join(replaced.get(i, tok.text) for i, tok in enumerate(self.tokens))
+        if not replaced:
+            return "".join(self.parts)
+        parts = self.parts.copy()
+        for i, new in replaced.items():
+            parts[i] = new
+        return "".join(parts)
+
+
+def any_unit(unit: str) -> bool:
+    return True

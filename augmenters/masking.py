@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from augmenters.base import Applied, Augmenter, Draft, RateSpec, TextAugmenter, WordLevel
+from augmenters.base import Applied, Augmenter, Draft, RateSpec, TextAugmenter, WordLevel, any_unit
 from augmenters.synonym import match_case
-from augmenters.tokenize import Token, has_letter, is_lexical
+from augmenters.tokenize import has_letter
 
 
 class MaskSpec(RateSpec):
@@ -34,7 +34,7 @@ class MaskAugmenter(TextAugmenter):
     spec: MaskSpec
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), is_lexical)
+        words = WordLevel(text, self.spec.protection(), any_unit)
         chosen = words.pick(self.spec, rng)
         return words.text(dict.fromkeys(chosen, self.spec.mask_token)), len(chosen)
 
@@ -58,8 +58,8 @@ class SpanMaskAugmenter(TextAugmenter):
     spec: SpanMaskSpec
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), is_lexical)
-        runs = _runs(words.tokens, words.eligible)
+        words = WordLevel(text, self.spec.protection(), any_unit)
+        runs = _runs(words.parts, words.eligible)
         budget = self.spec.count(len(words.eligible), rng)
         # span starts are drawn among the unmasked positions, kept in a swap-remove list
         free = [(r, j) for r, run in enumerate(runs) for j in range(len(run))]
@@ -81,42 +81,26 @@ class SpanMaskAugmenter(TextAugmenter):
         return self._render(words, masked), len(masked)
 
     def _render(self, words: WordLevel, masked: set[int]) -> str:
-        out: list[str] = []
-        mask = self.spec.mask_token
-        toks = words.tokens
-        for i, tok in enumerate(toks):
-            if i not in masked:
-                inside = self.spec.collapse and _between_masks(toks, masked, i)
-                if not inside:
-                    out.append(tok.text)
-            elif not (self.spec.collapse and _previous_lexical_masked(toks, masked, i)):
-                out.append(mask)
+        parts, mask = words.parts, self.spec.mask_token
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
+            if self.spec.collapse and i in masked and i - 2 in masked and not parts[i - 1].strip():
+                out.pop()  # inside a span: the previous mask stands for this word too
+            else:
+                out.append(mask if i in masked else parts[i])
+            out.append(parts[i + 1])
         return "".join(out)
 
 
-def _runs(tokens: Sequence[Token], eligible: Sequence[int]) -> list[list[int]]:
-    """Group eligible token indices into runs separated only by whitespace."""
+def _runs(parts: Sequence[str], eligible: Sequence[int]) -> list[list[int]]:
+    """Group eligible units into runs separated only by whitespace."""
     runs: list[list[int]] = []
     for i in eligible:
-        if runs and all(tokens[k].kind == "space" for k in range(runs[-1][-1] + 1, i)):
+        if runs and runs[-1][-1] == i - 2 and not parts[i - 1].strip():
             runs[-1].append(i)
         else:
             runs.append([i])
     return runs
-
-
-def _previous_lexical_masked(tokens: Sequence[Token], masked: set[int], i: int) -> bool:
-    k = i - 1
-    while k >= 0 and tokens[k].kind == "space":
-        k -= 1
-    return k >= 0 and k in masked
-
-
-def _between_masks(tokens: Sequence[Token], masked: set[int], i: int) -> bool:
-    """A space token with masked words on both sides (swallowed by a collapsed span)."""
-    if tokens[i].kind != "space":
-        return False
-    return _previous_lexical_masked(tokens, masked, i) and i + 1 < len(tokens) and i + 1 in masked
 
 
 class ContextualSpec(RateSpec):
@@ -160,9 +144,7 @@ class ContextualAugmenter(Augmenter):
                 drafts[j].applied.append(Applied(self.op, len(new)))
 
     def _plan(self, text: str, rng: random.Random) -> tuple[WordLevel, list[int]]:
-        words = WordLevel(
-            text, self.spec.protection(), lambda t: is_lexical(t) and has_letter(t.text)
-        )
+        words = WordLevel(text, self.spec.protection(), has_letter)
         return words, words.pick(self.spec, rng)
 
     def _fill(
@@ -200,7 +182,7 @@ class ContextualAugmenter(Augmenter):
             ids = top.indices.cpu().tolist()
             new: dict[int, str] = {}
             for i, p_row, id_row in zip(chosen, probs, ids, strict=False):  # truncated masks stay
-                original = words.tokens[i].text
+                original = words.parts[i]
                 cands = [
                     (p, w)
                     for p, w in zip(p_row, _decode(tokenizer, id_row), strict=True)

@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from augmenters.base import Count, RateSpec, TextAugmenter, WordLevel
-from augmenters.tokenize import Token, graphemes, has_letter, is_lexical
+from augmenters.base import Count, RateSpec, TextAugmenter, WordLevel, any_unit
+from augmenters.tokenize import graphemes, has_letter, is_cjk
 
 # --- data ---------------------------------------------------------------------------------
 # Rows of each layout as typed without shift; neighbours follow the usual half-key stagger.
@@ -81,10 +81,6 @@ def _match_case(original: str, replacement: str) -> str:
     return replacement.upper() if original.isupper() else replacement
 
 
-def _letter_word(tok: Token) -> bool:
-    return tok.kind == "word" and has_letter(tok.text)
-
-
 # --- character-level ops ------------------------------------------------------------------
 class CharSpec(RateSpec):
     """Shared by character-level ops: which words may be edited."""
@@ -98,14 +94,18 @@ class CharAugmenter(TextAugmenter):
 
     spec: CharSpec
 
-    def eligible(self, tok: Token) -> bool:
-        return _letter_word(tok) and len(tok.text) >= self.spec.min_word_length
+    def eligible(self, word: str) -> bool:
+        if len(word) < self.spec.min_word_length:
+            return False
+        if word.isascii():  # the common case, without a regex
+            return word.isalpha() or has_letter(word)
+        return has_letter(word) and not is_cjk(word)
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
         words = WordLevel(text, self.spec.protection(), self.eligible)
         replaced: dict[int, str] = {}
         for i in words.pick(self.spec, rng):
-            edited = self.edit(words.tokens[i].text, rng)
+            edited = self.edit(words.parts[i], rng)
             if edited is not None:
                 replaced[i] = edited
         return words.text(replaced), len(replaced)
@@ -230,15 +230,15 @@ class WordSwapAugmenter(TextAugmenter):
     spec: WordSwapSpec
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), is_lexical)
+        words = WordLevel(text, self.spec.protection(), any_unit)
         if len(words.eligible) < 2:
             return text, 0
-        order = {i: words.tokens[i].text for i in words.eligible}
+        order = {i: words.parts[i] for i in words.eligible}
         swaps = self.spec.count(len(words.eligible), rng)
         for _ in range(swaps):
             a, b = rng.sample(words.eligible, 2)
             order[a], order[b] = order[b], order[a]
-        changed = {i: t for i, t in order.items() if t != words.tokens[i].text}
+        changed = {i: t for i, t in order.items() if t != words.parts[i]}
         return words.text(changed), len(changed)
 
 
@@ -256,20 +256,27 @@ class WordDeleteAugmenter(TextAugmenter):
     spec: WordDeleteSpec
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), is_lexical)
-        n_lexical = sum(tok.is_lexical for tok in words.tokens)
-        targets = words.pick(self.spec, rng)[: max(n_lexical - 1, 0)]
+        words = WordLevel(text, self.spec.protection(), any_unit)
+        targets = words.pick(self.spec, rng)[: max(words.units - 1, 0)]
         if not targets:
             return text, 0
         drop = set(targets)
-        toks = words.tokens
-        for i in targets:  # take one neighbouring space with the word, so no double spaces
-            if i + 1 < len(toks) and toks[i + 1].kind == "space" and i + 1 not in drop:
-                drop.add(i + 1)
-            elif i > 0 and toks[i - 1].kind == "space" and i - 1 not in drop:
-                drop.add(i - 1)
-        out = "".join(tok.text for i, tok in enumerate(toks) if i not in drop)
-        return out, len(targets)
+        parts = words.parts
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
+            if i not in drop:
+                out += [parts[i], parts[i + 1]]
+                continue
+            # merge the separators around the deleted word, so no double or edge spaces remain
+            left, right = out[-1], parts[i + 1]
+            if left[-1:].isspace() and right[:1].isspace():
+                right = right[1:]
+            elif not left:
+                right = right.lstrip()
+            elif not right and i + 2 == len(parts):
+                left = left.rstrip()
+            out[-1] = left + right
+        return "".join(out), len(targets)
 
 
 class PunctuationSpec(RateSpec):
@@ -289,12 +296,9 @@ class PunctuationAugmenter(TextAugmenter):
     spec: PunctuationSpec
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), is_lexical)
-        before: dict[int, str] = {}
+        words = WordLevel(text, self.spec.protection(), any_unit)
+        marked: dict[int, str] = {}
         for i in words.pick(self.spec, rng):
-            tok = words.tokens[i]
-            before[i] = rng.choice(self.spec.marks) + (" " if tok.kind == "word" else "")
-        if not before:
-            return text, 0
-        out = "".join(before.get(i, "") + tok.text for i, tok in enumerate(words.tokens))
-        return out, len(before)
+            unit = words.parts[i]
+            marked[i] = rng.choice(self.spec.marks) + ("" if is_cjk(unit) else " ") + unit
+        return words.text(marked), len(marked)

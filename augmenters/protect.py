@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from augmenters.errors import SpecError
-from augmenters.tokenize import Token
 
 # bounded local part, anchored at its start: linear even on 100k-character runs of letters
 URL = r"(?:https?://|www\.)[^\s<>\"]+|(?<![\w.+-])[\w.+-]{1,64}@[\w-]+\.[\w.-]+"
@@ -38,14 +37,19 @@ def protected_spans(text: str, pattern: re.Pattern[str] | None) -> list[tuple[in
     return [m.span() for m in pattern.finditer(text) if m.end() > m.start()]
 
 
-def token_protection(tokens: Sequence[Token], spans: Sequence[tuple[int, int]]) -> list[bool]:
-    """For each token, whether it overlaps a protected span (both lists sorted by start)."""
+def protected_units(parts: Sequence[str], spans: Sequence[tuple[int, int]]) -> set[int]:
+    """Odd indices of ``split()`` parts that overlap a protected span (spans sorted by start)."""
     if not spans:
-        return [False] * len(tokens)
-    out: list[bool] = []
+        return set()
+    out: set[int] = set()
+    pos = 0
     j = 0
-    for tok in tokens:
-        while j < len(spans) and spans[j][1] <= tok.start:
-            j += 1
-        out.append(j < len(spans) and spans[j][0] < tok.end)
+    for i, part in enumerate(parts):
+        end = pos + len(part)
+        if i % 2:
+            while j < len(spans) and spans[j][1] <= pos:
+                j += 1
+            if j < len(spans) and spans[j][0] < end:
+                out.add(i)
+        pos = end
     return out

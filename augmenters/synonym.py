@@ -22,7 +22,7 @@ from augmenters.base import RateSpec, TextAugmenter, WordLevel
 from augmenters.errors import SpecError
 from augmenters.protect import protected_spans
 from augmenters.resources import pos_tagger, wordnet
-from augmenters.tokenize import CJK_CHAR, Token, has_letter
+from augmenters.tokenize import CJK_CHAR, symbols
 
 # Penn tag -> WordNet POS; comparatives/superlatives and proper nouns are left alone.
 WORDNET_POS = {
@@ -209,20 +209,27 @@ class SynonymAugmenter(TextAugmenter):
         words = WordLevel(text, self.spec.protection(), _content_candidate)
         if not words.eligible:
             return text, 0
-        non_space = [i for i, tok in enumerate(words.tokens) if tok.kind != "space"]
-        tags = dict(
-            zip(non_space, _tags(tuple(words.tokens[i].text for i in non_space)), strict=True)
-        )
+        # the tagger sees words and punctuation, as in the treebank it was trained on
+        sequence: list[str] = []
+        where: dict[int, int] = {}
+        for i, part in enumerate(words.parts):
+            if i % 2:
+                where[i] = len(sequence)
+                sequence.append(part)
+            else:
+                sequence += symbols(part)
+        tagged = _tags(tuple(sequence))
+        tags = {i: tagged[k] for i, k in where.items()}
         options: dict[int, tuple[str, ...]] = {}
         for i in words.eligible:
             pos = WORDNET_POS.get(tags[i])
             if pos is not None:
-                found = wordnet_synonyms(words.tokens[i].text.lower(), pos, self.spec.max_senses)
+                found = wordnet_synonyms(words.parts[i].lower(), pos, self.spec.max_senses)
                 inflected = (inflect(s, tags[i]) for s in found)
                 options[i] = tuple(s for s in inflected if s is not None)
         words.eligible = [i for i in words.eligible if options.get(i)]
         replaced = {
-            i: match_case(words.tokens[i].text, rng.choice(options[i]))
+            i: match_case(words.parts[i], rng.choice(options[i]))
             for i in words.pick(self.spec, rng)
         }
         return words.text(replaced), len(replaced)
@@ -262,12 +269,5 @@ class SynonymAugmenter(TextAugmenter):
         return "".join(out), k
 
 
-def _content_candidate(tok: Token) -> bool:
-    t = tok.text
-    return (
-        tok.kind == "word"
-        and len(t) > 1
-        and has_letter(t)
-        and t.isalpha()
-        and t.lower() not in stopwords()
-    )
+def _content_candidate(word: str) -> bool:
+    return len(word) > 1 and word.isalpha() and word.lower() not in stopwords()

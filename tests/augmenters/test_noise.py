@@ -16,7 +16,7 @@ from augmenters.noise import (
     WordSwapSpec,
     keyboard_neighbours,
 )
-from augmenters.tokenize import tokenize
+from augmenters.tokenize import split
 
 SENTENCE = (
     "The support team answered quickly and solved every single problem with the broken "
@@ -31,7 +31,7 @@ CHAR_SPECS = [
 
 
 def words(text: str) -> list[str]:
-    return [t.text for t in tokenize(text) if t.kind == "word"]
+    return split(text)[1::2]
 
 
 @pytest.mark.parametrize("spec", CHAR_SPECS, ids=lambda s: f"{s.type}-{getattr(s, 'action', '')}")

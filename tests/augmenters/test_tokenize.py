@@ -1,25 +1,25 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from augmenters.tokenize import graphemes, tokenize
+from augmenters.tokenize import graphemes, is_cjk, split, symbols
 
 
 @given(st.text(max_size=300))
-def test_tokens_rebuild_the_text_exactly(text: str) -> None:
-    assert "".join(t.text for t in tokenize(text)) == text
+def test_parts_rebuild_the_text_exactly(text: str) -> None:
+    parts = split(text)
+    assert "".join(parts) == text
+    assert len(parts) % 2 == 1
 
 
-def test_cjk_is_one_token_per_character() -> None:
-    toks = tokenize("我很喜欢 movies")
-    assert [t.text for t in toks if t.kind == "cjk"] == ["我", "很", "喜", "欢"]
-    assert [t.text for t in toks if t.kind == "word"] == ["movies"]
+def test_cjk_is_one_unit_per_character() -> None:
+    units = split("我很喜欢 movies")[1::2]
+    assert units == ["我", "很", "喜", "欢", "movies"]
+    assert [is_cjk(u) for u in units] == [True] * 4 + [False]
 
 
 def test_combining_marks_and_emoji_sequences_stay_whole() -> None:
-    text = "cafe\u0301 👍🏽 👨\u200d👩\u200d👧 don't"
-    toks = tokenize(text)
-    assert "cafe\u0301" in [t.text for t in toks]
-    assert "👍🏽" in [t.text for t in toks]
-    assert "👨\u200d👩\u200d👧" in [t.text for t in toks]
-    assert "don't" in [t.text for t in toks]
+    parts = split("cafe\u0301 👍🏽 👨\u200d👩\u200d👧 don't!")
+    assert parts[1::2] == ["cafe\u0301", "don't"]
+    assert symbols(parts[2]) == ["👍🏽", "👨\u200d👩\u200d👧"]
+    assert symbols(parts[-1]) == ["!"]
     assert graphemes("cafe\u0301") == ["c", "a", "f", "e\u0301"]
