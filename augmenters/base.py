@@ -8,7 +8,6 @@ comes only from the per-variant generator handed in (see ``rng.py``).
 from __future__ import annotations
 
 import random
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,12 +15,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from augmenters.protect import (
-    compile_patterns,
-    protected_patterns,
-    protected_spans,
-    protected_units,
-)
+from augmenters.protect import Protection, compile_user_patterns, protected_units, protection
 from augmenters.rng import round_stochastic
 from augmenters.tokenize import split
 
@@ -103,15 +97,11 @@ class RateSpec(StepSpec, ABC):
     def _check_bounds(self) -> RateSpec:
         if self.max_changes is not None and self.max_changes < self.min_changes:
             raise ValueError("max_changes must be >= min_changes")
-        compile_patterns(self.protect)
+        compile_user_patterns(self.protect)
         return self
 
-    def protection(self) -> re.Pattern[str] | None:
-        return compile_patterns(
-            protected_patterns(
-                urls=self.protect_urls, numbers=self.protect_numbers, extra=self.protect
-            )
-        )
+    def protection(self) -> Protection:
+        return protection(self.protect_urls, self.protect_numbers, self.protect)
 
     def count(self, eligible: int, rng: random.Random) -> int:
         """How many of ``eligible`` units to change: p * eligible in expectation, then bounded."""
@@ -130,11 +120,11 @@ class WordLevel:
     def __init__(
         self,
         text: str,
-        pattern: re.Pattern[str] | None,
+        protection: Protection,
         eligible: Callable[[str], bool],
     ) -> None:
         parts = self.parts = split(text)
-        protected = protected_units(parts, protected_spans(text, pattern))
+        protected = protected_units(parts, protection.spans(text))
         self.eligible = [
             i for i in range(1, len(parts), 2) if eligible(parts[i]) and i not in protected
         ]

@@ -94,12 +94,18 @@ class CharAugmenter(TextAugmenter):
 
     spec: CharSpec
 
-    def eligible(self, word: str) -> bool:
-        if len(word) < self.spec.min_word_length:
-            return False
-        if word.isascii():  # the common case, without a regex
-            return word.isalpha() or has_letter(word)
-        return has_letter(word) and not is_cjk(word)
+    def __init__(self, spec: CharSpec) -> None:
+        super().__init__(spec)
+        shortest = spec.min_word_length
+
+        def eligible(word: str) -> bool:  # called per word: kept to a few C calls
+            if len(word) < shortest:
+                return False
+            if word.isascii():
+                return word.isalpha() or has_letter(word)
+            return has_letter(word) and not is_cjk(word)
+
+        self.eligible = eligible
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
         words = WordLevel(text, self.spec.protection(), self.eligible)

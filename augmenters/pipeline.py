@@ -18,7 +18,7 @@ from typing import Any
 
 from augmenters.base import Applied, Draft
 from augmenters.errors import RecordError
-from augmenters.rng import stable_digest, variant_rng
+from augmenters.rng import VariantSeeder, stable_digest
 from augmenters.spec import PipelineSpec, parse_spec
 
 JSONScalar = str | int | float | bool | None
@@ -110,9 +110,8 @@ class Pipeline:
 
     def augment_batch(self, records: Sequence[Record], seed: int, n_variants: int) -> list[Variant]:
         drafts = [Draft(r.text) for r in records for _ in range(n_variants)]
-        rngs: list[random.Random] = [
-            variant_rng(self._seed_key, seed, r.id, v) for r in records for v in range(n_variants)
-        ]
+        seeder = VariantSeeder(self._seed_key, seed)
+        rngs: list[random.Random] = [seeder(r.id, v) for r in records for v in range(n_variants)]
         if drafts:
             self.root.augment_batch(drafts, rngs)
         groups = [

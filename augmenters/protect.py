@@ -13,8 +13,33 @@ URL = r"(?:https?://|www\.)[^\s<>\"]+|(?<![\w.+-])[\w.+-]{1,64}@[\w-]+\.[\w.-]+"
 NUMBER = r"[+-]?\d+(?:[.,:/]\d+)*%?"
 
 
+_URL = re.compile(URL)
+_NUMBER = re.compile(NUMBER)
+
+
+class Protection:
+    """Finds the protected spans of a text: URLs and e-mail addresses, numbers, user regexes."""
+
+    def __init__(self, *, urls: bool, numbers: bool, extra: tuple[str, ...] = ()) -> None:
+        self.urls = urls
+        self.numbers = numbers
+        self.extra = compile_user_patterns(extra)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        # the URL pattern needs one of these literals: skip its scan when none is there
+        if self.urls and ("://" in text or "www." in text or "@" in text):
+            found += (m.span() for m in _URL.finditer(text))
+        if self.numbers:
+            found += (m.span() for m in _NUMBER.finditer(text))
+        if self.extra is not None:
+            found += (m.span() for m in self.extra.finditer(text) if m.end() > m.start())
+        found.sort()
+        return found
+
+
 @lru_cache(maxsize=256)
-def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+def compile_user_patterns(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     if not patterns:
         return None
     for i, p in enumerate(patterns):
@@ -27,14 +52,9 @@ def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
-def protected_patterns(*, urls: bool, numbers: bool, extra: Sequence[str] = ()) -> tuple[str, ...]:
-    return (*((URL,) if urls else ()), *((NUMBER,) if numbers else ()), *extra)
-
-
-def protected_spans(text: str, pattern: re.Pattern[str] | None) -> list[tuple[int, int]]:
-    if pattern is None:
-        return []
-    return [m.span() for m in pattern.finditer(text) if m.end() > m.start()]
+@lru_cache(maxsize=256)
+def protection(urls: bool, numbers: bool, extra: tuple[str, ...]) -> Protection:
+    return Protection(urls=urls, numbers=numbers, extra=extra)
 
 
 def protected_units(parts: Sequence[str], spans: Sequence[tuple[int, int]]) -> set[int]:

@@ -13,14 +13,17 @@ import random
 from typing import Any
 
 
-def stable_digest(*parts: str | int, size: int = 16) -> bytes:
-    """blake2b over the parts, each length-prefixed so ("ab", "c") != ("a", "bc")."""
-    h = hashlib.blake2b(digest_size=size)
+def _update(h: hashlib.blake2b, parts: tuple[str | int, ...]) -> hashlib.blake2b:
     for part in parts:
         data = str(part).encode("utf-8")
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
-    return h.digest()
+    return h
+
+
+def stable_digest(*parts: str | int, size: int = 16) -> bytes:
+    """blake2b over the parts, each length-prefixed so ("ab", "c") != ("a", "bc")."""
+    return _update(hashlib.blake2b(digest_size=size), parts).digest()
 
 
 def canonical_json(value: Any) -> str:
@@ -28,10 +31,18 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def variant_rng(spec_digest: str, seed: int, record_id: str, variant: int) -> random.Random:
-    """The generator for one variant of one record."""
-    digest = stable_digest("antifit-variant-v1", spec_digest, seed, record_id, variant, size=8)
-    return random.Random(int.from_bytes(digest, "little"))
+class VariantSeeder:
+    """Makes the generator of each variant of one (pipeline, seed): the generator seeded with
+    blake2b("antifit-variant-v1", pipeline digest, seed, record id, variant index)."""
+
+    def __init__(self, spec_digest: str, seed: int) -> None:
+        self._prefix = _update(
+            hashlib.blake2b(digest_size=8), ("antifit-variant-v1", spec_digest, seed)
+        )
+
+    def __call__(self, record_id: str, variant: int) -> random.Random:
+        digest = _update(self._prefix.copy(), (record_id, variant)).digest()
+        return random.Random(int.from_bytes(digest, "little"))
 
 
 def round_stochastic(x: float, rng: random.Random) -> int:

@@ -20,7 +20,6 @@ from pydantic import Field, model_validator
 
 from augmenters.base import RateSpec, TextAugmenter, WordLevel
 from augmenters.errors import SpecError
-from augmenters.protect import protected_spans
 from augmenters.resources import pos_tagger, wordnet
 from augmenters.tokenize import CJK_CHAR, symbols
 
@@ -247,7 +246,7 @@ class SynonymAugmenter(TextAugmenter):
         lexicon = self.lexicon()
         if not lexicon or not text:
             return text, 0
-        spans = protected_spans(text, self.spec.protection())
+        spans = self.spec.protection().spans(text)
         matches = [
             m
             for m in _lexicon_pattern(tuple(lexicon)).finditer(text)

@@ -9,7 +9,7 @@ def test_ci_runs_readmes_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "scripts/test.sh" in readme
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
-    assert "scripts/setup.sh\" --dev" in (ROOT / "scripts" / "test.sh").read_text()
+    assert 'scripts/setup.sh" --dev' in (ROOT / "scripts" / "test.sh").read_text()
 
 
 def test_readme_run_command_uses_files_that_exist() -> None:

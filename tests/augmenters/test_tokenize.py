@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from augmenters.tokenize import graphemes, is_cjk, split, symbols
+from augmenters.tokenize import _LEXICAL, graphemes, is_cjk, split, symbols
 
 
 @given(st.text(max_size=300))
@@ -23,3 +23,8 @@ def test_combining_marks_and_emoji_sequences_stay_whole() -> None:
     assert symbols(parts[2]) == ["👍🏽", "👨\u200d👩\u200d👧"]
     assert symbols(parts[-1]) == ["!"]
     assert graphemes("cafe\u0301") == ["c", "a", "f", "e\u0301"]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_ascii_fast_path_splits_like_the_general_pattern(text: str) -> None:
+    assert split(text) == _LEXICAL.split(text)
