@@ -133,10 +133,13 @@ class WordLevel:
     def units(self) -> int:
         return len(self.parts) // 2
 
-    def pick(self, spec: RateSpec, rng: random.Random) -> list[int]:
-        """Choose which eligible units to change, in text order."""
-        k = spec.count(len(self.eligible), rng)
-        return sorted(rng.sample(self.eligible, k)) if k else []
+    def pick(
+        self, spec: RateSpec, rng: random.Random, among: Sequence[int] | None = None
+    ) -> list[int]:
+        """Choose which eligible units (or units ``among`` them) to change, in text order."""
+        pool = self.eligible if among is None else among
+        k = spec.count(len(pool), rng)
+        return sorted(rng.sample(pool, k)) if k else []
 
     def text(self, replaced: dict[int, str]) -> str:
         if not replaced:
@@ -147,5 +150,26 @@ class WordLevel:
         return "".join(parts)
 
 
-def any_unit(unit: str) -> bool:
-    return True
+class WordAugmenter(TextAugmenter):
+    """A text augmenter working on lexical units. The analysis of a text (split, protection,
+    eligibility) is cached, so the variants of one record share it; it is never mutated."""
+
+    spec: RateSpec
+    _CACHE_SIZE = 256
+
+    def __init__(self, spec: RateSpec) -> None:
+        super().__init__(spec)
+        self._protection = spec.protection()
+        self._analysed: dict[str, WordLevel] = {}
+
+    def eligible(self, unit: str) -> bool:
+        """Whether this op may change ``unit``; every unit by default."""
+        return True
+
+    def words(self, text: str) -> WordLevel:
+        words = self._analysed.get(text)
+        if words is None:
+            if len(self._analysed) >= self._CACHE_SIZE:
+                self._analysed.clear()
+            words = self._analysed[text] = WordLevel(text, self._protection, self.eligible)
+        return words

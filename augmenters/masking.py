@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from augmenters.base import Applied, Augmenter, Draft, RateSpec, TextAugmenter, WordLevel, any_unit
+from augmenters.base import Applied, Augmenter, Draft, RateSpec, WordAugmenter, WordLevel
 from augmenters.synonym import match_case
 from augmenters.tokenize import has_letter
 
@@ -29,12 +29,12 @@ class MaskSpec(RateSpec):
         return MaskAugmenter(self)
 
 
-class MaskAugmenter(TextAugmenter):
+class MaskAugmenter(WordAugmenter):
     op = "mask"
     spec: MaskSpec
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), any_unit)
+        words = self.words(text)
         chosen = words.pick(self.spec, rng)
         return words.text(dict.fromkeys(chosen, self.spec.mask_token)), len(chosen)
 
@@ -53,12 +53,12 @@ class SpanMaskSpec(RateSpec):
         return SpanMaskAugmenter(self)
 
 
-class SpanMaskAugmenter(TextAugmenter):
+class SpanMaskAugmenter(WordAugmenter):
     op = "span_mask"
     spec: SpanMaskSpec
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), any_unit)
+        words = self.words(text)
         runs = _runs(words.parts, words.eligible)
         budget = self.spec.count(len(words.eligible), rng)
         # span starts are drawn among the unmasked positions, kept in a swap-remove list

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from augmenters.base import Count, RateSpec, TextAugmenter, WordLevel, any_unit
+from augmenters.base import Count, RateSpec, WordAugmenter
 from augmenters.tokenize import graphemes, has_letter, is_cjk
 
 # --- data ---------------------------------------------------------------------------------
@@ -89,26 +89,26 @@ class CharSpec(RateSpec):
     min_word_length: Count = 3
 
 
-class CharAugmenter(TextAugmenter):
+class CharAugmenter(WordAugmenter):
     """Edits one character (grapheme) in each chosen word."""
 
     spec: CharSpec
 
+    editable: frozenset[str]  # characters an edit may land on
+
     def __init__(self, spec: CharSpec) -> None:
         super().__init__(spec)
-        shortest = spec.min_word_length
+        self._shortest = spec.min_word_length
 
-        def eligible(word: str) -> bool:  # called per word: kept to a few C calls
-            if len(word) < shortest:
-                return False
-            if word.isascii():
-                return word.isalpha() or has_letter(word)
-            return has_letter(word) and not is_cjk(word)
-
-        self.eligible = eligible
+    def eligible(self, unit: str) -> bool:
+        if len(unit) < self._shortest:
+            return False
+        if unit.isascii():  # the common case, without a regex
+            return unit.isalpha() or has_letter(unit)
+        return has_letter(unit) and not is_cjk(unit)
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), self.eligible)
+        words = self.words(text)
         replaced: dict[int, str] = {}
         for i in words.pick(self.spec, rng):
             edited = self.edit(words.parts[i], rng)
@@ -119,15 +119,13 @@ class CharAugmenter(TextAugmenter):
     def edit(self, word: str, rng: random.Random) -> str | None:
         """Return the edited word, or None when this word offers nothing to edit."""
         chars = graphemes(word)
-        positions = [i for i, ch in enumerate(chars) if self.editable(ch)]
+        allowed = self.editable
+        positions = [i for i, ch in enumerate(chars) if ch in allowed]
         if not positions:
             return None
         i = rng.choice(positions)
         chars[i] = self.replace(chars[i], rng)
         return "".join(chars)
-
-    def editable(self, ch: str) -> bool:
-        return True
 
     def replace(self, ch: str, rng: random.Random) -> str:
         raise NotImplementedError
@@ -150,9 +148,7 @@ class KeyboardAugmenter(CharAugmenter):
     def __init__(self, spec: KeyboardSpec) -> None:
         super().__init__(spec)
         self.neighbours = keyboard_neighbours(spec.layout)
-
-    def editable(self, ch: str) -> bool:
-        return ch.lower() in self.neighbours
+        self.editable = frozenset(self.neighbours) | {k.upper() for k in self.neighbours}
 
     def replace(self, ch: str, rng: random.Random) -> str:
         return _match_case(ch, rng.choice(self.neighbours[ch.lower()]))
@@ -169,9 +165,7 @@ class OcrAugmenter(CharAugmenter):
     """OCR confusions: 0/O, 1/l/I, rn/m, cl/d, ..."""
 
     op = "ocr"
-
-    def editable(self, ch: str) -> bool:
-        return ch in OCR_CONFUSIONS
+    editable = frozenset(OCR_CONFUSIONS)
 
     def replace(self, ch: str, rng: random.Random) -> str:
         return rng.choice(OCR_CONFUSIONS[ch])
@@ -231,12 +225,12 @@ class WordSwapSpec(RateSpec):
         return WordSwapAugmenter(self)
 
 
-class WordSwapAugmenter(TextAugmenter):
+class WordSwapAugmenter(WordAugmenter):
     op = "word_swap"
     spec: WordSwapSpec
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), any_unit)
+        words = self.words(text)
         if len(words.eligible) < 2:
             return text, 0
         order = {i: words.parts[i] for i in words.eligible}
@@ -257,12 +251,12 @@ class WordDeleteSpec(RateSpec):
         return WordDeleteAugmenter(self)
 
 
-class WordDeleteAugmenter(TextAugmenter):
+class WordDeleteAugmenter(WordAugmenter):
     op = "word_delete"
     spec: WordDeleteSpec
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), any_unit)
+        words = self.words(text)
         targets = words.pick(self.spec, rng)[: max(words.units - 1, 0)]
         if not targets:
             return text, 0
@@ -297,12 +291,12 @@ class PunctuationSpec(RateSpec):
         return PunctuationAugmenter(self)
 
 
-class PunctuationAugmenter(TextAugmenter):
+class PunctuationAugmenter(WordAugmenter):
     op = "punctuation"
     spec: PunctuationSpec
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), any_unit)
+        words = self.words(text)
         marked: dict[int, str] = {}
         for i in words.pick(self.spec, rng):
             unit = words.parts[i]

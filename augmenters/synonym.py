@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from augmenters.base import RateSpec, TextAugmenter, WordLevel
+from augmenters.base import RateSpec, WordAugmenter
 from augmenters.errors import SpecError
 from augmenters.resources import pos_tagger, wordnet
 from augmenters.tokenize import CJK_CHAR, symbols
@@ -191,7 +191,7 @@ class SynonymSpec(RateSpec):
         return SynonymAugmenter(self)
 
 
-class SynonymAugmenter(TextAugmenter):
+class SynonymAugmenter(WordAugmenter):
     op = "synonym"
     spec: SynonymSpec
 
@@ -199,13 +199,16 @@ class SynonymAugmenter(TextAugmenter):
         super().__init__(spec)
         self._lexicon: Lexicon | None = None
 
+    def eligible(self, unit: str) -> bool:
+        return _content_candidate(unit)
+
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
         if self.spec.source == "lexicon":
             return self._augment_lexicon(text, rng)
         return self._augment_wordnet(text, rng)
 
     def _augment_wordnet(self, text: str, rng: random.Random) -> tuple[str, int]:
-        words = WordLevel(text, self.spec.protection(), _content_candidate)
+        words = self.words(text)
         if not words.eligible:
             return text, 0
         # the tagger sees words and punctuation, as in the treebank it was trained on
@@ -226,10 +229,10 @@ class SynonymAugmenter(TextAugmenter):
                 found = wordnet_synonyms(words.parts[i].lower(), pos, self.spec.max_senses)
                 inflected = (inflect(s, tags[i]) for s in found)
                 options[i] = tuple(s for s in inflected if s is not None)
-        words.eligible = [i for i in words.eligible if options.get(i)]
+        replaceable = [i for i in words.eligible if options.get(i)]
         replaced = {
             i: match_case(words.parts[i], rng.choice(options[i]))
-            for i in words.pick(self.spec, rng)
+            for i in words.pick(self.spec, rng, replaceable)
         }
         return words.text(replaced), len(replaced)
 
