@@ -55,12 +55,16 @@ def read_records(path: Path, text_field: str, label_field: str, id_field: str) -
                 ) from exc
             if not isinstance(obj, dict):
                 raise RecordError("each line must be a JSON object", field=where)
-            if not isinstance(obj.get(text_field), str):
-                raise RecordError(f"field {text_field!r} is missing or not a string", field=where)
-            rid = obj.get(id_field, lineno)
-            if isinstance(rid, bool) or not isinstance(rid, str | int):
-                raise RecordError(f"field {id_field!r} must be a string or an integer", field=where)
-            yield Record(id=str(rid), text=obj[text_field], label=obj.get(label_field))
+            fields = {
+                "id": obj.get(id_field, lineno),
+                "text": obj.get(text_field),
+                "label": obj.get(label_field),
+            }
+            try:
+                yield Record.coerce(fields, lineno - 1)
+            except RecordError as exc:  # name the file's line and field, not the list index
+                name = {"id": id_field, "text": text_field}.get((exc.field or "").rsplit(".")[-1])
+                raise RecordError(exc.message, field=f"{where}: field {name!r}") from exc
 
 
 def count_lines(path: Path) -> int:

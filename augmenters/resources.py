@@ -186,6 +186,13 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 
 
+def _load(what: str, load: Any) -> Any:
+    try:
+        return load()
+    except OSError as exc:  # transformers' "can't load ... / not a valid model identifier"
+        raise ResourceMissing(what, str(exc).splitlines()[0]) from exc
+
+
 @cache
 def masked_lm(path: str, device: str) -> tuple[Any, Any]:
     """(tokenizer, model) for a local masked-LM directory, in eval mode on ``device``."""
@@ -194,8 +201,9 @@ def masked_lm(path: str, device: str) -> tuple[Any, Any]:
     _quiet_transformers()
 
     directory = model_dir(path)
-    tokenizer = AutoTokenizer.from_pretrained(directory)
-    model = AutoModelForMaskedLM.from_pretrained(directory).to(device).eval()
+    tokenizer = _load(f"model {path!r}", lambda: AutoTokenizer.from_pretrained(directory))
+    model = _load(f"model {path!r}", lambda: AutoModelForMaskedLM.from_pretrained(directory))
+    model = model.to(device).eval()
     if tokenizer.mask_token is None:
         raise ResourceMissing(f"model {path!r}", "its tokenizer has no mask token")
     return tokenizer, model
@@ -210,8 +218,9 @@ def seq2seq(path: str, device: str) -> tuple[Any, Any]:
 
     directory = model_dir(path) if Path(path).expanduser().exists() else None
     source: str | Path = directory or path  # a hub id, where the user has network
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForSeq2SeqLM.from_pretrained(source).to(device).eval()
+    tokenizer = _load(f"model {path!r}", lambda: AutoTokenizer.from_pretrained(source))
+    model = _load(f"model {path!r}", lambda: AutoModelForSeq2SeqLM.from_pretrained(source))
+    model = model.to(device).eval()
     return tokenizer, model
 
 
@@ -222,8 +231,9 @@ def sentence_encoder(path: str | None, device: str) -> tuple[Any, Any]:
     _quiet_transformers()
 
     directory = model_dir(path) if path else sentence_encoder_dir()
-    tokenizer = AutoTokenizer.from_pretrained(directory)
-    model = AutoModel.from_pretrained(directory).to(device).eval()
+    tokenizer = _load(f"model {directory}", lambda: AutoTokenizer.from_pretrained(directory))
+    model = _load(f"model {directory}", lambda: AutoModel.from_pretrained(directory))
+    model = model.to(device).eval()
     return tokenizer, model
 
 

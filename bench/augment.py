@@ -142,25 +142,13 @@ def main() -> None:
             nac.KeyboardAug(**char, include_special_char=False, include_numeric=False),
         ),
         ("ocr", {"type": "ocr", "p": 0.2}, nac.OcrAug(**char)),
-        (
-            "char insert",
-            {"type": "char_noise", "action": "insert", "p": 0.2},
-            nac.RandomCharAug(action="insert", **char),
-        ),
-        (
-            "char substitute",
-            {"type": "char_noise", "action": "substitute", "p": 0.2},
-            nac.RandomCharAug(action="substitute", **char),
-        ),
-        (
-            "char swap",
-            {"type": "char_noise", "action": "swap", "p": 0.2},
-            nac.RandomCharAug(action="swap", **char),
-        ),
-        (
-            "char delete",
-            {"type": "char_noise", "action": "delete", "p": 0.2},
-            nac.RandomCharAug(action="delete", **char),
+        *(
+            (
+                f"char {action}",
+                {"type": "char_noise", "action": action, "p": 0.2},
+                nac.RandomCharAug(action=action, **char),
+            )
+            for action in ("insert", "substitute", "swap", "delete")
         ),
         ("word swap", {"type": "word_swap", "p": 0.1}, naw.RandomWordAug(action="swap", aug_p=0.1)),
         (

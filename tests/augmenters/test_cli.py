@@ -54,7 +54,7 @@ def test_a_bad_line_is_reported_with_its_number_and_nothing_is_written(
         ]
     )
     assert code == 2
-    assert f"{data}:3" in capsys.readouterr().err
+    assert f"{data}:3: field 'text'" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [data]  # no output, no temp file left
 
 

@@ -1,6 +1,8 @@
 import random
 from pathlib import Path
 
+import pytest
+
 from augmenters import augment
 from augmenters.masking import MaskSpec, SpanMaskSpec
 from augmenters.tokenize import split
@@ -85,3 +87,11 @@ def test_contextual_fill_with_a_local_masked_lm(tiny_mlm: Path) -> None:
         original = records[int(v.record_id)]["text"]
         assert len(split(v.text)) >= len(split(str(original)))  # words replaced, not deleted
         assert "[MASK]" not in v.text
+
+
+def test_contextual_without_a_local_model_is_a_clear_error(tmp_path: Path) -> None:
+    from augmenters import ResourceMissing
+
+    spec = {"pipeline": {"type": "contextual", "model": str(tmp_path / "nowhere"), "p": 0.5}}
+    with pytest.raises(ResourceMissing, match="never downloads"):
+        augment([{"id": 1, "text": "some words here"}], spec, seed=0)
