@@ -14,8 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from augmenters.base import Applied, Augmenter, Draft, RateSpec, WordAugmenter, WordLevel
-from augmenters.synonym import match_case
-from augmenters.tokenize import has_letter
+from augmenters.tokenize import has_letter, match_case
 
 
 class MaskSpec(RateSpec):

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from augmenters.base import Count, RateSpec, WordAugmenter
-from augmenters.tokenize import graphemes, has_letter, is_cjk
+from augmenters.tokenize import graphemes, has_letter, is_cjk, match_case
 
 # --- data ---------------------------------------------------------------------------------
 # Rows of each layout as typed without shift; neighbours follow the usual half-key stagger.
@@ -75,10 +75,6 @@ def keyboard_neighbours(layout: str) -> dict[str, str]:
                 rows[rr][cc] for rr, cc in near if 0 <= rr < len(rows) and 0 <= cc < len(rows[rr])
             )
     return out
-
-
-def _match_case(original: str, replacement: str) -> str:
-    return replacement.upper() if original.isupper() else replacement
 
 
 # --- character-level ops ------------------------------------------------------------------
@@ -151,7 +147,7 @@ class KeyboardAugmenter(CharAugmenter):
         self.editable = frozenset(self.neighbours) | {k.upper() for k in self.neighbours}
 
     def replace(self, ch: str, rng: random.Random) -> str:
-        return _match_case(ch, rng.choice(self.neighbours[ch.lower()]))
+        return match_case(ch, rng.choice(self.neighbours[ch.lower()]))
 
 
 class OcrSpec(CharSpec):
@@ -197,10 +193,10 @@ class CharNoiseAugmenter(CharAugmenter):
             i = rng.randrange(n + 1)
             new = rng.choice(ALPHABET)
             neighbour = chars[i - 1] if i else chars[0]
-            chars.insert(i, _match_case(neighbour, new))
+            chars.insert(i, match_case(neighbour, new))
         elif action == "substitute":
             i = rng.randrange(n)
-            chars[i] = _match_case(chars[i], rng.choice(ALPHABET.replace(chars[i].lower(), "")))
+            chars[i] = match_case(chars[i], rng.choice(ALPHABET.replace(chars[i].lower(), "")))
         elif action == "swap":
             if n < 2:
                 return None

@@ -21,8 +21,6 @@ from augmenters.errors import RecordError
 from augmenters.rng import VariantSeeder, stable_digest
 from augmenters.spec import PipelineSpec, parse_spec
 
-JSONScalar = str | int | float | bool | None
-
 
 @dataclass(frozen=True, slots=True)
 class Record:

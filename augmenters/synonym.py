@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from augmenters.base import RateSpec, WordAugmenter
 from augmenters.errors import SpecError
 from augmenters.resources import pos_tagger, wordnet
-from augmenters.tokenize import CJK_CHAR, symbols
+from augmenters.tokenize import CJK_CHAR, match_case, symbols
 
 # Penn tag -> WordNet POS; comparatives/superlatives and proper nouns are left alone.
 WORDNET_POS = {
@@ -95,14 +95,6 @@ def inflect(lemma: str, tag: str) -> str | None:
     elif tag == "VBG":
         words[head] = _gerund(w)
     return " ".join(words)
-
-
-def match_case(original: str, replacement: str) -> str:
-    if len(original) > 1 and original.isupper():
-        return replacement.upper()
-    if original[:1].isupper():
-        return replacement[:1].upper() + replacement[1:]
-    return replacement
 
 
 @lru_cache(maxsize=200_000)

@@ -51,3 +51,12 @@ def has_letter(word: str) -> bool:
 
 def is_cjk(unit: str) -> bool:
     return CJK_CHAR.match(unit) is not None
+
+
+def match_case(original: str, replacement: str) -> str:
+    """Give ``replacement`` the case pattern of ``original`` (ALL CAPS or Capitalised)."""
+    if len(original) > 1 and original.isupper():
+        return replacement.upper()
+    if original[:1].isupper():
+        return replacement[:1].upper() + replacement[1:]
+    return replacement

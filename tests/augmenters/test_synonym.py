@@ -3,7 +3,8 @@ import random
 import pytest
 
 from augmenters import augment
-from augmenters.synonym import SynonymSpec, inflect, match_case, wordnet_synonyms
+from augmenters.synonym import SynonymSpec, inflect, wordnet_synonyms
+from augmenters.tokenize import match_case
 from tests.conftest import needs_wordnet
 
 pytestmark = needs_wordnet
