@@ -1,0 +1,1 @@
+"""antifit's augmentation service (FastAPI): datasets, augmentation jobs, batch streams."""

@@ -7,7 +7,7 @@ Pure: importing it loads no web framework, database, torch or transformers; heav
 from augmenters.base import Applied, Augmenter, Draft, StepSpec, TextAugmenter
 from augmenters.errors import AugmentError, RecordError, ResourceMissing, SpecError
 from augmenters.pipeline import Pipeline, Record, Variant, augment
-from augmenters.spec import PipelineSpec, json_schema, parse_spec, step_schemas
+from augmenters.spec import PipelineSpec, example_pipelines, json_schema, parse_spec, step_schemas
 
 __all__ = [
     "Applied",
@@ -24,6 +24,7 @@ __all__ = [
     "TextAugmenter",
     "Variant",
     "augment",
+    "example_pipelines",
     "json_schema",
     "parse_spec",
     "step_schemas",

@@ -203,6 +203,18 @@ def json_schema() -> dict[str, Any]:
     return PipelineSpec.model_json_schema()
 
 
+def example_pipelines() -> dict[str, PipelineSpec]:
+    """The named example pipelines shipped with the library (``augmenters/data/pipelines``)."""
+    from importlib import resources
+
+    folder = resources.files("augmenters").joinpath("data/pipelines")
+    return {
+        entry.name.removesuffix(".json"): parse_spec(entry.read_text(encoding="utf-8"))
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".json")
+    }
+
+
 def step_schemas() -> dict[str, dict[str, Any]]:
     """Each augmenter's and filter's own JSON Schema, by type name."""
     return {name: model.model_json_schema() for name, model in {**STEPS, **FILTERS}.items()}

@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+PIPELINES = ROOT / "augmenters" / "data" / "pipelines"
 
 CORPUS = [
     "the cat sat on the mat and looked at the dog",

@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 from antifit.cli import main
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, PIPELINES
 
 
 def test_augment_command_writes_variants(tmp_path: Path) -> None:
@@ -12,7 +12,7 @@ def test_augment_command_writes_variants(tmp_path: Path) -> None:
             "augment",
             str(EXAMPLES / "reviews.jsonl"),
             "--spec",
-            str(EXAMPLES / "pipelines" / "noise.json"),
+            str(PIPELINES / "noise.json"),
             "--seed",
             "1",
             "-n",
@@ -47,7 +47,7 @@ def test_a_bad_line_is_reported_with_its_number_and_nothing_is_written(
             "augment",
             str(data),
             "--spec",
-            str(EXAMPLES / "pipelines" / "noise.json"),
+            str(PIPELINES / "noise.json"),
             "-o",
             str(out),
             "--no-progress",
@@ -84,7 +84,7 @@ def test_invalid_spec_and_invalid_json_are_clear_errors(tmp_path: Path, capsys) 
                 "augment",
                 str(data),
                 "--spec",
-                str(EXAMPLES / "pipelines" / "noise.json"),
+                str(PIPELINES / "noise.json"),
                 "-o",
                 str(tmp_path / "o.jsonl"),
                 "--no-progress",

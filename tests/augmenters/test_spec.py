@@ -8,7 +8,7 @@ from augmenters import Pipeline, SpecError, json_schema, parse_spec, step_schema
 from augmenters.spec import COMPOSITIONS, FILTERS, STEPS, PipelineSpec
 
 FILES = Path(__file__).resolve().parent.parent / "files"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pipelines"
+EXAMPLES = Path(__file__).resolve().parents[2] / "augmenters" / "data" / "pipelines"
 
 # the one field each augmenter needs beyond its defaults
 REQUIRED: dict[str, dict[str, Any]] = {
@@ -45,6 +45,14 @@ def test_golden_spec_files_parse_and_serialise_stably(path: Path) -> None:
     assert parse_spec(spec.to_dict()) == spec
     assert parse_spec(json.loads(path.read_text())) == spec
     assert spec.digest() == parse_spec(spec.to_json(indent=2)).digest()
+
+
+def test_example_pipelines_are_packaged_and_valid() -> None:
+    from augmenters import example_pipelines
+
+    examples = example_pipelines()
+    assert {"eda", "noise", "synonym", "backtranslation", "masking"} <= set(examples)
+    assert all(isinstance(s, PipelineSpec) for s in examples.values())
 
 
 def test_compositions_are_registered() -> None:

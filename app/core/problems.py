@@ -1,0 +1,116 @@
+"""RFC 9457 problem details: one exception type and the handlers that render every error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from augmenters.errors import AugmentError, ResourceMissing, SpecError
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error the API reports as problem+json. ``errors`` lists {field/line, message}."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra
+
+    def body(self, instance: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"urn:antifit:problem:{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": instance,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+def not_found(what: str, ident: str) -> Problem:
+    return Problem(404, "not-found", f"{what} not found", f"no {what.lower()} with id {ident!r}")
+
+
+def _response(problem: Problem, request: Request) -> JSONResponse:
+    return JSONResponse(
+        problem.body(request.url.path),
+        status_code=problem.status,
+        media_type=MEDIA_TYPE,
+        headers=problem.headers,
+    )
+
+
+def from_augment_error(exc: AugmentError) -> Problem:
+    if isinstance(exc, ResourceMissing):
+        return Problem(503, "resource-missing", "Resource not installed", str(exc))
+    slug, title = (
+        ("invalid-spec", "Invalid pipeline spec")
+        if isinstance(exc, SpecError)
+        else ("invalid-input", "Invalid input")
+    )
+    return Problem(422, slug, title, str(exc), errors=exc.details)
+
+
+def install(app: FastAPI) -> None:
+    """Route every error through problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return _response(exc, request)
+
+    @app.exception_handler(AugmentError)
+    async def _augment(request: Request, exc: AugmentError) -> JSONResponse:
+        return _response(from_augment_error(exc), request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        problem = Problem(
+            422,
+            "invalid-request",
+            "Invalid request",
+            f"{first['field']}: {first['message']}",
+            errors=errors,
+        )
+        return _response(problem, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http-error"
+        )
+        problem = Problem(
+            exc.status_code,
+            slug,
+            str(exc.detail),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
+        return _response(problem, request)

@@ -1,0 +1,281 @@
+"""Parse an uploaded file (JSON Lines, CSV or Parquet) into record shards, one row at a time.
+
+Every bad row is reported with its line (row, for Parquet) and field. With ``on_error="reject"``
+(the default) any bad row rejects the whole upload; with ``"skip"`` the good rows are kept and
+the skipped ones listed. Structural problems (a CSV without the text column) always reject.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from app.storage.shards import ShardWriter, StoredRecord
+from augmenters.rng import stable_digest
+
+SPLITS = ("train", "validation", "test")
+Format = Literal["jsonl", "csv", "parquet"]
+MAX_LISTED = 100  # errors or skipped rows listed in a response
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+class UploadRejected(Exception):
+    def __init__(self, errors: list[RowError], total: int) -> None:
+        super().__init__(f"{total} bad row(s)")
+        self.errors = errors
+        self.total = total
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    format: Format
+    text_field: str = "text"
+    label_field: str = "label"
+    id_field: str | None = None
+    split_field: str | None = None
+    split_ratios: dict[str, float] | None = None
+    split_seed: int = 0
+    on_error: Literal["reject", "skip"] = "reject"
+
+
+@dataclass
+class IngestResult:
+    rows: int
+    shards: int
+    summary: dict[str, Any]
+    skipped: list[RowError] = field(default_factory=list)
+
+
+def parse_split_ratios(text: str) -> dict[str, float]:
+    """``"train:0.8,validation:0.1,test:0.1"`` -> ratios; a ValueError says what is wrong."""
+    ratios: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition(":")
+        name = name.strip()
+        if not sep or name not in SPLITS:
+            raise ValueError(
+                f"expected name:ratio with names from {', '.join(SPLITS)}, got {part!r}"
+            )
+        try:
+            ratios[name] = float(value)
+        except ValueError:
+            raise ValueError(f"ratio of {name!r} is not a number: {value!r}") from None
+        if not 0 <= ratios[name] <= 1:
+            raise ValueError(f"ratio of {name!r} must lie in [0, 1]")
+    if abs(sum(ratios.values()) - 1) > 1e-6:
+        raise ValueError(f"ratios must sum to 1, not {sum(ratios.values()):g}")
+    return ratios
+
+
+def _rows(path: Path, options: UploadOptions) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    if options.format == "jsonl":
+        yield from _jsonl_rows(path)
+    elif options.format == "csv":
+        yield from _csv_rows(path, options)
+    else:
+        yield from _parquet_rows(path, options)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield line_no, RowError(line_no, None, f"not UTF-8 (byte {exc.start})")
+                continue
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield (
+                    line_no,
+                    RowError(line_no, None, f"invalid JSON: {exc.msg} (column {exc.colno})"),
+                )
+                continue
+            if not isinstance(obj, dict):
+                yield line_no, RowError(line_no, None, "a line must hold a JSON object")
+                continue
+            yield line_no, obj
+
+
+def _require_columns(columns: list[str], options: UploadOptions, what: str) -> None:
+    needed = [options.text_field, options.label_field, options.id_field, options.split_field]
+    missing = [c for c in needed if c is not None and c not in columns]
+    if missing:
+        raise UploadRejected(
+            [
+                RowError(1, m, f"{what} has no column {m!r} (columns: {', '.join(columns)})")
+                for m in missing
+            ],
+            len(missing),
+        )
+
+
+def _csv_rows(
+    path: Path, options: UploadOptions
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    with path.open("rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
+        reader = csv.DictReader(text)
+        try:
+            _require_columns(list(reader.fieldnames or []), options, "the CSV header")
+            for row in reader:
+                if None in row:  # more cells than header columns
+                    yield (
+                        reader.line_num,
+                        RowError(reader.line_num, None, "more cells than columns"),
+                    )
+                    continue
+                yield reader.line_num, dict(row)
+        except UnicodeDecodeError as exc:
+            line = reader.line_num + 1
+            raise UploadRejected(
+                [RowError(line, None, f"not UTF-8 (byte {exc.start} of a read)")], 1
+            ) from exc
+        except csv.Error as exc:
+            raise UploadRejected([RowError(reader.line_num, None, f"bad CSV: {exc}")], 1) from exc
+
+
+def _parquet_rows(
+    path: Path, options: UploadOptions
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    import pyarrow.lib
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+    except (pyarrow.lib.ArrowException, OSError) as exc:
+        raise UploadRejected([RowError(0, None, f"not a Parquet file: {exc}")], 1) from exc
+    _require_columns(file.schema_arrow.names, options, "the Parquet schema")
+    row_no = 0
+    for batch in file.iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            row_no += 1
+            yield row_no, row
+
+
+class _Splitter:
+    def __init__(self, options: UploadOptions) -> None:
+        self.field = options.split_field
+        self.seed = options.split_seed
+        self.bounds: list[tuple[float, str]] = []
+        if options.split_ratios:
+            total = 0.0
+            for name in SPLITS:
+                total += options.split_ratios.get(name, 0.0)
+                self.bounds.append((total, name))
+
+    def __call__(self, row: dict[str, Any], record_id: str, line: int) -> str | RowError:
+        if self.field is not None:
+            value = row.get(self.field)
+            if value not in SPLITS:
+                return RowError(
+                    line, self.field, f"split must be one of {', '.join(SPLITS)}, not {value!r}"
+                )
+            return str(value)
+        if not self.bounds:
+            return "train"
+        # a pure function of (seed, record id): the same file always splits the same way
+        x = int.from_bytes(stable_digest("split", self.seed, record_id, size=8), "big") / 2**64
+        return next((name for bound, name in self.bounds if x < bound), self.bounds[-1][1])
+
+
+def _record(
+    row: dict[str, Any], line: int, options: UploadOptions, split_of: _Splitter
+) -> StoredRecord | RowError:
+    text = row.get(options.text_field)
+    if not isinstance(text, str):
+        what = "missing" if text is None else f"a {type(text).__name__}, not a string"
+        return RowError(line, options.text_field, f"text is {what}")
+    if not text.strip():
+        return RowError(line, options.text_field, "text is empty")
+    label = row.get(options.label_field)
+    if label is None or label == "" or isinstance(label, dict | list):
+        what = "missing" if label is None or label == "" else "not a string or number"
+        return RowError(line, options.label_field, f"label is {what}")
+    if options.id_field is not None:
+        raw_id = row.get(options.id_field)
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
+            return RowError(line, options.id_field, "id must be a non-empty string or integer")
+        record_id = str(raw_id)
+    else:
+        record_id = str(line)
+    split = split_of(row, record_id, line)
+    if isinstance(split, RowError):
+        return split
+    used = {options.text_field, options.label_field, options.id_field, options.split_field}
+    meta = {k: v for k, v in row.items() if k not in used and _jsonable(v)}
+    return StoredRecord(record_id, text, label, split, meta)
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+def ingest(path: Path, options: UploadOptions, directory: Path, shard_size: int) -> IngestResult:
+    """Write the file's good rows as shards into ``directory``; raise UploadRejected."""
+    writer = ShardWriter(directory, shard_size)
+    split_of = _Splitter(options)
+    errors: list[RowError] = []
+    n_errors = 0
+    seen: set[str] = set()
+    splits: Counter[str] = Counter()
+    labels: Counter[str] = Counter()
+    shortest, longest, total_chars = 0, 0, 0
+    rows = 0
+    for line, row in _rows(path, options):
+        item = row if isinstance(row, RowError) else _record(row, line, options, split_of)
+        if isinstance(item, StoredRecord) and item.id in seen:
+            item = RowError(line, options.id_field, f"duplicate id {item.id!r}")
+        if isinstance(item, RowError):
+            n_errors += 1
+            if len(errors) < MAX_LISTED:
+                errors.append(item)
+            continue
+        seen.add(item.id)
+        if n_errors and options.on_error == "reject":
+            continue  # keep scanning to report more bad rows, but write nothing more
+        writer.add(item)
+        rows += 1
+        splits[item.split] += 1
+        labels[json.dumps(item.label, ensure_ascii=False)] += 1
+        n = len(item.text)
+        shortest = n if rows == 1 else min(shortest, n)
+        longest = max(longest, n)
+        total_chars += n
+    if n_errors and options.on_error == "reject":
+        raise UploadRejected(errors, n_errors)
+    if rows == 0:
+        raise UploadRejected([RowError(0, None, "no records")], 1)
+    writer.flush()
+    summary = {
+        "format": options.format,
+        "fields": {
+            "text": options.text_field,
+            "label": options.label_field,
+            "id": options.id_field,
+            "split": options.split_field,
+        },
+        "splits": {s: splits[s] for s in SPLITS if splits[s]},
+        "labels": [{"label": json.loads(k), "count": v} for k, v in sorted(labels.items())],
+        "text_length": {"min": shortest, "max": longest, "mean": round(total_chars / rows, 1)},
+        "skipped": n_errors,
+    }
+    return IngestResult(rows=rows, shards=writer.shards, summary=summary, skipped=errors)

@@ -1,0 +1,109 @@
+"""Records as fixed-size Parquet shards: ``shard-00000.parquet``, ... in a dataset directory.
+
+Columns: id, text, label (JSON text, so ints stay ints), split, meta (JSON text).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("label", pa.string()),
+        ("split", pa.string()),
+        ("meta", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    id: str
+    text: str
+    label: Any
+    split: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "label": self.label,
+            "split": self.split,
+            "meta": self.meta,
+        }
+
+
+def shard_path(directory: Path, index: int) -> Path:
+    return directory / f"shard-{index:05d}.parquet"
+
+
+class ShardWriter:
+    """Buffers records and writes one Parquet file per ``shard_size`` records."""
+
+    def __init__(self, directory: Path, shard_size: int) -> None:
+        self.directory = directory
+        self.shard_size = shard_size
+        self.shards = 0
+        self._rows: dict[str, list[str]] = {name: [] for name in SCHEMA.names}
+
+    def add(self, record: StoredRecord) -> None:
+        rows = self._rows
+        rows["id"].append(record.id)
+        rows["text"].append(record.text)
+        rows["label"].append(json.dumps(record.label, ensure_ascii=False))
+        rows["split"].append(record.split)
+        rows["meta"].append(json.dumps(record.meta, ensure_ascii=False))
+        if len(rows["id"]) >= self.shard_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._rows["id"]:
+            return
+        table = pa.table(self._rows, schema=SCHEMA)
+        pq.write_table(table, shard_path(self.directory, self.shards))
+        self.shards += 1
+        self._rows = {name: [] for name in SCHEMA.names}
+
+
+def shard_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("shard-*.parquet"))
+
+
+def read_records(
+    directory: Path, *, offset: int = 0, limit: int | None = None, split: str | None = None
+) -> Iterator[StoredRecord]:
+    """Records in stored order (of one split if given), skipping ``offset`` of them."""
+    skipped = 0
+    produced = 0
+    for path in shard_files(directory):
+        file = pq.ParquetFile(path)
+        if split is None and skipped + file.metadata.num_rows <= offset:
+            skipped += file.metadata.num_rows  # whole shard before the page: not read
+            continue
+        for batch in file.iter_batches(batch_size=4096):
+            for row in batch.to_pylist():
+                if split is not None and row["split"] != split:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                if limit is not None and produced >= limit:
+                    return
+                produced += 1
+                yield StoredRecord(
+                    row["id"],
+                    row["text"],
+                    json.loads(row["label"]),
+                    row["split"],
+                    json.loads(row["meta"]),
+                )
