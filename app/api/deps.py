@@ -34,6 +34,10 @@ def require_api_key(request: Request, settings: SettingsDep) -> None:
     for key in settings.api_keys:  # no early exit: the time does not depend on which key
         valid |= hmac.compare_digest(given.encode(), key.encode())
     if not valid:
-        raise Problem(401, "unauthorized", "Unauthorized",
-                      "a valid API key is required (X-API-Key or Authorization: Bearer)",
-                      headers={"WWW-Authenticate": "Bearer"})
+        raise Problem(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "a valid API key is required (X-API-Key or Authorization: Bearer)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )

@@ -20,8 +20,13 @@ CHUNK = 1 << 16
 
 
 def too_large(limit: int) -> Problem:
-    return Problem(413, "upload-too-large", "Upload too large",
-                   f"the upload exceeds the limit of {limit} bytes", limit=limit)
+    return Problem(
+        413,
+        "upload-too-large",
+        "Upload too large",
+        f"the upload exceeds the limit of {limit} bytes",
+        limit=limit,
+    )
 
 
 async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
@@ -57,16 +62,22 @@ async def receive(request: Request, limit: int, directory: Path) -> tuple[Path, 
 
 
 async def _multipart(request: Request, limit: int, out: BinaryIO) -> str | None:
-    parser = MultiPartParser(request.headers, _capped(request.stream(), limit), max_files=1,
-                             max_fields=32)
+    parser = MultiPartParser(
+        request.headers, _capped(request.stream(), limit), max_files=1, max_fields=32
+    )
     try:
         form = await parser.parse()
     except MultiPartException as exc:
         raise Problem(400, "bad-multipart", "Malformed multipart body", exc.message) from exc
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise Problem(422, "missing-file", "No file", "multipart uploads need a 'file' field",
-                      errors=[{"field": "file", "message": "missing"}])
+        raise Problem(
+            422,
+            "missing-file",
+            "No file",
+            "multipart uploads need a 'file' field",
+            errors=[{"field": "file", "message": "missing"}],
+        )
     try:
         while chunk := await upload.read(CHUNK):
             await anyio.to_thread.run_sync(out.write, chunk)
@@ -78,14 +89,24 @@ async def _multipart(request: Request, limit: int, out: BinaryIO) -> str | None:
 def sniff_format(path: Path, filename: str | None, content_type: str) -> str:
     """The format from the file name, else the content type, else the first bytes."""
     lowered = (filename or "").lower()
-    for suffix, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"),
-                        (".csv", "csv"), (".parquet", "parquet"), (".pq", "parquet")):
+    for suffix, fmt in (
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+        (".csv", "csv"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+    ):
         if lowered.endswith(suffix):
             return fmt
     ctype = content_type.split(";")[0].strip().lower()
-    by_type = {"application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
-               "application/json-lines": "jsonl", "text/csv": "csv",
-               "application/vnd.apache.parquet": "parquet"}
+    by_type = {
+        "application/x-ndjson": "jsonl",
+        "application/jsonl": "jsonl",
+        "application/json-lines": "jsonl",
+        "text/csv": "csv",
+        "application/vnd.apache.parquet": "parquet",
+    }
     if ctype in by_type:
         return by_type[ctype]
     with path.open("rb") as f:

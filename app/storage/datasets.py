@@ -52,8 +52,12 @@ class DatasetStore:
         try:
             result = ingest(upload, options, staging, self.shard_size)
             row = DatasetRow(
-                id=dataset_id, name=name, created_at=datetime.now(UTC), row_count=result.rows,
-                shard_count=result.shards, summary=result.summary,
+                id=dataset_id,
+                name=name,
+                created_at=datetime.now(UTC),
+                row_count=result.rows,
+                shard_count=result.shards,
+                summary=result.summary,
             )
             staging.rename(final)
             try:
@@ -79,8 +83,10 @@ class DatasetStore:
         if page_token:
             created, last_id = _decode_token(page_token)
             query = query.where(
-                or_(DatasetRow.created_at < created,
-                    and_(DatasetRow.created_at == created, DatasetRow.id < last_id))
+                or_(
+                    DatasetRow.created_at < created,
+                    and_(DatasetRow.created_at == created, DatasetRow.id < last_id),
+                )
             )
         with self.db.session() as session:
             rows = list(session.scalars(query.limit(page_size + 1)))
@@ -93,8 +99,9 @@ class DatasetStore:
         self, dataset_id: str, *, split: str | None, offset: int, limit: int
     ) -> list[StoredRecord]:
         self.get(dataset_id)
-        return list(read_records(self.directory(dataset_id), offset=offset, limit=limit,
-                                 split=split))
+        return list(
+            read_records(self.directory(dataset_id), offset=offset, limit=limit, split=split)
+        )
 
     def delete(self, dataset_id: str) -> None:
         with self.db.session() as session:

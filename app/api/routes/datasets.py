@@ -1,0 +1,213 @@
+"""/v1/datasets: upload, list, inspect, preview and delete datasets."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from app.api.deps import SettingsDep, StoreDep
+from app.api.upload import receive, sniff_format
+from app.core.problems import Problem, not_found
+from app.storage.datasets import BadPageToken, UnknownDataset
+from app.storage.db import DatasetRow
+from app.storage.ingest import UploadOptions, UploadRejected, parse_split_ratios
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+Split = Literal["train", "validation", "test"]
+
+
+class Dataset(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    rows: int
+    shards: int
+    format: str
+    fields: dict[str, str | None]
+    splits: dict[str, int]
+    labels: list[dict[str, Any]]
+    text_length: dict[str, float]
+    skipped: int
+
+    @classmethod
+    def of(cls, row: DatasetRow) -> Dataset:
+        return cls(
+            id=row.id,
+            name=row.name,
+            created_at=row.created_at,
+            rows=row.row_count,
+            shards=row.shard_count,
+            **row.summary,
+        )
+
+
+class Created(Dataset):
+    skipped_rows: list[dict[str, Any]]
+
+
+class DatasetPage(BaseModel):
+    datasets: list[Dataset]
+    next_page_token: str | None
+
+
+class RecordPage(BaseModel):
+    records: list[dict[str, Any]]
+    next_page_token: str | None
+
+
+@router.post("", status_code=201, response_model=Created)
+async def create_dataset(
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    format: Literal["jsonl", "csv", "parquet"] | None = None,
+    text_field: str = "text",
+    label_field: str = "label",
+    id_field: str | None = None,
+    split_field: str | None = None,
+    splits: Annotated[
+        str | None, Query(description="split ratios, e.g. train:0.8,validation:0.1,test:0.1")
+    ] = None,
+    split_seed: int = 0,
+    on_error: Literal["reject", "skip"] = "reject",
+) -> Created:
+    """Upload JSONL, CSV or Parquet as a multipart ``file`` or as the raw body."""
+    ratios = None
+    if splits is not None:
+        if split_field is not None:
+            raise Problem(
+                422,
+                "invalid-request",
+                "Invalid request",
+                "give either split_field or splits, not both",
+                errors=[{"field": "splits", "message": "conflicts with split_field"}],
+            )
+        try:
+            ratios = parse_split_ratios(splits)
+        except ValueError as exc:
+            raise Problem(
+                422,
+                "invalid-request",
+                "Invalid request",
+                f"splits: {exc}",
+                errors=[{"field": "splits", "message": str(exc)}],
+            ) from exc
+    path, filename = await receive(request, settings.max_upload_bytes, store.tmp)
+    try:
+        fmt = format or sniff_format(path, filename, request.headers.get("content-type", ""))
+        options = UploadOptions(
+            format=fmt,  # type: ignore[arg-type]
+            text_field=text_field,
+            label_field=label_field,
+            id_field=id_field,
+            split_field=split_field,
+            split_ratios=ratios,
+            split_seed=split_seed,
+            on_error=on_error,
+        )
+        created = await run_in_threadpool(
+            store.create, path, options, name or filename or "dataset"
+        )
+    except UploadRejected as exc:
+        first = exc.errors[0]
+        where = f"line {first.line}" + (f", field {first.field!r}" if first.field else "")
+        raise Problem(
+            422,
+            "invalid-upload",
+            "Invalid upload",
+            f"{exc.total} bad row(s); first at {where}: {first.message}; nothing was stored",
+            errors=[e.to_dict() for e in exc.errors],
+            bad_rows=exc.total,
+        ) from exc
+    finally:
+        path.unlink(missing_ok=True)
+    response.headers["Location"] = f"/v1/datasets/{created.dataset.id}"
+    return Created(
+        **Dataset.of(created.dataset).model_dump(),
+        skipped_rows=[e.to_dict() for e in created.skipped],
+    )
+
+
+@router.get("", response_model=DatasetPage)
+def list_datasets(
+    settings: SettingsDep,
+    store: StoreDep,
+    page_size: Annotated[int, Query(ge=1)] = 50,
+    page_token: str | None = None,
+) -> DatasetPage:
+    try:
+        rows, token = store.page(min(page_size, settings.page_size_max), page_token)
+    except BadPageToken as exc:
+        raise _bad_token() from exc
+    return DatasetPage(datasets=[Dataset.of(r) for r in rows], next_page_token=token)
+
+
+@router.get("/{dataset_id}", response_model=Dataset)
+def get_dataset(dataset_id: str, store: StoreDep) -> Dataset:
+    try:
+        return Dataset.of(store.get(dataset_id))
+    except UnknownDataset as exc:
+        raise not_found("Dataset", dataset_id) from exc
+
+
+@router.get("/{dataset_id}/records", response_model=RecordPage)
+def list_records(
+    dataset_id: str,
+    settings: SettingsDep,
+    store: StoreDep,
+    split: Split | None = None,
+    page_size: Annotated[int, Query(ge=1)] = 100,
+    page_token: str | None = None,
+) -> RecordPage:
+    offset = _offset(page_token)
+    size = min(page_size, settings.page_size_max)
+    try:
+        records = store.records(dataset_id, split=split, offset=offset, limit=size + 1)
+    except UnknownDataset as exc:
+        raise not_found("Dataset", dataset_id) from exc
+    more = len(records) > size
+    token = _token(offset + size) if more else None
+    return RecordPage(records=[r.to_dict() for r in records[:size]], next_page_token=token)
+
+
+@router.delete("/{dataset_id}", status_code=204)
+def delete_dataset(dataset_id: str, store: StoreDep) -> Response:
+    try:
+        store.delete(dataset_id)
+    except UnknownDataset as exc:
+        raise not_found("Dataset", dataset_id) from exc
+    return Response(status_code=204)
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        if raw[:1] != "o" or not raw[1:].isdigit():
+            raise ValueError(raw)
+        return int(raw[1:])
+    except ValueError as exc:
+        raise _bad_token() from exc
+
+
+def _bad_token() -> Problem:
+    return Problem(
+        422,
+        "invalid-page-token",
+        "Invalid page token",
+        "page_token is not one this server issued",
+        errors=[{"field": "page_token", "message": "invalid"}],
+    )

@@ -1,0 +1,37 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from app.api.deps import StoreDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/livez")
+def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request, store: StoreDep) -> JSONResponse:
+    """Ready when the database answers and the data directory is writable; the offline
+    resources (checked once at start-up) are reported, not required."""
+    checks: dict[str, Any] = {}
+    for name, probe in (("database", store.db.ping), ("storage", store.check)):
+        try:
+            await run_in_threadpool(probe)
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 -- any failure means not ready
+            checks[name] = f"failed: {type(exc).__name__}: {exc}"
+    ready = all(v == "ok" for v in checks.values())
+    checks["resources"] = getattr(request.app.state, "resources", "checking")
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )

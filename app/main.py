@@ -1,0 +1,53 @@
+"""Assembles the service: settings, storage, routers, error handling. Nothing loads at import."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from app.api.deps import require_api_key
+from app.api.routes import augmenters, datasets, health
+from app.core import problems
+from app.core.config import Settings, get_settings
+from app.storage.datasets import DatasetStore
+from app.storage.db import Database
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        s = settings or get_settings()
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(s.sqlalchemy_url())
+        await run_in_threadpool(db.migrate)
+        app.state.store = DatasetStore(db, s.data_dir, s.shard_size)
+        threading.Thread(target=_check_resources, args=(app,), daemon=True).start()
+        try:
+            yield
+        finally:
+            db.dispose()
+
+    app = FastAPI(
+        title="antifit",
+        summary="Augment small labelled text datasets and stream them to trainers.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    if settings is not None:
+        app.dependency_overrides[get_settings] = lambda: settings
+    problems.install(app)
+    secured = [Depends(require_api_key)]
+    app.include_router(datasets.router, dependencies=secured)
+    app.include_router(augmenters.router, dependencies=secured)
+    app.include_router(health.router)
+    return app
+
+
+def _check_resources(app: FastAPI) -> None:
+    from augmenters.resources import check
+
+    app.state.resources = check()

@@ -1,0 +1,200 @@
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+from tests.conftest import EXAMPLES
+
+REVIEWS = (EXAMPLES / "reviews.jsonl").read_bytes()
+NDJSON = {"content-type": "application/x-ndjson"}
+
+
+def stored_nothing(settings: Settings) -> bool:
+    datasets = list((settings.data_dir / "datasets").iterdir())
+    leftovers = list((settings.data_dir / "tmp").iterdir())
+    return datasets == [] and leftovers == []
+
+
+def test_upload_jsonl_and_read_it_back(client: TestClient) -> None:
+    r = client.post(
+        "/v1/datasets?name=reviews&id_field=id&split_field=split", content=REVIEWS, headers=NDJSON
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert r.headers["location"] == f"/v1/datasets/{body['id']}"
+    assert body["rows"] == 36 and body["shards"] == 4  # shard_size 10
+    assert body["splits"] == {"train": 24, "validation": 6, "test": 6}
+    assert {x["label"]: x["count"] for x in body["labels"]} == {
+        "positive": 14,
+        "negative": 14,
+        "neutral": 8,
+    }
+    assert body["text_length"]["min"] > 0 and body["skipped_rows"] == []
+    assert client.get(body["id"].join(["/v1/datasets/", ""])).json()["rows"] == 36
+
+    seen, token = [], None
+    while True:
+        page = client.get(
+            f"/v1/datasets/{body['id']}/records",
+            params={"page_size": 7, **({"page_token": token} if token else {})},
+        ).json()
+        seen += page["records"]
+        token = page["next_page_token"]
+        if token is None:
+            break
+    originals = [json.loads(line) for line in REVIEWS.decode().splitlines()]
+    assert [r["id"] for r in seen] == [o["id"] for o in originals]
+    assert seen[30]["text"] == originals[30]["text"]  # Chinese text intact
+    val = client.get(f"/v1/datasets/{body['id']}/records?split=validation").json()["records"]
+    assert len(val) == 6 and all(r["split"] == "validation" for r in val)
+
+
+def test_multipart_csv_and_parquet_uploads(client: TestClient, tmp_path: Path) -> None:
+    csv_body = 'body,category,extra\n"Great, really",1,x\nBad,0,y\n'
+    r = client.post(
+        "/v1/datasets?text_field=body&label_field=category",
+        files={"file": ("data.csv", csv_body.encode(), "text/csv")},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["format"] == "csv" and r.json()["name"] == "data.csv"
+    rec = client.get(f"/v1/datasets/{r.json()['id']}/records").json()["records"]
+    assert rec[0]["text"] == "Great, really" and rec[0]["meta"] == {"extra": "x"}
+
+    table = pa.table({"text": ["one", "two", "three"], "label": [0, 1, 0]})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    r = client.post("/v1/datasets", files={"file": ("x.parquet", buf.getvalue())})
+    assert r.status_code == 201, r.text
+    rec = client.get(f"/v1/datasets/{r.json()['id']}/records").json()["records"]
+    assert [x["label"] for x in rec] == [0, 1, 0]  # integer labels stay integers
+
+
+def test_split_ratios_are_deterministic(client: TestClient) -> None:
+    lines = "".join(json.dumps({"text": f"text {i}", "label": i % 2}) + "\n" for i in range(400))
+    url = "/v1/datasets?splits=train:0.8,validation:0.1,test:0.1&split_seed=3"
+    a = client.post(url, content=lines, headers=NDJSON).json()
+    b = client.post(url, content=lines, headers=NDJSON).json()
+    assert a["splits"] == b["splits"]
+    assert 280 <= a["splits"]["train"] <= 360
+    bad = client.post("/v1/datasets?splits=train:0.8,dev:0.2", content=lines, headers=NDJSON)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "splits"
+
+
+def test_malformed_jsonl_line_3_rejects_the_upload(client: TestClient, settings: Settings) -> None:
+    body = b'{"text": "a", "label": 1}\n{"text": "b", "label": 1}\n{"text": "c", "label": \n'
+    r = client.post("/v1/datasets", content=body, headers=NDJSON)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["type"] == "urn:antifit:problem:invalid-upload"
+    assert problem["errors"][0]["line"] == 3 and "line 3" in problem["detail"]
+    assert stored_nothing(settings)
+    assert client.get("/v1/datasets").json()["datasets"] == []
+
+
+def test_wrong_fields_are_named(client: TestClient, settings: Settings) -> None:
+    body = (
+        b'{"text": "ok", "label": "a"}\n{"txt": "oops", "label": "a"}\n'
+        b'{"text": "ok", "label": {"x": 1}}\n{"text": "   ", "label": "a"}\n'
+    )
+    errors = client.post("/v1/datasets", content=body, headers=NDJSON).json()["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [(2, "text"), (3, "label"), (4, "text")]
+    assert stored_nothing(settings)
+
+
+def test_csv_without_the_text_column(client: TestClient, settings: Settings) -> None:
+    r = client.post("/v1/datasets", files={"file": ("d.csv", b"body,label\nhello,1\n", "text/csv")})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "text" and "no column 'text'" in r.json()["detail"]
+    assert stored_nothing(settings)
+
+
+def test_invalid_utf8(client: TestClient, settings: Settings) -> None:
+    body = b'{"text": "ok", "label": 1}\n{"text": "\xff\xfe", "label": 1}\n'
+    r = client.post("/v1/datasets", content=body, headers=NDJSON)
+    assert r.status_code == 422 and r.json()["errors"][0]["line"] == 2
+    assert "UTF-8" in r.json()["errors"][0]["message"]
+    r = client.post("/v1/datasets", files={"file": ("d.csv", b"text,label\nok,1\n\xff,2\n")})
+    assert r.status_code == 422 and "UTF-8" in r.json()["detail"]
+    assert stored_nothing(settings)
+
+
+def test_oversized_upload_is_413_and_leaves_nothing(client: TestClient, settings: Settings) -> None:
+    big = b"".join(b'{"text": "%d ' % i + b"x" * 200 + b'", "label": 1}\n' for i in range(2000))
+    r = client.post("/v1/datasets", content=big, headers=NDJSON)
+    assert r.status_code == 413 and r.json()["limit"] == settings.max_upload_bytes
+    r = client.post("/v1/datasets", files={"file": ("big.jsonl", big)})
+    assert r.status_code == 413
+
+    def chunks():  # no Content-Length: the cap applies while streaming
+        for i in range(0, len(big), 4096):
+            yield big[i : i + 4096]
+
+    r = client.post("/v1/datasets", content=chunks(), headers=NDJSON)
+    assert r.status_code == 413
+    assert stored_nothing(settings)
+
+
+def test_on_error_skip_keeps_good_rows(client: TestClient) -> None:
+    body = (
+        b'{"id": "a", "text": "ok", "label": 1}\nnot json\n{"id": "a", "text": "dup", "label": 2}\n'
+    )
+    r = client.post("/v1/datasets?on_error=skip&id_field=id", content=body, headers=NDJSON)
+    assert r.status_code == 201
+    assert r.json()["rows"] == 1 and r.json()["skipped"] == 2
+    assert [(s["line"], s["field"]) for s in r.json()["skipped_rows"]] == [(2, None), (3, "id")]
+
+
+def test_empty_upload_and_bad_params(client: TestClient) -> None:
+    r = client.post("/v1/datasets", content=b"", headers=NDJSON)
+    assert r.status_code == 422 and "no records" in r.json()["detail"]
+    r = client.post("/v1/datasets?on_error=maybe", content=REVIEWS, headers=NDJSON)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.on_error"
+    r = client.post("/v1/datasets", files={"notfile": ("x", b"y")})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "file"
+
+
+def test_unknown_ids_and_tokens(client: TestClient) -> None:
+    for method, url in (
+        ("GET", "/v1/datasets/nope"),
+        ("GET", "/v1/datasets/nope/records"),
+        ("DELETE", "/v1/datasets/nope"),
+    ):
+        r = client.request(method, url)
+        assert r.status_code == 404 and r.json()["type"] == "urn:antifit:problem:not-found"
+    assert client.get("/v1/datasets?page_token=garbage!").status_code == 422
+    assert client.get("/v1/nothing").json()["status"] == 404
+
+
+def test_list_pages_and_delete(client: TestClient, settings: Settings) -> None:
+    ids = [
+        client.post(f"/v1/datasets?name=d{i}", content=REVIEWS, headers=NDJSON).json()["id"]
+        for i in range(5)
+    ]
+    seen, token = [], None
+    while True:
+        page = client.get(
+            "/v1/datasets", params={"page_size": 2, **({"page_token": token} if token else {})}
+        ).json()
+        seen += [d["id"] for d in page["datasets"]]
+        token = page["next_page_token"]
+        if not token:
+            break
+    assert seen == ids[::-1]
+    assert client.delete(f"/v1/datasets/{ids[0]}").status_code == 204
+    assert client.get(f"/v1/datasets/{ids[0]}").status_code == 404
+    assert not (settings.data_dir / "datasets" / ids[0]).exists()
+
+
+def test_concurrent_uploads(client: TestClient) -> None:
+    def upload(i: int) -> int:
+        return client.post(f"/v1/datasets?name=c{i}", content=REVIEWS, headers=NDJSON).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(upload, range(8))) == [201] * 8
+    assert len(client.get("/v1/datasets?page_size=100").json()["datasets"]) == 8
