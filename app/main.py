@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,11 +11,15 @@ from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import require_api_key
-from app.api.routes import augmenters, datasets, health
+from app.api.routes import augmenters, datasets, health, jobs
 from app.core import problems
 from app.core.config import Settings, get_settings
+from app.core.metrics import Metrics
+from app.jobs.executor import LocalPool
+from app.jobs.runner import JobRunner
 from app.storage.datasets import DatasetStore
 from app.storage.db import Database
+from app.storage.jobs import JobStore
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,11 +29,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         s.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(s.sqlalchemy_url())
         await run_in_threadpool(db.migrate)
-        app.state.store = DatasetStore(db, s.data_dir, s.shard_size)
+        app.state.store = store = DatasetStore(db, s.data_dir, s.shard_size)
+        app.state.jobs = job_store = JobStore(db)
+        executor = LocalPool(s.workers)
+        app.state.runner = runner = JobRunner(job_store, store, executor, app.state.metrics)
+        running = asyncio.create_task(runner.run_forever())  # resumes unfinished jobs
         threading.Thread(target=_check_resources, args=(app,), daemon=True).start()
         try:
             yield
         finally:
+            running.cancel()
+            executor.shutdown()
             db.dispose()
 
     app = FastAPI(
@@ -39,9 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
+    app.state.metrics = Metrics()
     problems.install(app)
     secured = [Depends(require_api_key)]
     app.include_router(datasets.router, dependencies=secured)
+    app.include_router(jobs.router, dependencies=secured)
     app.include_router(augmenters.router, dependencies=secured)
     app.include_router(health.router)
     return app

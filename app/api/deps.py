@@ -8,8 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.core.config import Settings, get_settings
+from app.core.metrics import Metrics
 from app.core.problems import Problem
+from app.jobs.runner import JobRunner
 from app.storage.datasets import DatasetStore
+from app.storage.jobs import JobStore
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
@@ -20,6 +23,26 @@ def get_store(request: Request) -> DatasetStore:
 
 
 StoreDep = Annotated[DatasetStore, Depends(get_store)]
+
+
+def get_jobs(request: Request) -> JobStore:
+    jobs: JobStore = request.app.state.jobs
+    return jobs
+
+
+def get_runner(request: Request) -> JobRunner:
+    runner: JobRunner = request.app.state.runner
+    return runner
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+JobsDep = Annotated[JobStore, Depends(get_jobs)]
+RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 def require_api_key(request: Request, settings: SettingsDep) -> None:

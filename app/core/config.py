@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +22,9 @@ class Settings(BaseSettings):
     max_sync_records: int = Field(default=1_000, ge=1, description="POST /v1/augment limit")
     page_size_max: int = Field(default=1_000, ge=1)
     api_keys: list[str] = Field(default_factory=list, description="empty: no authentication")
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, description="job worker processes"
+    )
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:

@@ -79,6 +79,18 @@ def shard_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("shard-*.parquet"))
 
 
+def _decode(row: dict[str, Any]) -> StoredRecord:
+    return StoredRecord(
+        row["id"], row["text"], json.loads(row["label"]), row["split"], json.loads(row["meta"])
+    )
+
+
+def read_shard(path: Path) -> Iterator[StoredRecord]:
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            yield _decode(row)
+
+
 def read_records(
     directory: Path, *, offset: int = 0, limit: int | None = None, split: str | None = None
 ) -> Iterator[StoredRecord]:
@@ -86,24 +98,18 @@ def read_records(
     skipped = 0
     produced = 0
     for path in shard_files(directory):
-        file = pq.ParquetFile(path)
-        if split is None and skipped + file.metadata.num_rows <= offset:
-            skipped += file.metadata.num_rows  # whole shard before the page: not read
-            continue
-        for batch in file.iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                if split is not None and row["split"] != split:
-                    continue
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                if limit is not None and produced >= limit:
-                    return
-                produced += 1
-                yield StoredRecord(
-                    row["id"],
-                    row["text"],
-                    json.loads(row["label"]),
-                    row["split"],
-                    json.loads(row["meta"]),
-                )
+        if split is None:
+            rows = pq.ParquetFile(path).metadata.num_rows
+            if skipped + rows <= offset:
+                skipped += rows  # whole shard before the page: not read
+                continue
+        for record in read_shard(path):
+            if split is not None and record.split != split:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            if limit is not None and produced >= limit:
+                return
+            produced += 1
+            yield record

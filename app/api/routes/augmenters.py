@@ -9,8 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from app.api.deps import SettingsDep
+from app.api.specs import request_spec
 from app.core.problems import Problem
-from augmenters import Pipeline, SpecError, example_pipelines, json_schema, step_schemas
+from augmenters import Pipeline, example_pipelines, json_schema, step_schemas
 from augmenters.spec import COMPOSITIONS, FILTERS
 
 router = APIRouter(prefix="/v1", tags=["augment"])
@@ -40,16 +41,7 @@ async def augment(body: AugmentRequest, settings: SettingsDep) -> AugmentRespons
             "upload a dataset and start a job instead",
             errors=[{"field": "records", "message": f"at most {settings.max_sync_records}"}],
         )
-    try:
-        pipeline = Pipeline(body.spec)
-    except SpecError as exc:  # name the field from the request body's root
-        raise Problem(
-            422,
-            "invalid-spec",
-            "Invalid pipeline spec",
-            f"spec.{exc}",
-            errors=[{**d, "field": f"spec.{d['field']}".rstrip(".")} for d in exc.details],
-        ) from exc
+    pipeline = Pipeline(request_spec(body.spec))
 
     def run() -> list[dict[str, Any]]:
         return [v.to_dict() for v in pipeline.augment(body.records, body.seed, body.n_variants)]

@@ -1,0 +1,174 @@
+"""Augmentation jobs: start one over a dataset, watch it, cancel it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from app.api.deps import JobsDep, RunnerDep, StoreDep
+from app.api.specs import request_spec
+from app.core.problems import Problem, not_found
+from app.storage.datasets import UnknownDataset
+from app.storage.db import JobRow
+from app.storage.jobs import ACTIVE, IdempotencyConflict, UnknownJob
+from augmenters.rng import canonical_json, stable_digest
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+
+Split = Literal["train", "validation", "test"]
+
+
+class JobRequest(BaseModel):
+    spec: dict[str, Any] = Field(description="pipeline spec (see GET /v1/augmenters)")
+    seed: int = 0
+    n_variants: int = Field(default=1, ge=1, le=64, description="variants per record")
+    splits: list[Split] = Field(
+        default=["train"],
+        min_length=1,
+        description="splits to augment (validation/test rarely should be)",
+    )
+
+
+class Job(BaseModel):
+    id: str
+    dataset_id: str
+    state: str
+    spec: dict[str, Any]
+    seed: int
+    n_variants: int
+    splits: list[str]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    records_done: int
+    records_total: int
+    variants_written: int
+    records_per_second: float | None
+    eta_seconds: float | None
+    error: str | None
+    manifest: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, row: JobRow) -> Job:
+        rate = eta = None
+        if row.started_at is not None and row.records_done:
+            started = (
+                row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=UTC)
+            )
+            end = row.finished_at or datetime.now(UTC)
+            end = end if end.tzinfo else end.replace(tzinfo=UTC)
+            elapsed = max((end - started).total_seconds(), 1e-6)
+            rate = row.records_done / elapsed
+            if row.state in ACTIVE:
+                eta = (row.records_total - row.records_done) / rate
+        return cls(
+            id=row.id,
+            dataset_id=row.dataset_id,
+            state=row.state,
+            spec=row.spec,
+            seed=row.seed,
+            n_variants=row.n_variants,
+            splits=row.splits,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            records_done=row.records_done,
+            records_total=row.records_total,
+            variants_written=row.variants_written,
+            records_per_second=rate,
+            eta_seconds=eta,
+            error=row.error,
+            manifest=row.manifest,
+        )
+
+
+@router.post("/datasets/{dataset_id}/jobs", status_code=202, response_model=Job)
+async def start_job(
+    dataset_id: str,
+    body: JobRequest,
+    response: Response,
+    store: StoreDep,
+    jobs: JobsDep,
+    runner: RunnerDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Job:
+    """Queue a job; 202 with its Location. A repeated ``Idempotency-Key`` with the same body
+    returns the first job; with a different body it is a 422."""
+    spec = request_spec(body.spec)
+    try:
+        dataset = await run_in_threadpool(store.get, dataset_id)
+    except UnknownDataset as exc:
+        raise not_found("Dataset", dataset_id) from exc
+    total = sum(dataset.summary["splits"].get(s, 0) for s in body.splits)
+    if total == 0:
+        raise Problem(
+            422,
+            "empty-selection",
+            "Nothing to augment",
+            f"dataset {dataset_id} has no records in {', '.join(body.splits)}",
+            errors=[{"field": "splits", "message": "no records in these splits"}],
+        )
+    request = {"dataset": dataset_id, **body.model_dump(), "spec": spec.to_dict()}
+    try:
+        row, created = await run_in_threadpool(
+            lambda: jobs.create(
+                dataset_id=dataset_id,
+                spec=spec.to_dict(),
+                seed=body.seed,
+                n_variants=body.n_variants,
+                splits=list(body.splits),
+                records_total=total,
+                idempotency_key=idempotency_key,
+                request_hash=stable_digest(canonical_json(request), size=32).hex(),
+            )
+        )
+    except IdempotencyConflict as exc:
+        raise Problem(
+            422,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was used with a different request",
+            errors=[{"field": "Idempotency-Key", "message": "used with another body"}],
+        ) from exc
+    if created:
+        runner.wake()
+    response.headers["Location"] = f"/v1/jobs/{row.id}"
+    return Job.of(row)
+
+
+@router.get("/jobs/{job_id}", response_model=Job)
+def get_job(job_id: str, jobs: JobsDep) -> Job:
+    try:
+        return Job.of(jobs.get(job_id))
+    except UnknownJob as exc:
+        raise not_found("Job", job_id) from exc
+
+
+@router.get("/datasets/{dataset_id}/jobs", response_model=list[Job])
+def list_jobs(dataset_id: str, store: StoreDep, jobs: JobsDep) -> list[Job]:
+    try:
+        store.get(dataset_id)
+    except UnknownDataset as exc:
+        raise not_found("Dataset", dataset_id) from exc
+    return [Job.of(row) for row in jobs.for_dataset(dataset_id)]
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=Job)
+def cancel_job(job_id: str, jobs: JobsDep, runner: RunnerDep) -> Job:
+    try:
+        row = jobs.get(job_id)
+    except UnknownJob as exc:
+        raise not_found("Job", job_id) from exc
+    if not jobs.set_state(job_id, "cancelled"):
+        raise Problem(
+            409,
+            "job-finished",
+            "Job already finished",
+            f"job {job_id} is {row.state}; only queued or running jobs can be cancelled",
+        )
+    runner.wake()
+    return Job.of(jobs.get(job_id))

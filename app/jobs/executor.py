@@ -1,0 +1,41 @@
+"""Where shard tasks run. The default is a local process pool; anything with ``submit`` returning
+a ``concurrent.futures.Future`` (a Ray-backed executor, say) can stand in."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Protocol
+
+from app.jobs.work import ShardResult, ShardTask, augment_shard
+
+
+class Executor(Protocol):
+    workers: int
+
+    def submit(self, task: ShardTask) -> Future[ShardResult]: ...
+
+    def shutdown(self) -> None: ...
+
+
+class LocalPool:
+    """A pool of worker processes (spawned: no state forked from the server's threads)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, task: ShardTask) -> Future[ShardResult]:
+        try:
+            return self._pool.submit(augment_shard, task)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): start a fresh pool
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(augment_shard, task)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,186 @@
+"""Runs augmentation jobs: one job at a time, its shards in parallel on the executor.
+
+Progress is persisted per shard, so a server killed mid-job resumes where it stopped on its
+next start: shards recorded as done are skipped, any other shard is (re)computed and its output
+file replaced whole. The result is the same records, no duplicates and no gaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+
+from app.core.metrics import Metrics
+from app.jobs.executor import Executor
+from app.jobs.work import ShardResult, ShardTask
+from app.storage.datasets import DatasetStore
+from app.storage.db import JobRow
+from app.storage.jobs import JobStore
+from app.storage.shards import shard_files, shard_path
+from augmenters import parse_spec
+
+log = logging.getLogger("antifit.jobs")
+VERSIONED = ("antifit", "nltk", "transformers", "torch", "pyarrow", "sentencepiece", "pydantic")
+
+
+class JobRunner:
+    def __init__(
+        self, jobs: JobStore, datasets: DatasetStore, executor: Executor, metrics: Metrics
+    ) -> None:
+        self.jobs = jobs
+        self.datasets = datasets
+        self.executor = executor
+        self.metrics = metrics
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A job was queued or cancelled: look again now."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while True:
+            job = await run_in_threadpool(self.jobs.next_active)
+            if job is None:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=5)
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                await self._run(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- a failed job must not stop the runner
+                log.exception("job %s failed", job.id)
+                await run_in_threadpool(
+                    self.jobs.set_state, job.id, "failed", error=f"{type(exc).__name__}: {exc}"
+                )
+                self.metrics.jobs.labels("failed").inc()
+
+    def output_dir(self, job: JobRow) -> Path:
+        return self.datasets.directory(job.dataset_id) / "jobs" / job.id
+
+    async def _run(self, job: JobRow) -> None:
+        if not await run_in_threadpool(self.jobs.set_state, job.id, "running"):
+            return  # cancelled meanwhile
+        inputs = shard_files(self.datasets.directory(job.dataset_id))
+        done = await run_in_threadpool(self.jobs.done_shards, job.id)
+        pending = [i for i in range(len(inputs)) if i not in done]
+        limit = asyncio.Semaphore(max(1, self.executor.workers) * 2)
+        cancelled = False
+
+        async def one(shard: int) -> None:
+            nonlocal cancelled
+            async with limit:
+                if cancelled or await self._cancelled(job.id):
+                    cancelled = True
+                    return
+                task = ShardTask(
+                    job_id=job.id,
+                    shard=shard,
+                    input_path=str(inputs[shard]),
+                    output_path=str(shard_path(self.output_dir(job), shard)),
+                    spec=job.spec,
+                    seed=job.seed,
+                    n_variants=job.n_variants,
+                    splits=tuple(job.splits),
+                )
+                result = await asyncio.wrap_future(self.executor.submit(task))
+                await self._record(result)
+
+        await asyncio.gather(*(one(i) for i in pending))
+        if cancelled or await self._cancelled(job.id):
+            return
+        manifest = await run_in_threadpool(self._manifest, job, inputs)
+        if await run_in_threadpool(self.jobs.set_state, job.id, "succeeded", manifest=manifest):
+            self.metrics.jobs.labels("succeeded").inc()
+
+    async def _cancelled(self, job_id: str) -> bool:
+        return (await run_in_threadpool(self.jobs.get, job_id)).state == "cancelled"
+
+    async def _record(self, result: ShardResult) -> None:
+        await run_in_threadpool(
+            self.jobs.record_shard,
+            result.job_id,
+            result.shard,
+            result.records,
+            result.variants,
+            result.dropped,
+            result.output_sha256,
+        )
+        self.metrics.job_shards.inc()
+        self.metrics.job_records.inc(result.records)
+        self.metrics.job_variants.inc(result.variants)
+
+    def _manifest(self, job: JobRow, inputs: list[Path]) -> dict[str, Any]:
+        """What produced this version and what it holds: enough to reproduce and verify it."""
+        shards = self.jobs.done_shards(job.id)
+        dropped: dict[str, int] = {}
+        for row in shards.values():
+            for name, n in row.dropped.items():
+                dropped[name] = dropped.get(name, 0) + n
+        spec = parse_spec(job.spec)
+        return {
+            "spec": spec.to_dict(),
+            "spec_digest": spec.digest(),
+            "seed": job.seed,
+            "n_variants": job.n_variants,
+            "splits": job.splits,
+            "versions": _versions(),
+            "models": _models(job.spec),
+            "input": {"shards": len(inputs), "sha256": _combined(_sha256(p) for p in inputs)},
+            "output": {
+                "shards": len(shards),
+                "records": sum(r.records for r in shards.values()),
+                "variants": sum(r.variants for r in shards.values()),
+                "dropped": dropped,
+                "sha256": _combined(shards[i].output_sha256 for i in sorted(shards)),
+            },
+        }
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _combined(digests: Any) -> str:
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _models(spec: Any) -> dict[str, str]:
+    """Local model directories a spec names, with the hash of each one's config.json."""
+    found: dict[str, str] = {}
+    if isinstance(spec, dict):
+        for key, value in spec.items():
+            paths = [value] if key == "model" else list(value.values()) if key == "models" else []
+            for path in paths:
+                if isinstance(path, str):
+                    config = Path(path).expanduser() / "config.json"
+                    found[path] = _sha256(config) if config.is_file() else "not a local directory"
+            if key not in ("model", "models"):
+                found.update(_models(value))
+    elif isinstance(spec, list):
+        for item in spec:
+            found.update(_models(item))
+    return found

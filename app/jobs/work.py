@@ -1,0 +1,93 @@
+"""The unit of work of a job: augment one input shard into one output shard.
+
+Runs in executor workers (separate processes). A worker builds each pipeline once and keeps it,
+so WordNet, the tagger and any model load once per worker, not per record or shard. The output
+is written to a temporary file and renamed into place, so a retried or resumed shard replaces
+its output whole and never duplicates records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from app.storage.shards import read_shard
+from augmenters import Pipeline, Record
+from augmenters.rng import canonical_json
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("variant", pa.int32()),
+        ("text", pa.string()),
+        ("label", pa.string()),
+        ("split", pa.string()),
+        ("ops", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    job_id: str
+    shard: int
+    input_path: str
+    output_path: str
+    spec: dict[str, Any]
+    seed: int
+    n_variants: int
+    splits: tuple[str, ...]
+    batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    job_id: str
+    shard: int
+    records: int
+    variants: int
+    dropped: dict[str, int]
+    output_sha256: str
+
+
+_pipelines: dict[str, Pipeline] = {}
+
+
+def _pipeline(spec: dict[str, Any]) -> Pipeline:
+    key = canonical_json(spec)
+    pipeline = _pipelines.get(key)
+    if pipeline is None:
+        pipeline = _pipelines[key] = Pipeline(spec)
+    pipeline.dropped.clear()
+    return pipeline
+
+
+def augment_shard(task: ShardTask) -> ShardResult:
+    pipeline = _pipeline(task.spec)
+    stored = [r for r in read_shard(Path(task.input_path)) if r.split in task.splits]
+    splits = {r.id: r.split for r in stored}
+    records = [Record(r.id, r.text, r.label) for r in stored]
+    columns: dict[str, list[Any]] = {name: [] for name in OUTPUT_SCHEMA.names}
+    for v in pipeline.augment(records, task.seed, task.n_variants, task.batch_size):
+        columns["id"].append(v.record_id)
+        columns["variant"].append(v.variant)
+        columns["text"].append(v.text)
+        columns["label"].append(json.dumps(v.label, ensure_ascii=False))
+        columns["split"].append(splits[v.record_id])
+        columns["ops"].append(json.dumps([op.to_dict() for op in v.ops]))
+    out = Path(task.output_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    pq.write_table(pa.table(columns, schema=OUTPUT_SCHEMA), tmp)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    os.replace(tmp, out)
+    return ShardResult(
+        task.job_id, task.shard, len(records), len(columns["id"]), dict(pipeline.dropped), digest
+    )
