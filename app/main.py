@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import require_api_key
-from app.api.routes import augmenters, datasets, health, jobs
+from app.api.routes import augmenters, datasets, health, jobs, stream
 from app.core import problems
 from app.core.config import Settings, get_settings
 from app.core.metrics import Metrics
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     secured = [Depends(require_api_key)]
     app.include_router(datasets.router, dependencies=secured)
+    app.include_router(stream.router, dependencies=secured)
     app.include_router(jobs.router, dependencies=secured)
     app.include_router(augmenters.router, dependencies=secured)
     app.include_router(health.router)

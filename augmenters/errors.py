@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AugmentError(ValueError):
     """Base of antifit's augmentation errors. ``field`` names where the problem is, if known."""
@@ -19,6 +21,17 @@ class AugmentError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # picklable whatever a subclass's __init__ takes: errors cross process boundaries
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[AugmentError], args: tuple[Any, ...], state: dict[str, Any]) -> AugmentError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 class SpecError(AugmentError):

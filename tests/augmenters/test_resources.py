@@ -72,3 +72,15 @@ def test_import_augmenters_loads_no_heavy_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_errors_survive_pickling_across_processes() -> None:
+    from augmenters.errors import RecordError, SpecError
+
+    for err in (
+        ResourceMissing("WordNet", "install it"),
+        SpecError("bad", field="pipeline.p"),
+        RecordError("no text", field="records[0].text"),
+    ):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err) and back.field == err.field

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from app.api.deps import SettingsDep, StoreDep
+from app.api.deps import MetricsDep, SettingsDep, StoreDep
 from app.api.upload import receive, sniff_format
 from app.core.problems import Problem, not_found
 from app.storage.datasets import BadPageToken, UnknownDataset
@@ -67,6 +67,7 @@ async def create_dataset(
     response: Response,
     settings: SettingsDep,
     store: StoreDep,
+    metrics: MetricsDep,
     name: Annotated[str | None, Query(max_length=200)] = None,
     format: Literal["jsonl", "csv", "parquet"] | None = None,
     text_field: str = "text",
@@ -117,6 +118,7 @@ async def create_dataset(
             store.create, path, options, name or filename or "dataset"
         )
     except UploadRejected as exc:
+        metrics.uploads.labels("rejected").inc()
         first = exc.errors[0]
         where = f"line {first.line}" + (f", field {first.field!r}" if first.field else "")
         raise Problem(
@@ -129,6 +131,7 @@ async def create_dataset(
         ) from exc
     finally:
         path.unlink(missing_ok=True)
+    metrics.uploads.labels("created").inc()
     response.headers["Location"] = f"/v1/datasets/{created.dataset.id}"
     return Created(
         **Dataset.of(created.dataset).model_dump(),

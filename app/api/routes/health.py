@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import StoreDep
+from app.api.deps import MetricsDep, StoreDep
 
 router = APIRouter(tags=["health"])
 
@@ -35,3 +36,9 @@ async def readyz(request: Request, store: StoreDep) -> JSONResponse:
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
     )
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(registry: MetricsDep) -> Response:
+    """Prometheus text format: uploads, jobs by state, job shards/records/variants, streams."""
+    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

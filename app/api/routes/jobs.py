@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from app.api.deps import JobsDep, RunnerDep, StoreDep
+from app.api.deps import JobsDep, MetricsDep, RunnerDep, StoreDep
 from app.api.specs import request_spec
 from app.core.problems import Problem, not_found
 from app.storage.datasets import UnknownDataset
@@ -158,7 +158,7 @@ def list_jobs(dataset_id: str, store: StoreDep, jobs: JobsDep) -> list[Job]:
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=Job)
-def cancel_job(job_id: str, jobs: JobsDep, runner: RunnerDep) -> Job:
+def cancel_job(job_id: str, jobs: JobsDep, runner: RunnerDep, metrics: MetricsDep) -> Job:
     try:
         row = jobs.get(job_id)
     except UnknownJob as exc:
@@ -170,5 +170,6 @@ def cancel_job(job_id: str, jobs: JobsDep, runner: RunnerDep) -> Job:
             "Job already finished",
             f"job {job_id} is {row.state}; only queued or running jobs can be cancelled",
         )
+    metrics.jobs.labels("cancelled").inc()
     runner.wake()
     return Job.of(jobs.get(job_id))

@@ -1,0 +1,109 @@
+import pyarrow.parquet as pq
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+from augmenters import augment
+from tests.app.helpers import dataset_of, wait_for_job
+
+SPEC = {
+    "pipeline": {
+        "type": "sequence",
+        "steps": [{"type": "keyboard", "p": 0.3}, {"type": "word_swap", "p": 0.2}],
+    }
+}
+
+
+def test_job_writes_an_augmented_version_equal_to_the_library(
+    client: TestClient, settings: Settings
+) -> None:
+    ds = dataset_of(client, 45)  # 5 shards of 10 (the last of 5)
+    r = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": SPEC, "seed": 3, "n_variants": 2})
+    assert r.status_code == 202 and r.headers["location"] == f"/v1/jobs/{r.json()['id']}"
+    job = wait_for_job(client, r.json()["id"])
+    assert job["state"] == "succeeded", job
+    assert job["records_done"] == job["records_total"] == 45
+    assert job["variants_written"] == 90 and job["records_per_second"] > 0
+    manifest = job["manifest"]
+    assert manifest["seed"] == 3 and manifest["output"]["shards"] == 5
+    assert manifest["spec"]["pipeline"]["type"] == "sequence" and "antifit" in manifest["versions"]
+
+    out = settings.data_dir / "datasets" / ds / "jobs" / job["id"]
+    rows = [
+        row for p in sorted(out.glob("shard-*.parquet")) for row in pq.read_table(p).to_pylist()
+    ]
+    records = [
+        {
+            "id": f"r{i}",
+            "text": f"record number {i} says the battery lasts {i % 7} days",
+            "label": i % 3,
+        }
+        for i in range(45)
+    ]
+    expected = augment(records, SPEC, seed=3, n_variants=2)
+    assert [(r["id"], r["variant"], r["text"]) for r in rows] == [
+        (v.record_id, v.variant, v.text) for v in expected
+    ]
+    assert client.get(f"/v1/datasets/{ds}/jobs").json()[0]["id"] == job["id"]
+
+
+def test_only_the_chosen_splits_are_augmented(client: TestClient) -> None:
+    ds = dataset_of(client, 60, splits="train:0.5,validation:0.5")
+    sizes = client.get(f"/v1/datasets/{ds}").json()["splits"]
+    job = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": SPEC}).json()
+    done = wait_for_job(client, job["id"])
+    assert done["records_done"] == sizes["train"] and done["variants_written"] == sizes["train"]
+    r = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": SPEC, "splits": ["test"]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "splits"
+
+
+def test_idempotency_key(client: TestClient) -> None:
+    ds = dataset_of(client, 10)
+    body = {"spec": SPEC, "seed": 1}
+    a = client.post(f"/v1/datasets/{ds}/jobs", json=body, headers={"Idempotency-Key": "abc"})
+    b = client.post(f"/v1/datasets/{ds}/jobs", json=body, headers={"Idempotency-Key": "abc"})
+    assert a.status_code == b.status_code == 202 and a.json()["id"] == b.json()["id"]
+    c = client.post(
+        f"/v1/datasets/{ds}/jobs", json={**body, "seed": 2}, headers={"Idempotency-Key": "abc"}
+    )
+    assert c.status_code == 422 and c.json()["type"] == "urn:antifit:problem:idempotency-key-reused"
+    assert len(client.get(f"/v1/datasets/{ds}/jobs").json()) == 1
+
+
+def test_invalid_job_requests(client: TestClient) -> None:
+    ds = dataset_of(client, 10)
+    r = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": {"pipeline": {"type": "nope"}}})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "spec.pipeline"
+    r = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": SPEC, "n_variants": -1})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.n_variants"
+    assert client.post("/v1/datasets/nope/jobs", json={"spec": SPEC}).status_code == 404
+    assert client.get("/v1/jobs/nope").status_code == 404
+    assert client.post("/v1/jobs/nope/cancel").status_code == 404
+
+
+def test_cancel_and_failure(client: TestClient) -> None:
+    ds = dataset_of(client, 30)
+    job = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": SPEC}).json()
+    r = client.post(f"/v1/jobs/{job['id']}/cancel")
+    if r.status_code == 202:  # it had not finished yet
+        assert r.json()["state"] == "cancelled"
+        assert wait_for_job(client, job["id"])["state"] == "cancelled"
+    else:
+        assert r.status_code == 409
+    again = client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert again.status_code == 409 and again.json()["type"] == "urn:antifit:problem:job-finished"
+
+    missing_model = {"pipeline": {"type": "contextual", "model": "/nonexistent/model"}}
+    job = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": missing_model}).json()
+    failed = wait_for_job(client, job["id"])
+    assert failed["state"] == "failed" and "never downloads" in failed["error"]
+
+
+def test_metrics_count_uploads_jobs_and_streams(client: TestClient) -> None:
+    ds = dataset_of(client, 10)
+    wait_for_job(client, client.post(f"/v1/datasets/{ds}/jobs", json={"spec": SPEC}).json()["id"])
+    client.get(f"/v1/datasets/{ds}/stream")
+    text = client.get("/metrics").text
+    assert 'antifit_uploads_total{outcome="created"} 1.0' in text
+    assert 'antifit_jobs_total{state="succeeded"} 1.0' in text
+    assert "antifit_job_records_total 10.0" in text
+    assert "antifit_stream_records_total 10.0" in text
