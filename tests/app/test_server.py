@@ -1,52 +1,27 @@
-"""The real server: `antifit serve` under uvicorn on a loopback port."""
+"""The real server under uvicorn on a loopback port: uploads, streaming with a disconnect and a
+resume, and a kill in the middle of a job."""
 
-import os
-import socket
-import subprocess
-import sys
+import json
 import time
 from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 
-from tests.conftest import EXAMPLES, ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from augmenters import augment
+from tests.app.server import free_port, running, start
+from tests.conftest import EXAMPLES, needs_apertium
 
 
-def test_serve_upload_and_fetch_over_loopback(tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "ANTIFIT_DATA_DIR": str(tmp_path)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "antifit.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
+def lines_of(text: str) -> str:
+    return "".join(
+        json.dumps({"id": f"r{i}", "text": f"{text} {i}", "label": i % 2}) + "\n"
+        for i in range(600)
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "server exited"
-            assert time.monotonic() < deadline, "server not ready in 60 s"
-            time.sleep(0.2)
+
+
+def test_upload_and_stream_with_disconnect_and_resume(tmp_path: Path) -> None:
+    with running(tmp_path) as base:
         with (EXAMPLES / "reviews.jsonl").open("rb") as f:
             r = httpx.post(
                 f"{base}/v1/datasets?id_field=id&split_field=split",
@@ -54,8 +29,71 @@ def test_serve_upload_and_fetch_over_loopback(tmp_path: Path) -> None:
                 timeout=30,
             )
         assert r.status_code == 201, r.text
-        assert httpx.get(f"{base}{r.headers['location']}").json()["rows"] == 36
         assert (tmp_path / "antifit.db").exists()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        body = "".join(
+            json.dumps({"id": f"r{i}", "text": f"text {i}", "label": i % 2}) + "\n"
+            for i in range(5000)
+        )
+        ds = httpx.post(f"{base}/v1/datasets?id_field=id", content=body, timeout=30).json()["id"]
+        url = f"{base}/v1/datasets/{ds}/stream"
+        full = [
+            json.loads(x)
+            for x in httpx.get(
+                url, params={"batch_size": 64, "seed": 9}, timeout=60
+            ).text.splitlines()
+        ]
+        received = []
+        with httpx.stream("GET", url, params={"batch_size": 64, "seed": 9}, timeout=60) as resp:
+            for raw in resp.iter_lines():
+                received.append(json.loads(raw))
+                if len(received) == 10:
+                    break  # the client goes away mid-stream
+        token = received[-1]["resume_token"]
+        rest = [
+            json.loads(x)
+            for x in httpx.get(url, params={"resume_token": token}, timeout=60).text.splitlines()
+        ]
+        ids = [i["id"] for line in received + rest if "batch" in line for i in line["batch"]]
+        assert ids == [i["id"] for line in full if "batch" in line for i in line["batch"]]
+        assert len(ids) == 5000 and len(set(ids)) == 5000
+        assert httpx.get(f"{base}/metrics").text.count("antifit_streams_total 3.0") == 1
+
+
+@needs_apertium
+def test_killed_mid_job_then_restarted_completes_exactly(tmp_path: Path) -> None:
+    env = {"ANTIFIT_SHARD_SIZE": "25", "ANTIFIT_WORKERS": "1"}
+    spec = {"pipeline": {"type": "back_translation", "pivots": [["spa"]]}}
+    port = free_port()
+    proc = start(tmp_path, port, **env)
+    base = f"http://127.0.0.1:{port}"
+    texts = "the customer said that the battery of this phone lasts for many days, test"
+    ds = httpx.post(f"{base}/v1/datasets?id_field=id", content=lines_of(texts), timeout=30).json()
+    job = httpx.post(
+        f"{base}/v1/datasets/{ds['id']}/jobs", json={"spec": spec, "seed": 5, "n_variants": 2}
+    ).json()
+    deadline = time.monotonic() + 120
+    while True:
+        state = httpx.get(f"{base}/v1/jobs/{job['id']}").json()
+        if state["records_done"] > 0:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert state["state"] == "running" and state["records_done"] < 600, "job ended too soon"
+    proc.kill()  # no clean shutdown
+    proc.wait()
+
+    with running(tmp_path, **env) as base:
+        deadline = time.monotonic() + 300
+        while (state := httpx.get(f"{base}/v1/jobs/{job['id']}").json())["state"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    assert state["state"] == "succeeded", state
+    assert state["records_done"] == 600 and state["variants_written"] == 1200
+    out = tmp_path / "datasets" / ds["id"] / "jobs" / job["id"]
+    assert not list(out.glob(".*tmp"))
+    rows = [r for p in sorted(out.glob("shard-*.parquet")) for r in pq.read_table(p).to_pylist()]
+    records = [json.loads(line) for line in lines_of(texts).splitlines()]
+    expected = augment(records, spec, seed=5, n_variants=2)
+    assert [(r["id"], r["variant"], r["text"]) for r in rows] == [
+        (v.record_id, v.variant, v.text) for v in expected
+    ]
