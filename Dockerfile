@@ -1,10 +1,11 @@
 # antifit image: the same setup script as README and CI, run as root at build time (it installs
-# WordNet and Apertium from Debian), then everything runs as an unprivileged user.
+# WordNet and Apertium from Debian), then the service runs as an unprivileged user.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     ANTIFIT_CACHE=/var/cache/antifit \
+    ANTIFIT_DATA_DIR=/data \
     PATH=/opt/venv/bin:$PATH
 
 WORKDIR /app
@@ -23,5 +24,8 @@ RUN useradd --create-home --uid 1000 antifit \
 
 USER antifit
 VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status != 200)"]
 ENTRYPOINT ["antifit"]
-CMD ["resources", "--prepare"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from app.api import docs
 from app.api.deps import require_api_key
 from app.api.routes import augmenters, datasets, health, jobs, stream
 from app.core import problems
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Augment small labelled text datasets and stream them to trainers.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router, dependencies=secured)
     app.include_router(augmenters.router, dependencies=secured)
     app.include_router(health.router)
+    docs.install(app)
     return app
 
 

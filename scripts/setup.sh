@@ -6,6 +6,7 @@
 #   scripts/setup.sh [--dev] [--venv DIR] [--no-system]
 #
 #   --dev        also install the test and lint tools (pytest, ruff, mypy, nlpaug for benches)
+#                and Debian's chromium (the API docs are checked in a headless browser)
 #   --venv DIR   where the virtualenv lives (default: .venv in the repository; "-" = no venv,
 #                install into the current interpreter, as the Dockerfile does)
 #   --no-system  skip the Debian packages (WordNet/Apertium features then report them missing)
@@ -14,10 +15,11 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
 extras=""
+dev=0
 system=1
 while [ $# -gt 0 ]; do
   case "$1" in
-    --dev) extras="[dev]" ;;
+    --dev) extras="[dev]"; dev=1 ;;
     --venv) venv="$2"; shift ;;
     --no-system) system=0 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
@@ -31,6 +33,7 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. Debian packages --------------------------------------------------------------------
 debs=(wordnet-base wordnet-sense-index apertium apertium-eng-spa apertium-eng-cat)
+[ "$dev" = 1 ] && debs+=(chromium)
 if [ "$system" = 1 ]; then
   missing=()
   for p in "${debs[@]}"; do
@@ -86,5 +89,5 @@ fi
 
 # --- 3. Offline resources ------------------------------------------------------------------
 # Prepares the nltk-layout WordNet copy (with its lexnames table) and checks every resource.
-"$py" -m augmenters.resources --prepare || die "resources are not usable (see above)"
+"$py" -m antifit.cli resources --prepare || die "resources are not usable (see above)"
 say "ready: $py"
