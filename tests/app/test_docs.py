@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.app.server import running
+from app.local_server import running
 
 
 def test_docs_pages_use_local_assets_only(client: TestClient) -> None:
@@ -26,7 +26,7 @@ CHROMIUM = shutil.which("chromium")
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (scripts/setup.sh --dev)")
 def test_swagger_ui_renders_in_headless_chromium(tmp_path: Path) -> None:
-    with running(tmp_path / "data") as base:
+    with running(tmp_path / "data") as (base, _):
         for page, marker in (("/docs", "opblock-tag"), ("/redoc", "api-content")):
             dom = subprocess.run(
                 [

@@ -9,7 +9,7 @@ import httpx
 import pyarrow.parquet as pq
 
 from augmenters import augment
-from tests.app.server import free_port, running, start
+from app.local_server import free_port, running, start
 from tests.conftest import EXAMPLES, needs_apertium
 
 
@@ -21,7 +21,7 @@ def lines_of(text: str) -> str:
 
 
 def test_upload_and_stream_with_disconnect_and_resume(tmp_path: Path) -> None:
-    with running(tmp_path) as base:
+    with running(tmp_path) as (base, _):
         with (EXAMPLES / "reviews.jsonl").open("rb") as f:
             r = httpx.post(
                 f"{base}/v1/datasets?id_field=id&split_field=split",
@@ -82,7 +82,7 @@ def test_killed_mid_job_then_restarted_completes_exactly(tmp_path: Path) -> None
     proc.kill()  # no clean shutdown
     proc.wait()
 
-    with running(tmp_path, **env) as base:
+    with running(tmp_path, **env) as (base, _):
         deadline = time.monotonic() + 300
         while (state := httpx.get(f"{base}/v1/jobs/{job['id']}").json())["state"] == "running":
             assert time.monotonic() < deadline

@@ -1,0 +1,64 @@
+"""Start the service in a subprocess on a free loopback port and wait until it is ready.
+Used by the tests and the benchmarks, which need the real server (uvicorn), not an in-process
+client."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(data_dir: Path, port: int, *, timeout: float = 60, **env: str) -> subprocess.Popen[bytes]:
+    environ = {**os.environ, "ANTIFIT_DATA_DIR": str(data_dir), **env}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "antifit.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=environ,
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise TimeoutError(f"the server was not ready in {timeout} s")
+        time.sleep(0.2)
+
+
+@contextmanager
+def running(data_dir: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    proc = start(data_dir, port, **env)
+    try:
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
