@@ -22,8 +22,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(data_dir: Path, port: int, *, timeout: float = 60, **env: str) -> subprocess.Popen[bytes]:
-    environ = {**os.environ, "ANTIFIT_DATA_DIR": str(data_dir), **env}
+def start(
+    data_dir: Path, port: int, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.Popen[bytes]:
+    environ = {**os.environ, "ANTIFIT_DATA_DIR": str(data_dir), **(env or {})}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -56,7 +58,7 @@ def start(data_dir: Path, port: int, *, timeout: float = 60, **env: str) -> subp
 @contextmanager
 def running(data_dir: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    proc = start(data_dir, port, **env)
+    proc = start(data_dir, port, env)
     try:
         yield f"http://127.0.0.1:{port}", proc
     finally:

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pyarrow.parquet as pq
 
-from augmenters import augment
 from app.local_server import free_port, running, start
+from augmenters import augment
 from tests.conftest import EXAMPLES, needs_apertium
 
 
@@ -64,7 +64,7 @@ def test_killed_mid_job_then_restarted_completes_exactly(tmp_path: Path) -> None
     env = {"ANTIFIT_SHARD_SIZE": "25", "ANTIFIT_WORKERS": "1"}
     spec = {"pipeline": {"type": "back_translation", "pivots": [["spa"]]}}
     port = free_port()
-    proc = start(tmp_path, port, **env)
+    proc = start(tmp_path, port, env)
     base = f"http://127.0.0.1:{port}"
     texts = "the customer said that the battery of this phone lasts for many days, test"
     ds = httpx.post(f"{base}/v1/datasets?id_field=id", content=lines_of(texts), timeout=30).json()
