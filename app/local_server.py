@@ -56,7 +56,9 @@ def start(
 
 
 @contextmanager
-def running(data_dir: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def running(
+    data_dir: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     proc = start(data_dir, port, env)
     try:

@@ -38,4 +38,5 @@ class LocalPool:
             return self._pool.submit(augment_shard, task)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Drop queued shards, let running ones finish (they are recorded on the next start)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

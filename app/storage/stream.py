@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.storage.shards import shard_files, shard_path
@@ -72,33 +73,51 @@ def shard_order(n_shards: int, params: StreamParams) -> list[int]:
     return order
 
 
-def shard_items(dataset_dir: Path, shard: int, params: StreamParams) -> list[dict[str, Any]]:
-    """The items of one shard for this stream, in stream order (before the rank split)."""
-    items: list[dict[str, Any]] = []
+def _table(path: Path, columns: list[str]) -> pa.Table:
+    return pq.read_table(path, columns=columns)
+
+
+def shard_items(
+    dataset_dir: Path, shard: int, params: StreamParams, offset: int = 0
+) -> tuple[int, list[dict[str, Any]]]:
+    """(number of items in this shard, the items of this rank's share), in stream order.
+    ``offset``: items of the epoch before this shard (where the rank's positions fall).
+
+    The order and the rank's share are worked out on row indices; only the rows this rank
+    takes are turned into dicts."""
+    sources: list[pa.Table] = []
+    refs: list[tuple[int, int]] = []  # (source, row)
     if params.originals:
-        table = pq.read_table(
-            shard_path(dataset_dir, shard), columns=["id", "text", "label", "split"]
-        )
-        for rid, text, label, split in zip(
-            *(table.column(c).to_pylist() for c in ("id", "text", "label", "split")), strict=True
-        ):
-            if split == params.split:
-                items.append({"id": rid, "variant": None, "text": text, "label": json.loads(label)})
+        table = _table(shard_path(dataset_dir, shard), ["id", "text", "label", "split"])
+        splits = table.column("split").to_pylist()
+        refs += [(len(sources), i) for i, split in enumerate(splits) if split == params.split]
+        sources.append(table.append_column("variant", pa.nulls(len(table), pa.int32())))
     if params.job_id is not None and params.variants != 0:
         path = shard_path(dataset_dir / "jobs" / params.job_id, shard)
-        table = pq.read_table(path, columns=["id", "variant", "text", "label", "split"])
+        table = _table(path, ["id", "text", "label", "split", "variant"])
+        splits = table.column("split").to_pylist()
+        variants = table.column("variant").to_pylist()
         cap = params.variants
-        for rid, variant, text, label, split in zip(
-            *(table.column(c).to_pylist() for c in ("id", "variant", "text", "label", "split")),
-            strict=True,
-        ):
-            if split == params.split and (cap is None or variant < cap):
-                items.append(
-                    {"id": rid, "variant": variant, "text": text, "label": json.loads(label)}
-                )
+        refs += [
+            (len(sources), i)
+            for i, (split, v) in enumerate(zip(splits, variants, strict=True))
+            if split == params.split and (cap is None or v < cap)
+        ]
+        sources.append(table)
     if params.shuffle:
-        _rng(params.seed, params.epoch, shard).shuffle(items)
-    return items
+        _rng(params.seed, params.epoch, shard).shuffle(refs)
+    first = (params.rank - offset) % params.world_size
+    mine = refs[first :: params.world_size]
+    ordered: list[dict[str, Any]] = [{}] * len(mine)
+    for source, table in enumerate(sources):
+        at = [k for k, (src, _) in enumerate(mine) if src == source]
+        if not at:
+            continue
+        picked = table.take(pa.array([mine[k][1] for k in at], pa.int64()))
+        columns = [picked.column(c).to_pylist() for c in ("id", "variant", "text", "label")]
+        for k, rid, variant, text, label in zip(at, *columns, strict=True):
+            ordered[k] = {"id": rid, "variant": variant, "text": text, "label": json.loads(label)}
+    return len(refs), ordered
 
 
 def rank_items(
@@ -108,10 +127,8 @@ def rank_items(
     position = 0  # items of this rank's share seen so far
     offset = 0  # items of the whole epoch seen so far
     for shard in shard_order(len(shard_files(dataset_dir)), params):
-        items = shard_items(dataset_dir, shard, params)
-        first = (params.rank - offset) % params.world_size
-        mine = items[first :: params.world_size]
-        offset += len(items)
+        n_items, mine = shard_items(dataset_dir, shard, params, offset)
+        offset += n_items
         before = position
         position += len(mine)
         if position <= start:

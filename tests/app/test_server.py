@@ -82,7 +82,7 @@ def test_killed_mid_job_then_restarted_completes_exactly(tmp_path: Path) -> None
     proc.kill()  # no clean shutdown
     proc.wait()
 
-    with running(tmp_path, **env) as (base, _):
+    with running(tmp_path, env) as (base, _):
         deadline = time.monotonic() + 300
         while (state := httpx.get(f"{base}/v1/jobs/{job['id']}").json())["state"] == "running":
             assert time.monotonic() < deadline
