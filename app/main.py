@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +20,7 @@ from app.jobs.runner import JobRunner
 from app.storage.datasets import DatasetStore
 from app.storage.db import Database
 from app.storage.jobs import JobStore
+from augmenters.resources import check as check_resources
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,7 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         executor = LocalPool(s.workers)
         app.state.runner = runner = JobRunner(job_store, store, executor, app.state.metrics)
         running = asyncio.create_task(runner.run_forever())  # resumes unfinished jobs
-        threading.Thread(target=_check_resources, args=(app,), daemon=True).start()
+        # the files only: loading WordNet and the tagger is the workers' business
+        app.state.resources = await run_in_threadpool(check_resources, False)
         try:
             yield
         finally:
@@ -64,12 +64,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     docs.install(app)
     return app
-
-
-def _check_resources(app: FastAPI) -> None:
-    from augmenters.resources import check
-
-    app.state.resources = check()
-    # WordNet and the tagger are millions of long-lived objects: keep them out of the garbage
-    # collector's full passes, which otherwise pause every request for hundreds of ms
-    gc.freeze()

@@ -237,14 +237,20 @@ def sentence_encoder(path: str | None, device: str) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def check() -> dict[str, str]:
-    """Prepare each resource and say what is usable: name -> 'ok ...' or the problem."""
+def check(load: bool = True) -> dict[str, str]:
+    """Say what is usable: name -> 'ok ...' or the problem. ``load`` also prepares and loads
+    WordNet and the tagger (seconds, hundreds of MB); without it only their files are looked
+    for, as a server's readiness report does."""
     status: dict[str, str] = {}
     probes: dict[str, Any] = {
-        "wordnet": lambda: f"ok, {len(wordnet().synsets('dog'))} synsets for 'dog'",
-        "pos_tagger": lambda: f"ok, {len(pos_tagger().classes)} tags",
+        "wordnet": (lambda: f"ok, {len(wordnet().synsets('dog'))} synsets for 'dog'")
+        if load
+        else (lambda: f"ok, {wordnet_source()}"),
+        "pos_tagger": (lambda: f"ok, {len(pos_tagger().classes)} tags")
+        if load
+        else (lambda: f"ok, {_existing(tagger_weights())}"),
         "apertium": lambda: f"ok, {', '.join(sorted(apertium_modes())) or 'no pairs'}",
-        "sentence_encoder": lambda: f"ok, {sentence_encoder_dir()}",
+        "sentence_encoder": lambda: f"ok, {_existing(sentence_encoder_dir())}",
     }
     for name, probe in probes.items():
         try:
@@ -252,6 +258,12 @@ def check() -> dict[str, str]:
         except (ResourceMissing, OSError, LookupError) as exc:
             status[name] = f"missing: {exc}"
     return status
+
+
+def _existing(path: Path) -> Path:
+    if not path.exists():
+        raise ResourceMissing(str(path), "the installed package lacks it; reinstall it")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

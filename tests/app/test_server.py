@@ -97,3 +97,36 @@ def test_killed_mid_job_then_restarted_completes_exactly(tmp_path: Path) -> None
     assert [(r["id"], r["variant"], r["text"]) for r in rows] == [
         (v.record_id, v.variant, v.text) for v in expected
     ]
+
+
+def _batches_sent(base: str) -> float:
+    for line in httpx.get(f"{base}/metrics").text.splitlines():
+        if line.startswith("antifit_stream_batches_total "):
+            return float(line.split()[1])
+    raise AssertionError("no stream batch counter")
+
+
+def test_a_stalled_client_stalls_only_its_stream(tmp_path: Path) -> None:
+    """Backpressure: while the client reads nothing, the server stops producing batches (what
+    it holds is bounded by the socket buffers), and other requests are still served."""
+    n = 300_000
+    with running(tmp_path) as (base, _):
+        body = "".join(
+            json.dumps({"text": f"record {i} " + "words " * 20, "label": i % 2}) + "\n"
+            for i in range(n)
+        )
+        ds = httpx.post(f"{base}/v1/datasets", content=body, timeout=120).json()["id"]
+        with httpx.stream(
+            "GET", f"{base}/v1/datasets/{ds}/stream", params={"batch_size": 64}, timeout=120
+        ) as resp:
+            lines = resp.iter_lines()
+            next(lines)
+            time.sleep(3)  # the client stalls
+            stalled_at = _batches_sent(base)
+            assert httpx.get(f"{base}/livez", timeout=5).status_code == 200
+            time.sleep(1)
+            assert _batches_sent(base) == stalled_at  # nothing more while stalled
+            total_batches = -(-n // 64)
+            assert stalled_at < total_batches / 2
+            received = 1 + sum(1 for _ in lines)
+        assert received == total_batches + 1  # every batch, then the end line

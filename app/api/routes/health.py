@@ -22,7 +22,7 @@ def livez() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request, store: StoreDep) -> JSONResponse:
     """Ready when the database answers and the data directory is writable; the offline
-    resources (checked once at start-up) are reported, not required."""
+    resources (their files, looked for at start-up) are reported, not required."""
     checks: dict[str, Any] = {}
     for name, probe in (("database", store.db.ping), ("storage", store.check)):
         try:
@@ -31,7 +31,7 @@ async def readyz(request: Request, store: StoreDep) -> JSONResponse:
         except Exception as exc:  # noqa: BLE001 -- any failure means not ready
             checks[name] = f"failed: {type(exc).__name__}: {exc}"
     ready = all(v == "ok" for v in checks.values())
-    checks["resources"] = getattr(request.app.state, "resources", "checking")
+    checks["resources"] = request.app.state.resources
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
