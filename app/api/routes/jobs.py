@@ -56,12 +56,8 @@ class Job(BaseModel):
     def of(cls, row: JobRow) -> Job:
         rate = eta = None
         if row.started_at is not None and row.records_done:
-            started = (
-                row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=UTC)
-            )
             end = row.finished_at or datetime.now(UTC)
-            end = end if end.tzinfo else end.replace(tzinfo=UTC)
-            elapsed = max((end - started).total_seconds(), 1e-6)
+            elapsed = max((end - row.started_at).total_seconds(), 1e-6)
             rate = row.records_done / elapsed
             if row.state in ACTIVE:
                 eta = (row.records_total - row.records_done) / rate
