@@ -14,7 +14,7 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from app.core.problems import Problem
+from app.core.problems import Problem, invalid
 
 CHUNK = 1 << 16
 
@@ -71,12 +71,12 @@ async def _multipart(request: Request, limit: int, out: BinaryIO) -> str | None:
         raise Problem(400, "bad-multipart", "Malformed multipart body", exc.message) from exc
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise Problem(
-            422,
-            "missing-file",
-            "No file",
+        raise invalid(
+            "file",
             "multipart uploads need a 'file' field",
-            errors=[{"field": "file", "message": "missing"}],
+            message="missing",
+            slug="missing-file",
+            title="No file",
         )
     try:
         while chunk := await upload.read(CHUNK):

@@ -51,6 +51,21 @@ class Problem(Exception):
         return body
 
 
+def invalid(
+    field: str,
+    detail: str,
+    *,
+    message: str | None = None,
+    slug: str = "invalid-request",
+    title: str = "Invalid request",
+    status: int = 422,
+) -> Problem:
+    """A problem with one field of the request (``message`` defaults to ``detail``)."""
+    return Problem(
+        status, slug, title, detail, errors=[{"field": field, "message": message or detail}]
+    )
+
+
 def not_found(what: str, ident: str) -> Problem:
     return Problem(404, "not-found", f"{what} not found", f"no {what.lower()} with id {ident!r}")
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import SettingsDep
 from app.api.specs import request_spec
-from app.core.problems import Problem
+from app.core.problems import invalid
 from augmenters import Pipeline, example_pipelines, json_schema, step_schemas
 from augmenters.spec import COMPOSITIONS, FILTERS
 
@@ -35,13 +35,14 @@ class AugmentResponse(BaseModel):
 async def augment(body: AugmentRequest, settings: SettingsDep) -> JSONResponse:
     """Augment up to ``max_sync_records`` records now; larger sets are jobs."""
     if len(body.records) > settings.max_sync_records:
-        raise Problem(
-            413,
-            "too-many-records",
-            "Too many records",
+        raise invalid(
+            "records",
             f"{len(body.records)} records; the synchronous limit is {settings.max_sync_records}: "
             "upload a dataset and start a job instead",
-            errors=[{"field": "records", "message": f"at most {settings.max_sync_records}"}],
+            message=f"at most {settings.max_sync_records}",
+            slug="too-many-records",
+            title="Too many records",
+            status=413,
         )
     pipeline = Pipeline(request_spec(body.spec))
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from app.api.deps import MetricsDep, SettingsDep, StoreDep
 from app.api.upload import receive, sniff_format
-from app.core.problems import Problem, not_found
+from app.core.problems import Problem, invalid, not_found
 from app.storage.datasets import BadPageToken, UnknownDataset
 from app.storage.db import DatasetRow
 from app.storage.ingest import UploadOptions, UploadRejected, parse_split_ratios
@@ -84,23 +84,15 @@ async def create_dataset(
     ratios = None
     if splits is not None:
         if split_field is not None:
-            raise Problem(
-                422,
-                "invalid-request",
-                "Invalid request",
+            raise invalid(
+                "splits",
                 "give either split_field or splits, not both",
-                errors=[{"field": "splits", "message": "conflicts with split_field"}],
+                message="conflicts with split_field",
             )
         try:
             ratios = parse_split_ratios(splits)
         except ValueError as exc:
-            raise Problem(
-                422,
-                "invalid-request",
-                "Invalid request",
-                f"splits: {exc}",
-                errors=[{"field": "splits", "message": str(exc)}],
-            ) from exc
+            raise invalid("splits", f"splits: {exc}", message=str(exc)) from exc
     path, filename = await receive(request, settings.max_upload_bytes, store.tmp)
     try:
         fmt = format or sniff_format(path, filename, request.headers.get("content-type", ""))
@@ -207,10 +199,10 @@ def _offset(token: str | None) -> int:
 
 
 def _bad_token() -> Problem:
-    return Problem(
-        422,
-        "invalid-page-token",
-        "Invalid page token",
+    return invalid(
+        "page_token",
         "page_token is not one this server issued",
-        errors=[{"field": "page_token", "message": "invalid"}],
+        message="invalid",
+        slug="invalid-page-token",
+        title="Invalid page token",
     )

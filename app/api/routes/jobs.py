@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import JobsDep, MetricsDep, RunnerDep, StoreDep
 from app.api.specs import request_spec
-from app.core.problems import Problem, not_found
+from app.core.problems import Problem, invalid, not_found
 from app.storage.datasets import UnknownDataset
 from app.storage.db import JobRow
 from app.storage.jobs import ACTIVE, IdempotencyConflict, UnknownJob
@@ -101,12 +101,12 @@ async def start_job(
         raise not_found("Dataset", dataset_id) from exc
     total = sum(dataset.summary["splits"].get(s, 0) for s in body.splits)
     if total == 0:
-        raise Problem(
-            422,
-            "empty-selection",
-            "Nothing to augment",
+        raise invalid(
+            "splits",
             f"dataset {dataset_id} has no records in {', '.join(body.splits)}",
-            errors=[{"field": "splits", "message": "no records in these splits"}],
+            message="no records in these splits",
+            slug="empty-selection",
+            title="Nothing to augment",
         )
     request = {"dataset": dataset_id, **body.model_dump(), "spec": spec.to_dict()}
     try:
@@ -123,12 +123,12 @@ async def start_job(
             )
         )
     except IdempotencyConflict as exc:
-        raise Problem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency key reused",
+        raise invalid(
+            "Idempotency-Key",
             "this Idempotency-Key was used with a different request",
-            errors=[{"field": "Idempotency-Key", "message": "used with another body"}],
+            message="used with another body",
+            slug="idempotency-key-reused",
+            title="Idempotency key reused",
         ) from exc
     if created:
         runner.wake()

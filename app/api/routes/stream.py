@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from app.api.deps import JobsDep, MetricsDep, StoreDep
 from app.core.metrics import Metrics
-from app.core.problems import Problem, not_found
+from app.core.problems import Problem, invalid, not_found
 from app.storage.datasets import UnknownDataset
 from app.storage.jobs import UnknownJob
 from app.storage.stream import BadToken, StreamParams, decode_token, encode_token, rank_items
@@ -46,37 +46,33 @@ async def stream(
         try:
             params, start = decode_token(resume_token)
         except BadToken as exc:
-            raise Problem(
-                422,
-                "invalid-resume-token",
-                "Invalid resume token",
+            raise invalid(
+                "resume_token",
                 "resume_token is not one this server issued",
-                errors=[{"field": "resume_token", "message": "invalid"}],
+                message="invalid",
+                slug="invalid-resume-token",
+                title="Invalid resume token",
             ) from exc
         if params.dataset_id != dataset_id:
-            raise Problem(
-                422,
-                "invalid-resume-token",
-                "Invalid resume token",
+            raise invalid(
+                "resume_token",
                 "the resume token belongs to another dataset",
-                errors=[{"field": "resume_token", "message": "other dataset"}],
+                message="other dataset",
+                slug="invalid-resume-token",
+                title="Invalid resume token",
             )
     else:
         if rank >= world_size:
-            raise Problem(
-                422,
-                "invalid-request",
-                "Invalid request",
+            raise invalid(
+                "rank",
                 f"rank {rank} is not below world_size {world_size}",
-                errors=[{"field": "rank", "message": "must be < world_size"}],
+                message="must be < world_size",
             )
         if not originals and (job is None or variants == 0):
-            raise Problem(
-                422,
-                "invalid-request",
-                "Invalid request",
+            raise invalid(
+                "originals",
                 "nothing to stream: no originals and no variants",
-                errors=[{"field": "originals", "message": "needs a job with variants"}],
+                message="needs a job with variants",
             )
         params = StreamParams(
             dataset_id, job, split, originals, variants, shuffle, seed, epoch, rank, world_size
