@@ -75,9 +75,6 @@ def tiny_mlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
-    import torch
-
-    torch.manual_seed(0)  # fixture construction only; antifit code never seeds globally
     BertForMaskedLM(config).save_pretrained(out)
     return out
 
@@ -108,7 +105,6 @@ def _train_spm(path_prefix: Path, lines: list[str]) -> None:
 @pytest.fixture(scope="session")
 def tiny_marian_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Two tiny random MarianMT directories, eng->spa and spa->eng."""
-    import torch
     from transformers import MarianConfig, MarianMTModel, MarianTokenizer
 
     english = CORPUS[:7]
@@ -147,7 +143,6 @@ def tiny_marian_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
             eos_token_id=vocab["</s>"],
             decoder_start_token_id=vocab["<pad>"],
         )
-        torch.manual_seed(0)  # fixture construction only
         MarianMTModel(config).save_pretrained(out)
         dirs[name] = str(out)
     return dirs
