@@ -158,3 +158,69 @@ def test_early_stopping_patience_min_delta_and_state() -> None:
     assert up.update(0.5, 1) and not up.update(0.5, 2) and up.stopped
     with pytest.raises(ValueError):
         EarlyStopping(patience=0)
+
+
+class Encoder(nn.Module):
+    """Embeddings (batch, tokens, hidden) -> logits, standing in for a transformer."""
+
+    def __init__(self, hidden: int = 6, classes: int = 3) -> None:
+        super().__init__()
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, embeds: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(embeds).mean(dim=1))  # type: ignore[no-any-return]
+
+
+def test_smart_perturbation_stays_in_the_epsilon_ball() -> None:
+    from trainer.regularizers.smoothness import SMART
+
+    model = Encoder()
+    embeds = torch.randn(4, 5, 6, generator=gen(8))
+    clean = model(embeds)
+    for steps in (1, 3):
+        for eps in (1e-3, 1e-1):
+            smart = SMART(epsilon=eps, sigma=1.0, eta=10.0, steps=steps)  # eta far past eps
+            delta = smart.perturbation(model, embeds, clean, generator=gen(9))
+            assert (delta.flatten(1).norm(dim=1) <= eps * (1 + 1e-5)).all()
+    reg = SMART(epsilon=0.5, sigma=0.1, eta=0.5, steps=2)(model, embeds, clean, generator=gen(10))
+    assert reg > 0
+    reg.backward()
+    assert model.head.weight.grad is not None  # the regularizer trains the model
+
+
+def test_smoothness_regularizers_are_zero_for_a_constant_model() -> None:
+    from trainer.regularizers.smoothness import R3F, SMART
+
+    bias = nn.Parameter(torch.tensor([0.3, -1.0, 2.0]))
+
+    def constant(embeds: torch.Tensor) -> torch.Tensor:
+        return bias.expand(embeds.shape[0], 3) + 0 * embeds.sum()
+
+    embeds = torch.randn(3, 4, 6, generator=gen(11))
+    clean = constant(embeds)
+    assert SMART(epsilon=1.0, sigma=0.5, steps=2)(constant, embeds, clean, gen(12)).item() == 0.0
+    assert R3F(sigma=0.5)(constant, embeds, clean, gen(13)).item() == 0.0
+    assert SMART(kind="mse")(constant, embeds, clean, gen(14)).item() == 0.0
+
+
+def test_symmetric_kl_and_the_momentum_teacher() -> None:
+    from trainer.regularizers.smoothness import MomentumTeacher, symmetric_kl
+
+    a = torch.randn(4, 3, generator=gen(15))
+    b = torch.randn(4, 3, generator=gen(16))
+    assert float(symmetric_kl(a, a)) == pytest.approx(0.0, abs=1e-7)
+    assert symmetric_kl(a, b) == pytest.approx(float(symmetric_kl(b, a)), rel=1e-6)
+    p, q = F.softmax(a, -1), F.softmax(b, -1)
+    manual = ((p * (p / q).log()).sum(-1) + (q * (q / p).log()).sum(-1)).mean()
+    assert float(symmetric_kl(a, b)) == pytest.approx(float(manual), rel=1e-5)
+
+    student = Encoder()
+    teacher = MomentumTeacher(student, beta=0.9, mu=2.0)
+    before = teacher.teacher.head.weight.clone()
+    with torch.no_grad():
+        student.head.weight.add_(1.0)
+    teacher.update(student)
+    assert torch.allclose(teacher.teacher.head.weight, 0.9 * before + 0.1 * student.head.weight)
+    assert not any(p.requires_grad for p in teacher.teacher.parameters())
+    x = torch.randn(2, 5, 6, generator=gen(17))
+    assert float(teacher.penalty(student(x), teacher.teacher(x))) > 0
