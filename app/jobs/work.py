@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,14 +58,16 @@ class ShardResult:
     output_sha256: str
 
 
-_pipelines: dict[str, Pipeline] = {}
+_pipelines: OrderedDict[str, Pipeline] = OrderedDict()
+_KEPT = 8  # pipelines a worker keeps (each may hold models and translation caches)
 
 
 def _pipeline(spec: dict[str, Any]) -> Pipeline:
     key = canonical_json(spec)
-    pipeline = _pipelines.get(key)
-    if pipeline is None:
-        pipeline = _pipelines[key] = Pipeline(spec)
+    pipeline = _pipelines.pop(key, None) or Pipeline(spec)
+    _pipelines[key] = pipeline  # most recently used last
+    while len(_pipelines) > _KEPT:
+        _pipelines.popitem(last=False)
     pipeline.dropped.clear()
     return pipeline
 
