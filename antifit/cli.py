@@ -8,6 +8,7 @@ import sys
 from app import cli as serve_cli
 from augmenters import cli as augment_cli
 from augmenters.errors import AugmentError
+from trainer import cli as train_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     augment_cli.add_parser(sub)
     serve_cli.add_parser(sub)
+    train_cli.add_parser(sub)
     res = sub.add_parser("resources", help="prepare and check the offline resources")
     res.add_argument("--prepare", action="store_true", help="exit 1 unless all are usable")
     res.set_defaults(run=_resources)
