@@ -179,7 +179,7 @@ def torch_device(requested: str) -> str:
     return requested
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
@@ -198,7 +198,7 @@ def masked_lm(path: str, device: str) -> tuple[Any, Any]:
     """(tokenizer, model) for a local masked-LM directory, in eval mode on ``device``."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    _quiet_transformers()
+    quiet_transformers()
 
     directory = model_dir(path)
     tokenizer = _load(f"model {path!r}", lambda: AutoTokenizer.from_pretrained(directory))
@@ -214,7 +214,7 @@ def seq2seq(path: str, device: str) -> tuple[Any, Any]:
     """(tokenizer, model) for a local translation model directory (MarianMT or similar)."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    _quiet_transformers()
+    quiet_transformers()
 
     directory = model_dir(path) if Path(path).expanduser().exists() else None
     source: str | Path = directory or path  # a hub id, where the user has network
@@ -228,7 +228,7 @@ def seq2seq(path: str, device: str) -> tuple[Any, Any]:
 def sentence_encoder(path: str | None, device: str) -> tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
 
-    _quiet_transformers()
+    quiet_transformers()
 
     directory = model_dir(path) if path else sentence_encoder_dir()
     tokenizer = _load(f"model {directory}", lambda: AutoTokenizer.from_pretrained(directory))
