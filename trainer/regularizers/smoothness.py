@@ -37,11 +37,15 @@ def divergence(kind: Literal["kl", "mse"], a: torch.Tensor, b: torch.Tensor) -> 
     return symmetric_kl(a, b) if kind == "kl" else F.mse_loss(a.float(), b.float())
 
 
+def _norms(t: torch.Tensor) -> torch.Tensor:
+    """Each example's L2 norm, shaped to broadcast over the example."""
+    return t.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (t.dim() - 1)))
+
+
 def project(delta: torch.Tensor, epsilon: float) -> torch.Tensor:
     """Scale each example's perturbation into the L2 ball of radius epsilon."""
-    norms = delta.flatten(1).norm(dim=1).clamp(min=1e-12)
-    scale: torch.Tensor = (epsilon / norms).clamp(max=1.0)
-    return delta * scale.view(-1, *([1] * (delta.dim() - 1)))
+    scale: torch.Tensor = (epsilon / _norms(delta)).clamp(max=1.0)
+    return delta * scale
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,7 @@ class SMART:
             delta.requires_grad_(True)
             loss = divergence(self.kind, forward(base + delta), target)
             (grad,) = torch.autograd.grad(loss, delta)
-            norms = grad.flatten(1).norm(dim=1).clamp(min=1e-12)
-            step = grad / norms.view(-1, *([1] * (grad.dim() - 1)))
-            delta = project(delta.detach() + self.eta * step, self.epsilon)
+            delta = project(delta.detach() + self.eta * grad / _norms(grad), self.epsilon)
         return delta.detach()
 
     def __call__(
