@@ -39,7 +39,8 @@ def divergence(kind: Literal["kl", "mse"], a: torch.Tensor, b: torch.Tensor) -> 
 
 def _norms(t: torch.Tensor) -> torch.Tensor:
     """Each example's L2 norm, shaped to broadcast over the example."""
-    return t.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (t.dim() - 1)))
+    norms: torch.Tensor = t.flatten(1).norm(dim=1).clamp(min=1e-12)
+    return norms.view(-1, *([1] * (t.dim() - 1)))
 
 
 def project(delta: torch.Tensor, epsilon: float) -> torch.Tensor:
