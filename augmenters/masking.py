@@ -123,6 +123,7 @@ class ContextualAugmenter(Augmenter):
 
     def __init__(self, spec: ContextualSpec) -> None:
         super().__init__(spec)
+        self._protection = spec.protection()
         self._banned: list[int] | None = None
 
     def augment_batch(self, drafts: Sequence[Draft], rngs: Sequence[random.Random]) -> None:
@@ -143,7 +144,7 @@ class ContextualAugmenter(Augmenter):
                 drafts[j].applied.append(Applied(self.op, len(new)))
 
     def _plan(self, text: str, rng: random.Random) -> tuple[WordLevel, list[int]]:
-        words = WordLevel(text, self.spec.protection(), has_letter)
+        words = WordLevel(text, self._protection, has_letter)
         return words, words.pick(self.spec, rng)
 
     def _fill(

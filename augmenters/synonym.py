@@ -241,7 +241,7 @@ class SynonymAugmenter(WordAugmenter):
         lexicon = self.lexicon()
         if not lexicon or not text:
             return text, 0
-        spans = self.spec.protection().spans(text)
+        spans = self._protection.spans(text)
         matches = [
             m
             for m in _lexicon_pattern(tuple(lexicon)).finditer(text)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -12,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import and_, or_, select
 
+from app.core import tokens
 from app.storage.db import Database, DatasetRow
 from app.storage.ingest import RowError, UploadOptions, ingest
 from app.storage.shards import StoredRecord, read_records
@@ -123,14 +122,12 @@ class DatasetStore:
 
 
 def _encode_token(row: DatasetRow) -> str:
-    raw = json.dumps([row.created_at.isoformat(), row.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return tokens.encode([row.created_at.isoformat(), row.id])
 
 
 def _decode_token(token: str) -> tuple[datetime, str]:
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        created, last_id = json.loads(raw)
+        created, last_id = tokens.decode(token)
         return datetime.fromisoformat(created), str(last_id)
     except (ValueError, TypeError) as exc:
         raise BadPageToken(token) from exc

@@ -10,7 +10,6 @@ stream's parameters and how many items of its share the client has.
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from app.core import tokens
 from app.storage.shards import shard_files, shard_path
 from augmenters.rng import stable_digest
 
@@ -46,15 +46,12 @@ class BadToken(ValueError):
 
 
 def encode_token(params: StreamParams, position: int) -> str:
-    raw = json.dumps(
-        {"v": TOKEN_VERSION, "p": asdict(params), "pos": position}, separators=(",", ":")
-    ).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return tokens.encode({"v": TOKEN_VERSION, "p": asdict(params), "pos": position})
 
 
 def decode_token(token: str) -> tuple[StreamParams, int]:
     try:
-        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        raw = tokens.decode(token)
         if raw["v"] != TOKEN_VERSION or raw["pos"] < 0:
             raise ValueError("version")
         return StreamParams(**raw["p"]), int(raw["pos"])

@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
+from tests.app.helpers import NDJSON
 from tests.conftest import EXAMPLES
 
 REVIEWS = (EXAMPLES / "reviews.jsonl").read_bytes()
-NDJSON = {"content-type": "application/x-ndjson"}
 
 
 def stored_nothing(settings: Settings) -> bool:

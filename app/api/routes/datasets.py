@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,6 +11,7 @@ from pydantic import BaseModel
 
 from app.api.deps import MetricsDep, SettingsDep, StoreDep
 from app.api.upload import receive, sniff_format
+from app.core import tokens
 from app.core.problems import Problem, invalid, not_found
 from app.storage.datasets import BadPageToken, UnknownDataset
 from app.storage.db import DatasetRow
@@ -183,18 +183,18 @@ def delete_dataset(dataset_id: str, store: StoreDep) -> Response:
 
 
 def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
+    return tokens.encode({"offset": offset})
 
 
 def _offset(token: str | None) -> int:
     if token is None:
         return 0
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if raw[:1] != "o" or not raw[1:].isdigit():
-            raise ValueError(raw)
-        return int(raw[1:])
-    except ValueError as exc:
+        offset = tokens.decode(token)["offset"]
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(token)
+        return offset
+    except (ValueError, TypeError, KeyError) as exc:
         raise _bad_token() from exc
 
 
