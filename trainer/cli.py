@@ -1,23 +1,153 @@
-"""``antifit recommend``: a regularization preset for a scenario, and why."""
+"""``antifit train`` (a run, from a config file, the environment and flags) and
+``antifit recommend`` (a regularization preset for a scenario, and why)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import get_args
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, get_args
 
-from trainer.config import Scenario, recommend
+from pydantic import ValidationError
+
+from trainer.config import Scenario, TrainConfig, recommend
+
+ENV_PREFIX = "ANTIFIT_TRAIN_"
+# flag -> config field, for the flags that set one field each
+FLAGS = {
+    "service": str,
+    "api_key": str,
+    "dataset": str,
+    "job": str,
+    "model": str,
+    "output_dir": str,
+    "preset": str,
+    "auxiliary_dataset": str,
+    "epochs": int,
+    "max_steps": int,
+    "learning_rate": float,
+    "batch_size": int,
+    "max_length": int,
+    "eval_every": int,
+    "seed": int,
+    "device": str,
+}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("recommend", help="suggest a regularization preset for a scenario")
-    p.add_argument("--scenario", required=True, choices=get_args(Scenario))
-    p.add_argument("--auxiliary-dataset", help="general-domain dataset id (cross-domain)")
-    p.add_argument("--json", action="store_true", help="print the configuration as JSON only")
-    p.set_defaults(run=run)
+    t = sub.add_parser(
+        "train",
+        help="fine-tune a classifier on a dataset streamed from the service",
+        description="Settings come from --config (JSON or TOML), then ANTIFIT_TRAIN_<FIELD> "
+        "environment variables, then flags, then --set; later ones win.",
+    )
+    t.add_argument("--config", type=Path, help="a JSON or TOML file of TrainConfig fields")
+    for name, kind in FLAGS.items():
+        t.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="any field by dotted path, e.g. regularization.mixout.p=0.2 (VALUE as JSON, "
+        "else a string)",
+    )
+    t.add_argument("--restart", action="store_true", help="discard a checkpoint in output-dir")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--print-config", action="store_true", help="print the config and exit")
+    t.set_defaults(run=run_train)
+
+    r = sub.add_parser("recommend", help="suggest a regularization preset for a scenario")
+    r.add_argument("--scenario", required=True, choices=get_args(Scenario))
+    r.add_argument("--auxiliary-dataset", help="general-domain dataset id (cross-domain)")
+    r.add_argument("--json", action="store_true", help="print the configuration as JSON only")
+    r.set_defaults(run=run_recommend)
 
 
-def run(args: argparse.Namespace) -> int:
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+        if not isinstance(data, dict):
+            raise ValueError(f"--set {path}: {key!r} is not a section")
+    data[last] = value
+
+
+def gather(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
+    """The raw config: file, then environment, then flags, then --set."""
+    data: dict[str, Any] = {}
+    if args.config:
+        text = args.config.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if args.config.suffix == ".toml" else json.loads(text)
+    fields = set(TrainConfig.model_fields)
+    for key, text in environ.items():
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in fields:
+            data[key[len(ENV_PREFIX) :].lower()] = _value(text)
+    for name in FLAGS:
+        if getattr(args, name) is not None:
+            data[name] = getattr(args, name)
+    for item in args.set:
+        path, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected PATH=VALUE")
+        _set_path(data, path, _value(text))
+    return data
+
+
+def _problems(exc: ValidationError) -> str:
+    return "\n".join(
+        f"  field '{'.'.join(str(p) for p in e['loc']) or '(root)'}': {e['msg']}"
+        for e in exc.errors()
+    )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    try:
+        config = TrainConfig.model_validate(gather(args, dict(os.environ)))
+    except (ValueError, OSError, tomllib.TOMLDecodeError) as exc:
+        detail = _problems(exc) if isinstance(exc, ValidationError) else f"  {exc}"
+        print(f"antifit train: invalid configuration:\n{detail}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(config.model_dump_json(indent=2))
+        return 0
+    from trainer.loop import TrainingError, train
+    from trainer.stream import StreamError
+
+    def log(message: str) -> None:
+        print(f"[antifit train] {message}", file=sys.stderr, flush=True)
+
+    try:
+        report = train(config, progress=not args.no_progress, restart=args.restart, on_log=log)
+    except (TrainingError, StreamError) as exc:
+        print(f"antifit train: error: {exc}", file=sys.stderr)
+        return 2
+    final = report["final"] or {}
+    print(
+        json.dumps(
+            {
+                "output_dir": config.output_dir,
+                "stop_reason": report["stop_reason"],
+                "best": report["best"],
+                **{k: final.get(k) for k in ("val_accuracy", "val_ece", "gap_loss")},
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def run_recommend(args: argparse.Namespace) -> int:
     name, config, why = recommend(args.scenario, args.auxiliary_dataset)
     if args.json:
         print(json.dumps({"preset": name, "regularization": config.model_dump()}, indent=2))

@@ -3,7 +3,7 @@ every checkpoint and report; presets and recommendations build it."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -161,3 +161,75 @@ def recommend(
     if not auxiliary_dataset:
         why += " No auxiliary dataset was given, so this falls back to Mixout + SMART."
     return name, preset(name, auxiliary_dataset), why
+
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class TrainConfig(Section):
+    """One training run. ``preset`` gives the regularization's starting point; the fields of
+    ``regularization`` that are set override it (``{"preset": "basic", "regularization":
+    {"label_smoothing": 0.2}}`` is basic with more smoothing)."""
+
+    service: str = Field(default="http://127.0.0.1:8000", description="the service's base URL")
+    api_key: str | None = Field(default=None, description="the service's API key, if it has one")
+    dataset: str = Field(description="dataset id (with train and validation splits)")
+    job: str | None = Field(
+        default=None, description="augmented version (job id) whose variants to train on"
+    )
+    augment: dict[str, Any] | None = Field(
+        default=None,
+        description="pipeline spec to run when augmented batches are asked for and no job is "
+        "given (default: the 'eda' example pipeline)",
+    )
+    n_variants: int = Field(default=2, ge=1, le=64, description="variants per record (augment)")
+    model: str | None = Field(
+        default=None, description="HF model directory (default: the packaged all-MiniLM-L6-v2)"
+    )
+    output_dir: str = "runs/latest"
+    preset: PresetName = "basic"
+    auxiliary_dataset: str | None = Field(
+        default=None, description="general-domain dataset id for domain-adversarial training"
+    )
+    regularization: Regularization = Regularization()
+    epochs: int = Field(default=10, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0.0)
+    warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
+    batch_size: int = Field(default=16, ge=1)
+    eval_batch_size: int = Field(default=64, ge=1)
+    max_length: int = Field(default=128, ge=8)
+    grad_clip: float | None = Field(default=1.0, gt=0.0)
+    eval_every: int | None = Field(
+        default=None, ge=1, description="evaluate every N steps (default: after each epoch)"
+    )
+    checkpoint_every: int | None = Field(
+        default=None, ge=1, description="also checkpoint every N steps (always at evaluations)"
+    )
+    train_eval_size: int = Field(
+        default=256, ge=1, description="training originals evaluated for the train/val gap"
+    )
+    seed: int = 0
+    device: Device = "auto"
+    bf16: bool | None = Field(default=None, description="bf16 autocast (default: on CUDA)")
+    trace_ids: bool = Field(
+        default=False, description="log every batch's record ids (batches.rank{r}.jsonl)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or isinstance(data.get("regularization"), Regularization):
+            return data
+        base = preset(data.get("preset", "basic"), data.get("auxiliary_dataset")).model_dump()
+        return {**data, "regularization": _merge(base, data.get("regularization") or {})}
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out

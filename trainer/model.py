@@ -32,18 +32,22 @@ class Classifier:
     def label_index(self) -> dict[str, int]:
         return {json.dumps(label): i for i, label in enumerate(self.labels)}
 
-    def collate(self, batch: Sequence[dict[str, Any]], max_length: int) -> dict[str, torch.Tensor]:
-        """Tokenise a batch of {text, label} items, padded to its longest text (not more)."""
-        index = self.label_index()
+    def encode(self, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
+        """Tokenise texts, padded to the longest of them (not more)."""
         encoded = self.tokenizer(
-            [item["text"] for item in batch],
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors="pt",
+            list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
         )
-        encoded["labels"] = torch.tensor([index[json.dumps(item["label"])] for item in batch])
         return dict(encoded)
+
+    def label_ids(self, batch: Sequence[dict[str, Any]]) -> torch.Tensor:
+        index = self.label_index()
+        return torch.tensor([index[json.dumps(item["label"])] for item in batch])
+
+    def collate(self, batch: Sequence[dict[str, Any]], max_length: int) -> dict[str, torch.Tensor]:
+        """Tokenise a batch of {text, label} items with dynamic padding."""
+        encoded = self.encode([item["text"] for item in batch], max_length)
+        encoded["labels"] = self.label_ids(batch)
+        return encoded
 
 
 def load_classifier(

@@ -1,0 +1,302 @@
+"""The training loop end to end: a tiny random BERT against the real service on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import torch
+
+from app.local_server import running
+from trainer import checkpoint
+from trainer.config import TrainConfig
+from trainer.loop import TrainingError, train
+from trainer.report import read_jsonl
+from trainer.stream import StreamError
+
+NOISE = {"version": 1, "pipeline": {"type": "keyboard", "p": 0.2}}
+GOOD = "the screen is bright and support answered quickly great value"
+BAD = "terrible battery the instructions were useless and it broke"
+
+
+def records(n: int, n_train: int, prefix: str = "r") -> str:
+    lines = []
+    for i in range(n):
+        label = "pos" if i % 2 else "neg"
+        words = (GOOD if label == "pos" else BAD).split()
+        text = " ".join(words[(i // 2) % 3 :][:6]) + f" item {i}"
+        split = "train" if i < n_train else "validation"
+        lines.append({"id": f"{prefix}{i}", "text": text, "label": label, "split": split})
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def upload(base: str, body: str) -> str:
+    r = httpx.post(f"{base}/v1/datasets?id_field=id&split_field=split", content=body, timeout=60)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    data = tmp_path_factory.mktemp("service")
+    with running(data, {"ANTIFIT_SHARD_SIZE": "16", "ANTIFIT_WORKERS": "1"}) as (base, _):
+        yield {
+            "base": base,
+            "dataset": upload(base, records(80, 48)),
+            "auxiliary": upload(
+                base,
+                "".join(
+                    json.dumps(
+                        {
+                            "id": f"g{i}",
+                            "text": f"general text {i}",
+                            "label": i % 2,
+                            "split": "train",
+                        }
+                    )
+                    + "\n"
+                    for i in range(30)
+                ),
+            ),
+        }
+
+
+def config(service: dict[str, str], out: Path, model: Path, **kwargs: Any) -> TrainConfig:
+    return TrainConfig.model_validate(
+        {
+            "service": service["base"],
+            "dataset": service["dataset"],
+            "model": str(model),
+            "output_dir": str(out),
+            "batch_size": 8,
+            "max_length": 32,
+            "learning_rate": 1e-3,
+            "train_eval_size": 16,
+            "augment": NOISE,
+            **kwargs,
+        }
+    )
+
+
+def test_enhanced_run_writes_its_outputs(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    cfg = config(service, tmp_path, tiny_mlm, preset="enhanced", epochs=2, trace_ids=True)
+    report = train(cfg, progress=False)
+
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2]  # one evaluation per epoch
+    for row in rows:
+        for key in (
+            "train_loss",
+            "val_loss",
+            "val_accuracy",
+            "val_macro_f1",
+            "val_ece",
+            "gap_loss",
+        ):
+            assert isinstance(row[key], float) and row[key] == row[key]  # finite, not NaN
+        assert row["gap_loss"] == pytest.approx(row["val_loss"] - row["train_loss"])
+    assert report["job"] is not None  # enhanced trains on augmented batches: a job was run
+    traced = read_jsonl(tmp_path / "batches.rank0.jsonl")
+    seen = [tuple(pair) for row in traced for pair in row["ids"]]
+    assert any(variant is not None for _, variant in seen)  # variants ...
+    assert {i for i, v in seen if v is None} == {f"r{i}" for i in range(48)}  # ... and originals
+    assert len(seen) == 2 * 48 * 3  # two epochs of 48 originals and 2 variants each
+
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["stop_reason"] == "epochs" and saved["steps"] == report["steps"] == len(traced)
+    assert saved["config"]["regularization"]["label_smoothing"] == 0.1
+    assert saved["final"]["val_calibration"] in ("over-confident", "under-confident", "calibrated")
+    assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the saved model and tokenizer load as a plain transformers classifier
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
+    assert model.config.id2label == {0: "neg", 1: "pos"}
+    with torch.no_grad():
+        logits = model(**tokenizer([GOOD, BAD], return_tensors="pt", padding=True)).logits
+    assert logits.shape == (2, 2)
+
+
+def test_advanced_regularizers_together(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    cfg = config(
+        service,
+        tmp_path,
+        tiny_mlm,
+        preset="advanced",  # mixout + SMART with its momentum teacher
+        max_steps=4,
+        eval_every=2,
+        regularization={"weight_decay": {"l2sp": True}, "augmented": False},
+    )
+    report = train(cfg, progress=False)
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [2, 4] and report["stop_reason"] == "max_steps"
+    assert all(r["l2sp_distance"] > 0 for r in rows)
+    saved = torch.load(tmp_path / checkpoint.NAME, weights_only=True)
+    assert saved["teacher"] is not None and saved["stop_reason"] == "max_steps"
+
+
+def test_domain_adversarial_with_r3f(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    cfg = config(
+        service,
+        tmp_path,
+        tiny_mlm,
+        preset="advanced",
+        auxiliary_dataset=service["auxiliary"],
+        max_steps=3,
+        regularization={"r3f": {"enabled": True}, "augmented": False},
+    )
+    assert cfg.regularization.domain_adversarial.enabled and not cfg.regularization.smart.enabled
+    report = train(cfg, progress=False)
+    assert report["steps"] == 3
+    state = torch.load(tmp_path / checkpoint.NAME, weights_only=True)
+    assert any(k.startswith("domain_head.") for k in state["module"])
+    assert state["ranks"][0]["aux_stream"]["resume_token"] is not None
+
+
+def test_early_stopping_restores_the_best_weights(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    # an improvement must beat the best by 10 nats: after the first evaluation none does
+    cfg = config(
+        service,
+        tmp_path,
+        tiny_mlm,
+        preset="basic",
+        epochs=20,
+        eval_every=2,
+        regularization={"early_stopping": {"patience": 2, "min_delta": 10.0}},
+    )
+    report = train(cfg, progress=False)
+    assert report["stop_reason"] == "early_stopping"
+    assert report["steps"] == 6 and report["best"]["step"] == 2
+    assert report["restored_best_weights"] and report["final"]["step"] == 2
+
+    from transformers import AutoModelForSequenceClassification
+
+    from trainer.metrics import evaluate
+    from trainer.service import Service
+
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model").eval()
+    from trainer.model import load_classifier
+
+    clf = load_classifier(tmp_path / "model", ["neg", "pos"])
+    items = Service(service["base"]).originals(service["dataset"], "validation")
+    with torch.no_grad():
+        logits = model(**clf.encode([i["text"] for i in items], 32)).logits
+    assert evaluate(logits, clf.label_ids(items)).loss == pytest.approx(
+        report["final"]["val_loss"], abs=1e-5
+    )
+
+
+def test_a_different_config_does_not_resume_silently(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    train(config(service, tmp_path, tiny_mlm, preset="none", max_steps=1), progress=False)
+    other = config(service, tmp_path, tiny_mlm, preset="none", max_steps=2, learning_rate=1e-4)
+    with pytest.raises(TrainingError, match="another configuration"):
+        train(other, progress=False)
+    assert train(other, progress=False, restart=True)["steps"] == 2
+
+
+def test_clear_errors(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) -> None:
+    with pytest.raises(StreamError, match="no validation split"):
+        train(
+            config(service, tmp_path, tiny_mlm, dataset=service["auxiliary"], preset="none"),
+            progress=False,
+        )
+    with pytest.raises(StreamError, match="404"):
+        train(config(service, tmp_path, tiny_mlm, dataset="nope"), progress=False)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "antifit.cli", "train", "--no-progress", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_killed_run_resumes_and_ends_as_it_would_have(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    fields = {
+        "preset": "advanced",  # dropout, mixout masks and SMART noise: all must be restored
+        "epochs": 3,
+        "eval_every": 5,
+        "checkpoint_every": 1,
+        "regularization": {"augmented": False},
+    }
+    reference = config(service, tmp_path / "reference", tiny_mlm, **fields)
+    train(reference, progress=False)
+
+    resumed = reference.model_copy(update={"output_dir": str(tmp_path / "resumed")})
+    path = tmp_path / "config.json"
+    path.write_text(resumed.model_dump_json())
+    proc = cli("--config", str(path))
+    deadline = time.monotonic() + 120
+    while True:  # kill -9 once a few steps are checkpointed
+        state = checkpoint.load(tmp_path / "resumed") if (tmp_path / "resumed").exists() else None
+        if state is not None and state["step"] >= 4:
+            break
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "resumed" / "report.json").exists()  # it did not finish
+
+    again = cli("--config", str(path))
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err.decode()[-3000:]
+    assert "resumed from step" in err.decode()
+
+    ref_rows = read_jsonl(tmp_path / "reference" / "metrics.jsonl")
+    new_rows = read_jsonl(tmp_path / "resumed" / "metrics.jsonl")
+    assert new_rows == ref_rows
+    a = torch.load(tmp_path / "reference" / checkpoint.NAME, weights_only=True)["module"]
+    b = torch.load(tmp_path / "resumed" / checkpoint.NAME, weights_only=True)["module"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_config_layers_and_errors(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('dataset = "d1"\npreset = "enhanced"\nepochs = 3\n')
+    proc = cli(
+        "--config",
+        str(path),
+        "--epochs",
+        "5",
+        "--set",
+        "regularization.label_smoothing=0.2",
+        "--print-config",
+        env={"ANTIFIT_TRAIN_SEED": "7", "ANTIFIT_TRAIN_EPOCHS": "4"},
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    printed = json.loads(out)
+    assert (printed["dataset"], printed["epochs"], printed["seed"]) == ("d1", 5, 7)
+    assert printed["regularization"]["label_smoothing"] == 0.2  # --set over the preset
+    assert printed["regularization"]["augmented"] is True  # the rest of enhanced stays
+
+    proc = cli("--dataset", "d1", "--set", "regularization.mixout.p=2", "--print-config")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "field 'regularization.mixout.p'" in err.decode()

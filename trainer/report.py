@@ -1,0 +1,60 @@
+"""Run outputs: ``metrics.jsonl`` (one row per evaluation), ``report.json``, and the learning
+curve (train vs validation loss and accuracy, the early-stopping point marked)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+Row = dict[str, Any]
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def append_jsonl(path: Path, row: Row) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, default=str) + "\n")
+
+
+def read_jsonl(path: Path) -> list[Row]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def truncate_jsonl(path: Path, last_step: int) -> None:
+    """Keep the rows up to ``last_step`` (a resumed run rewrites what came after)."""
+    if path.exists():
+        kept = [r for r in read_jsonl(path) if r["step"] <= last_step]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def plot_learning_curve(rows: list[Row], path: Path, stop_step: int | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        ax.plot(steps, [r[f"train_{metric}"] for r in rows], marker="o", label="train")
+        ax.plot(steps, [r[f"val_{metric}"] for r in rows], marker="o", label="validation")
+        if stop_step is not None:
+            ax.axvline(stop_step, color="grey", linestyle="--", label="best (early stopping)")
+        ax.set_xlabel("step")
+        ax.set_ylabel(metric if metric == "accuracy" else "cross-entropy")
+        ax.set_title(f"{metric}: train subset vs validation")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,120 @@
+"""What the trainer asks the service besides the training stream: the dataset's labels and
+splits, an augmentation job (started when augmented batches are wanted and none is given), and
+the fixed evaluation sets (all validation originals; a seeded subset of the training ones)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from augmenters.spec import example_pipelines
+from trainer.stream import Batch, StreamDataset, StreamError
+
+JOB_DONE = "succeeded"
+JOB_FAILED = ("failed", "cancelled")
+
+
+class Service:
+    def __init__(self, base: str, api_key: str | None = None, timeout: float = 60.0) -> None:
+        self.base = base.rstrip("/")
+        self.api_key = api_key
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self.client = httpx.Client(base_url=self.base, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _get(self, path: str) -> dict[str, Any]:
+        response = self.client.get(path)
+        if response.status_code != 200:
+            raise StreamError(f"GET {path} answered {response.status_code}: {response.text}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        return self._get(f"/v1/datasets/{dataset_id}")
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._get(f"/v1/jobs/{job_id}")
+
+    def labels(self, dataset_id: str) -> list[Any]:
+        """The dataset's label values, in the service's order (sorted by their JSON text)."""
+        summary = self.dataset(dataset_id)
+        labels = [entry["label"] for entry in summary["labels"]]
+        if None in labels or len(labels) < 2:
+            raise StreamError(
+                f"dataset {dataset_id} needs a label on every record and at least two labels; "
+                f"it has {labels}"
+            )
+        if not summary["splits"].get("validation"):
+            raise StreamError(
+                f"dataset {dataset_id} has no validation split: upload it with a split field "
+                "or split ratios (e.g. ?split=train:0.8,validation:0.2)"
+            )
+        return labels
+
+    def ensure_job(
+        self,
+        dataset_id: str,
+        spec: dict[str, Any] | None,
+        seed: int,
+        n_variants: int,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        poll: float = 1.0,
+    ) -> str:
+        """Start (or join: the idempotency key is the request's hash, so every rank and every
+        resumed run gets the same job) an augmentation job over the training split and wait
+        until it has succeeded."""
+        body = {
+            "spec": spec if spec is not None else example_pipelines()["eda"].to_dict(),
+            "seed": seed,
+            "n_variants": n_variants,
+            "splits": ["train"],
+        }
+        key = hashlib.blake2b(
+            json.dumps([dataset_id, body], sort_keys=True).encode(), digest_size=16
+        ).hexdigest()
+        response = self.client.post(
+            f"/v1/datasets/{dataset_id}/jobs", json=body, headers={"Idempotency-Key": key}
+        )
+        if response.status_code not in (200, 202):
+            raise StreamError(f"the augmentation job was refused: {response.text}")
+        job: dict[str, Any] = response.json()
+        while job["state"] != JOB_DONE:
+            if job["state"] in JOB_FAILED:
+                raise StreamError(f"augmentation job {job['id']} {job['state']}: {job['error']}")
+            if on_progress:
+                on_progress(job)
+            time.sleep(poll)
+            job = self.job(job["id"])
+        return str(job["id"])
+
+    def originals(
+        self, dataset_id: str, split: str, limit: int | None = None, seed: int = 0
+    ) -> Batch:
+        """A split's original records: all of them in stored order, or the first ``limit`` of
+        a seeded shuffle. The same on every rank."""
+        stream = StreamDataset(
+            self.base,
+            dataset_id,
+            split=split,
+            originals=True,
+            variants=0,
+            batch_size=256,
+            shuffle=limit is not None,
+            seed=seed,
+            rank=0,
+            world_size=1,
+            api_key=self.api_key,
+        )
+        items: Batch = []
+        for batch in stream:
+            items.extend(batch)
+            if limit is not None and len(items) >= limit:
+                return items[:limit]
+        return items
