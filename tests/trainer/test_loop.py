@@ -8,15 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import torch
 
-from app.local_server import running
+from tests.trainer.conftest import BAD, GOOD
 from trainer import checkpoint
 from trainer.config import TrainConfig
 from trainer.loop import TrainingError, train
@@ -24,50 +22,6 @@ from trainer.report import read_jsonl
 from trainer.stream import StreamError
 
 NOISE = {"version": 1, "pipeline": {"type": "keyboard", "p": 0.2}}
-GOOD = "the screen is bright and support answered quickly great value"
-BAD = "terrible battery the instructions were useless and it broke"
-
-
-def records(n: int, n_train: int, prefix: str = "r") -> str:
-    lines = []
-    for i in range(n):
-        label = "pos" if i % 2 else "neg"
-        words = (GOOD if label == "pos" else BAD).split()
-        text = " ".join(words[(i // 2) % 3 :][:6]) + f" item {i}"
-        split = "train" if i < n_train else "validation"
-        lines.append({"id": f"{prefix}{i}", "text": text, "label": label, "split": split})
-    return "".join(json.dumps(line) + "\n" for line in lines)
-
-
-def upload(base: str, body: str) -> str:
-    r = httpx.post(f"{base}/v1/datasets?id_field=id&split_field=split", content=body, timeout=60)
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    data = tmp_path_factory.mktemp("service")
-    with running(data, {"ANTIFIT_SHARD_SIZE": "16", "ANTIFIT_WORKERS": "1"}) as (base, _):
-        yield {
-            "base": base,
-            "dataset": upload(base, records(80, 48)),
-            "auxiliary": upload(
-                base,
-                "".join(
-                    json.dumps(
-                        {
-                            "id": f"g{i}",
-                            "text": f"general text {i}",
-                            "label": i % 2,
-                            "split": "train",
-                        }
-                    )
-                    + "\n"
-                    for i in range(30)
-                ),
-            ),
-        }
 
 
 def config(service: dict[str, str], out: Path, model: Path, **kwargs: Any) -> TrainConfig:
