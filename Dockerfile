@@ -18,12 +18,12 @@ COPY scripts ./scripts
 COPY examples ./examples
 
 RUN useradd --create-home --uid 1000 antifit \
-    && mkdir -p /var/cache/antifit /data \
+    && mkdir -p /var/cache/antifit /data /runs \
     && scripts/setup.sh --venv /opt/venv \
-    && chown -R antifit /var/cache/antifit /data
+    && chown -R antifit /var/cache/antifit /data /runs
 
 USER antifit
-VOLUME ["/data"]
+VOLUME ["/data", "/runs"]
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status != 200)"]

@@ -7,6 +7,8 @@ import yaml
 
 from antifit.cli import build_parser
 from tests.conftest import ROOT
+from trainer.cli import gather
+from trainer.config import TrainConfig
 
 
 def test_ci_runs_readmes_test_command() -> None:
@@ -28,7 +30,7 @@ def test_dockerfile_runs_the_setup_script_and_copies_existing_paths() -> None:
     for src in re.findall(r"^COPY (\S+(?: \S+)*) \S+$", docker, flags=re.M):
         for path in src.split():
             assert (ROOT / path).exists(), path
-    assert "USER antifit" in docker and 'VOLUME ["/data"]' in docker
+    assert "USER antifit" in docker and 'VOLUME ["/data", "/runs"]' in docker
     assert "/readyz" in docker.split("HEALTHCHECK", 1)[1]
 
 
@@ -39,6 +41,18 @@ def test_compose_file() -> None:
     assert "antifit-data:/data" in api["volumes"] and "antifit-data" in compose["volumes"]
     assert "/readyz" in " ".join(api["healthcheck"]["test"])
     build_parser().parse_args(api["command"])  # a command the image's entrypoint knows
+    worker = compose["services"]["worker"]
+    assert worker["image"] == api["image"] and worker["profiles"] == ["train"]
+    assert worker["depends_on"] == {"api": {"condition": "service_healthy"}}
+    assert "antifit-runs:/runs" in worker["volumes"] and "antifit-runs" in compose["volumes"]
+    args = build_parser().parse_args(worker["command"])
+    environ = {  # compose's interpolation, with a dataset given and defaults elsewhere
+        key: re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), value)
+        for key, value in worker["environment"].items()
+    } | {"ANTIFIT_TRAIN_DATASET": "ds1"}
+    config = TrainConfig.model_validate(gather(args, environ))
+    assert config.service == "http://api:8000" and config.dataset == "ds1"
+    assert config.output_dir == "/runs/latest" and config.preset == "enhanced"
     postgres = compose["services"]["postgres"]
     assert postgres["profiles"] == ["postgres"] and "healthcheck" in postgres
     docker = (ROOT / "Dockerfile").read_text()

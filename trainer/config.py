@@ -173,7 +173,7 @@ class TrainConfig(Section):
 
     service: str = Field(default="http://127.0.0.1:8000", description="the service's base URL")
     api_key: str | None = Field(default=None, description="the service's API key, if it has one")
-    dataset: str = Field(description="dataset id (with train and validation splits)")
+    dataset: str = Field(min_length=1, description="dataset id (train and validation splits)")
     job: str | None = Field(
         default=None, description="augmented version (job id) whose variants to train on"
     )
