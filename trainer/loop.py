@@ -13,26 +13,18 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
 
 from trainer import checkpoint
 from trainer.config import TrainConfig
 from trainer.metrics import evaluate
-from trainer.model import Classifier, load_classifier
-from trainer.module import Inputs, Outputs, TaskModule, task_rows
-from trainer.regularizers.adversarial import DomainClassifier, dann_lambda
+from trainer.model import load_classifier
+from trainer.module import Inputs
 from trainer.regularizers.early_stopping import EarlyStopping
-from trainer.regularizers.label_smoothing import LabelSmoother
-from trainer.regularizers.mixout import apply_mixout
-from trainer.regularizers.smoothness import R3F, SMART, MomentumTeacher, divergence
-from trainer.regularizers.weight_decay import L2SP, param_groups
 from trainer.report import (
     append_jsonl,
     plot_learning_curve,
@@ -41,6 +33,7 @@ from trainer.report import (
     write_json,
 )
 from trainer.service import Service
+from trainer.step import Stepper
 from trainer.stream import Batch, StreamDataset
 
 METRICS = "metrics.jsonl"
@@ -120,26 +113,19 @@ class Training:
             config.dataset, "train", limit=config.train_eval_size, seed=config.seed
         )
 
-        self.classifier = self._classifier()
-        self.module = self._module()
-        self.ddp = (
-            DistributedDataParallel(self.module) if self.distributed else None
-        )  # the smoothness forwards use self.module directly
-        wd = self.reg.weight_decay
-        self.l2sp = L2SP(self.module.model, wd.rate) if wd.l2sp else None
-        groups = param_groups(self.module, 0.0 if self.l2sp else wd.rate)
-        self.optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
+        self.classifier = load_classifier(config.model, self.labels, self.reg.dropout)
         self.total_steps = self._total_steps()
-        self.scheduler = _linear_schedule(
-            self.optimizer, int(self.total_steps * config.warmup_ratio), self.total_steps
+        self.stepper = Stepper(
+            self.classifier,
+            self.reg,
+            learning_rate=config.learning_rate,
+            total_steps=self.total_steps,
+            warmup_steps=int(self.total_steps * config.warmup_ratio),
+            grad_clip=config.grad_clip,
+            device=self.device,
+            bf16=self.bf16,
+            distributed=self.distributed,
         )
-        self.teacher = (
-            MomentumTeacher(self.module.model, self.reg.smart.beta, self.reg.smart.mu)
-            if self.reg.smart.enabled and self.reg.smart.teacher
-            else None
-        )
-        smoothing = self.reg.label_smoothing
-        self.smoother = LabelSmoother(smoothing) if smoothing else None
         es = self.reg.early_stopping
         self.stopper = EarlyStopping(es.metric, es.mode, es.patience, es.min_delta)
 
@@ -188,19 +174,6 @@ class Training:
                 f"{job['records_done']}/{job['records_total']}"
             ),
         )
-
-    def _classifier(self) -> Classifier:
-        classifier = load_classifier(self.config.model, self.labels, self.reg.dropout)
-        if self.reg.mixout.enabled:
-            replaced = apply_mixout(classifier.model, self.reg.mixout.p)
-            self.log(f"mixout on {len(replaced)} linear layers")
-        return classifier
-
-    def _module(self) -> TaskModule:
-        head = None
-        if self.reg.domain_adversarial.enabled:
-            head = DomainClassifier(self.classifier.model.config.hidden_size)
-        return TaskModule(self.classifier.model, head).to(self.device)
 
     def _stream(self, dataset: str, job: str | None) -> StreamDataset:
         return StreamDataset(
@@ -284,13 +257,10 @@ class Training:
     def _labels(self, batch: Batch) -> torch.Tensor:
         return self.classifier.label_ids(batch).to(self.device)
 
-    def _autocast(self) -> Any:
-        if not self.bf16:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
-
     def _aux_batch(self) -> Batch:
-        assert self.aux_stream is not None
+        """The auxiliary domain's next batch; its stream cycles through epochs."""
+        if self.aux_stream is None:
+            raise TrainingError("no auxiliary dataset to stream")
         while True:
             if self._aux_iter is None:
                 self._aux_iter = iter(self.aux_stream)
@@ -301,7 +271,6 @@ class Training:
             self.aux_stream.set_epoch(self.aux_stream.epoch + 1)
 
     def _train_step(self, batch: Batch) -> float:
-        self.module.train()
         if self.config.trace_ids:
             append_jsonl(
                 self.out / f"batches.rank{self.rank}.jsonl",
@@ -311,75 +280,22 @@ class Training:
                     "ids": [[item["id"], item.get("variant")] for item in batch],
                 },
             )
-        n_task = len(batch)
-        texts = [item["text"] for item in batch]
         aux = self._aux_batch() if self.aux_stream is not None else []
-        inputs = self._encode(texts + [item["text"] for item in aux])
-        labels = self._labels(batch)
-        lam = dann_lambda(min(1.0, self.step / self.total_steps))
-        forward = self.ddp or self.module
-        with self._autocast():
-            out: Outputs = forward(inputs, n_task, lam)
-            logits = out.logits
-            loss = (
-                self.smoother(logits, labels)
-                if self.smoother
-                else F.cross_entropy(logits.float(), labels)
-            )
-            objective: torch.Tensor = loss + self._smoothness(task_rows(inputs, n_task), logits)
-            if self.teacher is not None:
-                with torch.no_grad():
-                    teacher_logits = self.teacher.teacher(**task_rows(inputs, n_task)).logits
-                objective = objective + self.teacher.penalty(logits, teacher_logits)
-            if out.domain is not None:
-                domains = torch.tensor([0] * n_task + [1] * len(aux), device=self.device)
-                weight = self.reg.domain_adversarial.weight
-                objective = objective + weight * F.cross_entropy(out.domain.float(), domains)
-        objective.backward()  # type: ignore[no-untyped-call]
-        if self.config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.l2sp is not None:
-            self.l2sp.step(lr)
-        if self.teacher is not None:
-            self.teacher.update(self.module.model)
-        self.scheduler.step()
-        value = float(objective.detach())
-        self.objective_sum += value
+        inputs = self._encode([item["text"] for item in batch + aux])
+        objective = self.stepper.step(inputs, self._labels(batch), n_aux=len(aux))
+        self.objective_sum += objective
         self.objective_count += 1
-        return value
-
-    def _smoothness(self, inputs: Inputs, logits: torch.Tensor) -> torch.Tensor | float:
-        smart, r3f = self.reg.smart, self.reg.r3f
-        if not (smart.enabled or r3f.enabled):
-            return 0.0
-        embeds = self.module.embed(inputs["input_ids"])
-
-        def forward(e: torch.Tensor) -> torch.Tensor:
-            return self.module.logits_from_embeds(e, inputs)
-
-        if smart.enabled:
-            unit = SMART(smart.epsilon, smart.sigma, smart.eta, smart.steps)
-            delta = unit.perturbation(forward, embeds, logits.detach())
-            return smart.weight * divergence("kl", forward(embeds + delta), logits)
-        return r3f.weight * R3F(r3f.sigma, r3f.noise)(forward, embeds, logits)
+        return objective
 
     # ------------------------------------------------------------------------- evaluation
 
-    @torch.no_grad()
     def _predict(self, items: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        self.module.eval()
-        outputs = []
         size = self.config.eval_batch_size
-        with self._autocast():
-            for start in range(0, len(items), size):
-                chunk = items[start : start + size]
-                inputs = self._encode([item["text"] for item in chunk])
-                outputs.append(self.module.model(**inputs).logits.float().cpu())
-        self.module.train()
-        return torch.cat(outputs), self._labels(items).cpu()
+        logits = [
+            self.stepper.predict(self._encode([item["text"] for item in items[i : i + size]]))
+            for i in range(0, len(items), size)
+        ]
+        return torch.cat(logits).cpu(), self._labels(items).cpu()
 
     def _evaluate(self) -> bool:
         """Evaluate, log a metrics row, track the best weights, checkpoint; True to stop."""
@@ -388,7 +304,7 @@ class Training:
         row: dict[str, Any] = {
             "step": self.step,
             "epoch": self.epoch,
-            "lr": self.scheduler.get_last_lr()[0],
+            "lr": self.stepper.scheduler.get_last_lr()[0],
             "train_objective": self.objective_sum / self.objective_count
             if self.objective_count
             else None,
@@ -397,15 +313,15 @@ class Training:
             "gap_loss": val.loss - train.loss,
             "gap_accuracy": train.accuracy - val.accuracy,
         }
-        if self.l2sp is not None:
-            row["l2sp_distance"] = self.l2sp.distance()
+        if self.stepper.l2sp is not None:
+            row["l2sp_distance"] = self.stepper.l2sp.distance()
         self.objective_sum, self.objective_count = 0.0, 0
         self.last_eval_step = self.step
         metric = self.stopper.metric
         if metric not in row:
             raise TrainingError(f"early-stopping metric {metric!r} is not among {sorted(row)}")
         if self.stopper.update(float(row[metric]), self.step):
-            weights = self.module.state_dict().items()
+            weights = self.stepper.module.state_dict().items()
             self.best_state = {k: v.detach().cpu().clone() for k, v in weights}
         row["best_step"] = self.stopper.best_step
         if self.rank == 0:
@@ -446,12 +362,9 @@ class Training:
                 "world_size": self.world,
                 "step": self.step,
                 "epoch": self.epoch,
-                "module": self.module.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
+                "stepper": self.stepper.state_dict(),
                 "early_stopping": self.stopper.state_dict(),
                 "best_state": self.best_state,
-                "teacher": self.teacher.teacher.state_dict() if self.teacher else None,
                 "objective": [self.objective_sum, self.objective_count],
                 "last_eval_step": self.last_eval_step,
                 "job": self.job,
@@ -481,13 +394,9 @@ class Training:
             raise TrainingError(
                 f"the checkpoint was written by {state['world_size']} ranks; resume with as many"
             )
-        self.module.load_state_dict(state["module"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.stepper.load_state_dict(state["stepper"])
         self.stopper.load_state_dict(state["early_stopping"])
         self.best_state = state["best_state"]
-        if self.teacher is not None:
-            self.teacher.teacher.load_state_dict(state["teacher"])
         self.objective_sum, self.objective_count = state["objective"]
         self.last_eval_step = state["last_eval_step"]
         self.step, self.epoch = state["step"], state["epoch"]
@@ -512,7 +421,7 @@ class Training:
     def _finish(self, stop_reason: str, seconds: float) -> dict[str, Any]:
         restored = self.reg.early_stopping.enabled and self.best_state is not None
         if restored and self.best_state is not None:
-            self.module.load_state_dict(self.best_state)
+            self.stepper.module.load_state_dict(self.best_state)
         rows = read_jsonl(self.out / METRICS) if self.rank == 0 else []
         best = next((r for r in rows if r["step"] == self.stopper.best_step), None)
         final = best if restored else (rows[-1] if rows else None)
@@ -591,17 +500,6 @@ class Training:
 def _comparable(config: TrainConfig) -> dict[str, Any]:
     """What must match for a checkpoint to be resumed: everything but where the service is."""
     return config.model_dump(mode="json", exclude={"service", "api_key"})
-
-
-def _linear_schedule(
-    optimizer: torch.optim.Optimizer, warmup: int, total: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _progress_bar(enabled: bool, total: int, initial: int) -> Any:

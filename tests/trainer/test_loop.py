@@ -101,7 +101,7 @@ def test_advanced_regularizers_together(
     assert [r["step"] for r in rows] == [2, 4] and report["stop_reason"] == "max_steps"
     assert all(r["l2sp_distance"] > 0 for r in rows)
     saved = torch.load(tmp_path / checkpoint.NAME, weights_only=True)
-    assert saved["teacher"] is not None and saved["stop_reason"] == "max_steps"
+    assert saved["stepper"]["teacher"] is not None and saved["stop_reason"] == "max_steps"
 
 
 def test_domain_adversarial_with_r3f(
@@ -120,7 +120,7 @@ def test_domain_adversarial_with_r3f(
     report = train(cfg, progress=False)
     assert report["steps"] == 3
     state = torch.load(tmp_path / checkpoint.NAME, weights_only=True)
-    assert any(k.startswith("domain_head.") for k in state["module"])
+    assert any(k.startswith("domain_head.") for k in state["stepper"]["module"])
     assert state["ranks"][0]["aux_stream"]["resume_token"] is not None
 
 
@@ -225,8 +225,8 @@ def test_killed_run_resumes_and_ends_as_it_would_have(
     ref_rows = read_jsonl(tmp_path / "reference" / "metrics.jsonl")
     new_rows = read_jsonl(tmp_path / "resumed" / "metrics.jsonl")
     assert new_rows == ref_rows
-    a = torch.load(tmp_path / "reference" / checkpoint.NAME, weights_only=True)["module"]
-    b = torch.load(tmp_path / "resumed" / checkpoint.NAME, weights_only=True)["module"]
+    a = torch.load(tmp_path / "reference" / checkpoint.NAME, weights_only=True)["stepper"]["module"]
+    b = torch.load(tmp_path / "resumed" / checkpoint.NAME, weights_only=True)["stepper"]["module"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
