@@ -35,7 +35,9 @@ class MixoutLinear(nn.Linear):
                 self.bias.copy_(linear.bias)
         self.p = p
         self.target: torch.Tensor
-        self.register_buffer("target", linear.weight.detach().clone())
+        # not saved: it is the pretrained weight, rebuilt when a run resumes, and a saved model
+        # must load as a plain one
+        self.register_buffer("target", linear.weight.detach().clone(), persistent=False)
 
     def mixed_weight(self, mask: torch.Tensor) -> torch.Tensor:
         """The formula, for a mask of shape (in_features,) holding 0s and 1s."""
