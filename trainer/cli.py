@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     t.add_argument("--config", type=Path, help="a JSON or TOML file of TrainConfig fields")
     for name, kind in FLAGS.items():
-        t.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
+        aliases = ["--version"] if name == "job" else []  # an augmented version is a job
+        t.add_argument(f"--{name.replace('_', '-')}", *aliases, dest=name, type=kind)
     t.add_argument(
         "--set",
         action="append",

@@ -237,7 +237,7 @@ class Training:
                 objective = self._train_step(batch)
                 self.step += 1
                 bar.update(1)
-                bar.set_postfix(epoch=self.epoch, loss=f"{objective:.4f}")
+                bar.set_postfix(epoch=self.epoch + 1, loss=f"{objective:.4f}")
                 if self.config.eval_every and self.step % self.config.eval_every == 0:
                     if self._evaluate():
                         return "early_stopping"

@@ -29,8 +29,14 @@ class Service:
     def close(self) -> None:
         self.client.close()
 
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise StreamError(f"cannot reach the service at {self.base}: {exc}") from exc
+
     def _get(self, path: str) -> dict[str, Any]:
-        response = self.client.get(path)
+        response = self._request("GET", path)
         if response.status_code != 200:
             raise StreamError(f"GET {path} answered {response.status_code}: {response.text}")
         body: dict[str, Any] = response.json()
@@ -79,8 +85,8 @@ class Service:
         key = hashlib.blake2b(
             json.dumps([dataset_id, body], sort_keys=True).encode(), digest_size=16
         ).hexdigest()
-        response = self.client.post(
-            f"/v1/datasets/{dataset_id}/jobs", json=body, headers={"Idempotency-Key": key}
+        response = self._request(
+            "POST", f"/v1/datasets/{dataset_id}/jobs", json=body, headers={"Idempotency-Key": key}
         )
         if response.status_code not in (200, 202):
             raise StreamError(f"the augmentation job was refused: {response.text}")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import torch
 
+from app.local_server import free_port
 from tests.trainer.conftest import BAD, GOOD
 from trainer import checkpoint
 from trainer.config import TrainConfig
@@ -24,11 +25,11 @@ from trainer.stream import StreamError
 NOISE = {"version": 1, "pipeline": {"type": "keyboard", "p": 0.2}}
 
 
-def config(service: dict[str, str], out: Path, model: Path, **kwargs: Any) -> TrainConfig:
+def config(svc: dict[str, str], out: Path, model: Path, **kwargs: Any) -> TrainConfig:
     return TrainConfig.model_validate(
         {
-            "service": service["base"],
-            "dataset": service["dataset"],
+            "service": svc["base"],
+            "dataset": svc["dataset"],
             "model": str(model),
             "output_dir": str(out),
             "batch_size": 8,
@@ -177,6 +178,9 @@ def test_clear_errors(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) -
         )
     with pytest.raises(StreamError, match="404"):
         train(config(service, tmp_path, tiny_mlm, dataset="nope"), progress=False)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(StreamError, match="cannot reach the service"):
+        train(config(service, tmp_path, tiny_mlm, service=nowhere), progress=False)
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -238,6 +242,8 @@ def test_cli_config_layers_and_errors(tmp_path: Path) -> None:
         str(path),
         "--epochs",
         "5",
+        "--version",
+        "job1",
         "--set",
         "regularization.label_smoothing=0.2",
         "--print-config",
@@ -247,6 +253,7 @@ def test_cli_config_layers_and_errors(tmp_path: Path) -> None:
     assert proc.returncode == 0, err.decode()
     printed = json.loads(out)
     assert (printed["dataset"], printed["epochs"], printed["seed"]) == ("d1", 5, 7)
+    assert printed["job"] == "job1"
     assert printed["regularization"]["label_smoothing"] == 0.2  # --set over the preset
     assert printed["regularization"]["augmented"] is True  # the rest of enhanced stays
 
