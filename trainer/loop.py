@@ -231,9 +231,8 @@ class Training:
         try:
             while True:
                 batch = next(batches, None)
-                if not self._everyone(batch is not None):
+                if not self._everyone(batch is not None) or batch is None:
                     return None
-                assert batch is not None
                 objective = self._train_step(batch)
                 self.step += 1
                 bar.update(1)
