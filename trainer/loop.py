@@ -13,6 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch.distributed as dist
 
 from trainer import checkpoint
 from trainer.config import TrainConfig
-from trainer.metrics import evaluate
+from trainer.metrics import Bin, evaluate, reliability
 from trainer.model import load_classifier
 from trainer.module import Inputs
 from trainer.regularizers.early_stopping import EarlyStopping
@@ -460,6 +461,10 @@ class Training:
                     "gap_accuracy",
                 )
             },
+            # the saved model's reliability diagram on the validation split, and the test
+            # split's metrics when the dataset has one
+            "calibration": {"bins": [asdict(b) for b in self._reliability()]},
+            "test": self._test(),
             "resumed_from_step": self.resumed_from,
             "seconds": seconds,
             "files": {"metrics": METRICS, "learning_curve": CURVE, "model": MODEL},
@@ -468,10 +473,20 @@ class Training:
             self.classifier.model.save_pretrained(self.out / MODEL)
             self.classifier.tokenizer.save_pretrained(self.out / MODEL)
             marked = self.stopper.best_step if restored else None
-            plot_learning_curve(rows, self.out / CURVE, marked)
+            plot_learning_curve(rows, self.out / CURVE, marked, report["calibration"]["bins"])
             write_json(self.out / REPORT, report)
         self._barrier()
         return report
+
+    def _reliability(self) -> list[Bin]:
+        logits, labels = self._predict(self.validation)
+        return reliability(torch.softmax(logits, dim=-1), labels)
+
+    def _test(self) -> dict[str, float | str] | None:
+        if not self.service.dataset(self.config.dataset)["splits"].get("test"):
+            return None
+        items = self.service.originals(self.config.dataset, "test")
+        return evaluate(*self._predict(items)).as_dict("test")
 
     # ------------------------------------------------------------------ collective helpers
 

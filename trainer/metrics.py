@@ -47,19 +47,46 @@ def macro_f1(predictions: torch.Tensor, labels: torch.Tensor, n_classes: int) ->
     return sum(scores) / len(scores) if scores else 0.0
 
 
+@dataclass(frozen=True)
+class Bin:
+    """One bin of a reliability diagram: top-label confidences in (low, high]."""
+
+    low: float
+    high: float
+    count: int
+    accuracy: float
+    confidence: float
+
+
+def reliability(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> list[Bin]:
+    """Equal-width confidence bins (the empty ones too) with their accuracy and mean
+    confidence."""
+    confidence, predictions = probs.max(dim=-1)
+    correct = (predictions == labels).float()
+    edges = torch.linspace(0, 1, bins + 1).tolist()
+    out = []
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        in_bin = (confidence > low) & (confidence <= high)
+        n = int(in_bin.sum())
+        out.append(
+            Bin(
+                low,
+                high,
+                n,
+                float(correct[in_bin].mean()) if n else 0.0,
+                float(confidence[in_bin].mean()) if n else 0.0,
+            )
+        )
+    return out
+
+
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
     """Top-label ECE: sum over equal-width confidence bins of |accuracy - confidence|, weighted
     by the share of examples in the bin."""
-    confidence, predictions = probs.max(dim=-1)
-    correct = (predictions == labels).float()
-    edges = torch.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        in_bin = (confidence > lo) & (confidence <= hi)
-        if in_bin.any():
-            weight = float(in_bin.float().mean())
-            ece += weight * abs(float(correct[in_bin].mean()) - float(confidence[in_bin].mean()))
-    return ece
+    total = len(labels)
+    return sum(
+        b.count / total * abs(b.accuracy - b.confidence) for b in reliability(probs, labels, bins)
+    )
 
 
 def evaluate(logits: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> Evaluation:

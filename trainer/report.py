@@ -37,15 +37,19 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
         os.replace(tmp, path)
 
 
-def plot_learning_curve(rows: list[Row], path: Path, stop_step: int | None) -> None:
+def plot_learning_curve(
+    rows: list[Row], path: Path, stop_step: int | None, bins: list[Row] | None = None
+) -> None:
+    """Loss and accuracy per step (train subset vs validation), and the reliability diagram of
+    the saved model when ``bins`` are given."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     steps = [r["step"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+    fig, axes = plt.subplots(1, 3 if bins else 2, figsize=(16 if bins else 11, 4))
+    for ax, metric in zip(axes[:2], ("loss", "accuracy"), strict=True):
         ax.plot(steps, [r[f"train_{metric}"] for r in rows], marker="o", label="train")
         ax.plot(steps, [r[f"val_{metric}"] for r in rows], marker="o", label="validation")
         if stop_step is not None:
@@ -54,6 +58,24 @@ def plot_learning_curve(rows: list[Row], path: Path, stop_step: int | None) -> N
         ax.set_ylabel(metric if metric == "accuracy" else "cross-entropy")
         ax.set_title(f"{metric}: train subset vs validation")
         ax.grid(alpha=0.3)
+        ax.legend()
+    if bins:
+        ax = axes[2]
+        used = [b for b in bins if b["count"]]
+        width = bins[0]["high"] - bins[0]["low"]
+        ax.bar(
+            [b["low"] for b in used],
+            [b["accuracy"] for b in used],
+            width=width,
+            align="edge",
+            edgecolor="black",
+            alpha=0.7,
+            label="accuracy",
+        )
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+        ax.set_xlabel("confidence (top label)")
+        ax.set_ylabel("accuracy")
+        ax.set_title("reliability on validation (saved model)")
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

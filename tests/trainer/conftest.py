@@ -15,13 +15,13 @@ GOOD = "the screen is bright and support answered quickly great value"
 BAD = "terrible battery the instructions were useless and it broke"
 
 
-def records(n: int, n_train: int, prefix: str = "r") -> str:
+def records(n: int, n_train: int, n_test: int = 0, prefix: str = "r") -> str:
     lines = []
     for i in range(n):
         label = "pos" if i % 2 else "neg"
         words = (GOOD if label == "pos" else BAD).split()
         text = " ".join(words[(i // 2) % 3 :][:6]) + f" item {i}"
-        split = "train" if i < n_train else "validation"
+        split = "train" if i < n_train else "test" if i >= n - n_test else "validation"
         lines.append({"id": f"{prefix}{i}", "text": text, "label": label, "split": split})
     return "".join(json.dumps(line) + "\n" for line in lines)
 
@@ -38,7 +38,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     with running(data, {"ANTIFIT_SHARD_SIZE": "16", "ANTIFIT_WORKERS": "1"}) as (base, _):
         yield {
             "base": base,
-            "dataset": upload(base, records(80, 48)),
+            "dataset": upload(base, records(80, 48, n_test=8)),
             "auxiliary": upload(
                 base,
                 "".join(

@@ -73,6 +73,9 @@ def test_enhanced_run_writes_its_outputs(
     assert saved["config"]["regularization"]["label_smoothing"] == 0.1
     assert saved["final"]["val_calibration"] in ("over-confident", "under-confident", "calibrated")
     assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bins = saved["calibration"]["bins"]
+    assert len(bins) == 15 and sum(b["count"] for b in bins) == 24  # the validation split
+    assert 0.0 <= saved["test"]["test_accuracy"] <= 1.0  # the dataset has a test split
 
     # the saved model and tokenizer load as a plain transformers classifier
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
