@@ -47,7 +47,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--config", type=Path, help="a JSON or TOML file of TrainConfig fields")
     for name, kind in FLAGS.items():
         aliases = ["--version"] if name == "job" else []  # an augmented version is a job
-        t.add_argument(f"--{name.replace('_', '-')}", *aliases, dest=name, type=kind)
+        field = TrainConfig.model_fields[name]
+        default = (
+            "" if field.default is None or field.is_required() else f" (default: {field.default})"
+        )
+        t.add_argument(
+            f"--{name.replace('_', '-')}",
+            *aliases,
+            dest=name,
+            type=kind,
+            help=f"{field.description or name.replace('_', ' ')}{default}",
+        )
     t.add_argument(
         "--set",
         action="append",

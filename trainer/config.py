@@ -186,8 +186,12 @@ class TrainConfig(Section):
     model: str | None = Field(
         default=None, description="HF model directory (default: the packaged all-MiniLM-L6-v2)"
     )
-    output_dir: str = "runs/latest"
-    preset: PresetName = "basic"
+    output_dir: str = Field(
+        default="runs/latest", description="metrics, report, curve, model and checkpoint"
+    )
+    preset: PresetName = Field(
+        default="basic", description="none, basic, enhanced or advanced (see antifit recommend)"
+    )
     auxiliary_dataset: str | None = Field(
         default=None, description="general-domain dataset id for domain-adversarial training"
     )
@@ -210,7 +214,7 @@ class TrainConfig(Section):
         default=256, ge=1, description="training originals evaluated for the train/val gap"
     )
     seed: int = 0
-    device: Device = "auto"
+    device: Device = Field(default="auto", description="auto (CUDA when present), cpu or cuda")
     bf16: bool | None = Field(default=None, description="bf16 autocast (default: on CUDA)")
     trace_ids: bool = Field(
         default=False, description="log every batch's record ids (batches.rank{r}.jsonl)"
