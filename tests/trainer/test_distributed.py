@@ -1,4 +1,6 @@
-"""Two CPU processes under torchrun (DDP, gloo): each rank streams its own share."""
+"""Two CPU processes under torchrun (DDP, gloo): each rank streams its own share, and the
+ranks' weights stay identical with every regularizer's extra forwards (advanced: Mixout,
+SMART and its teacher)."""
 
 from __future__ import annotations
 
@@ -8,48 +10,54 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from trainer.report import read_jsonl
 
+# run by torchrun on each rank: train, then save this rank's final weights for the test to compare
+RANK_SCRIPT = """
+import json, sys
+import torch
+import torch.distributed as dist
+from trainer.config import TrainConfig
+from trainer.loop import Training, _init_distributed
 
-def test_ranks_see_disjoint_records_covering_each_epoch(
-    service: dict[str, str],
-    tiny_mlm: Path,
-    tmp_path: Path,
+config = TrainConfig.model_validate(json.loads(sys.argv[1]))
+_init_distributed(config)
+rank = dist.get_rank()
+with torch.random.fork_rng(devices=[]):
+    torch.manual_seed(config.seed * 1_000_003 + rank)
+    training = Training(config, progress=False)
+    training.run()
+torch.save(training.stepper.module.state_dict(), f"{config.output_dir}/weights.rank{rank}.pt")
+dist.destroy_process_group()
+"""
+
+
+def test_ranks_see_disjoint_records_and_keep_identical_weights(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
-    run = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "antifit.cli",
-        "train",
-        "--no-progress",
-        "--service",
-        service["base"],
-        "--dataset",
-        service["dataset"],
-        "--model",
-        str(tiny_mlm),
-        "--output-dir",
-        str(tmp_path),
-        "--preset",
-        "basic",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "8",
-        "--max-length",
-        "32",
-        "--set",
-        "trace_ids=true",
-        "--set",
-        "train_eval_size=16",
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(run, capture_output=True, env=env, timeout=300)
+    config = {
+        "service": service["base"],
+        "dataset": service["dataset"],
+        "model": str(tiny_mlm),
+        "output_dir": str(tmp_path),
+        "preset": "advanced",
+        "regularization": {"augmented": False},
+        "epochs": 2,
+        "batch_size": 8,
+        "max_length": 32,
+        "learning_rate": 1e-3,
+        "train_eval_size": 16,
+        "trace_ids": True,
+    }
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    done = subprocess.run(
+        [*run, str(script), json.dumps(config)], capture_output=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr.decode()[-4000:]
 
     traces = [read_jsonl(tmp_path / f"batches.rank{r}.jsonl") for r in range(2)]
@@ -60,6 +68,20 @@ def test_ranks_see_disjoint_records_covering_each_epoch(
         ]
         assert not shares[0] & shares[1]
         assert shares[0] | shares[1] == {f"r{i}" for i in range(48)}
+
+    weights = [torch.load(tmp_path / f"weights.rank{r}.pt", weights_only=True) for r in range(2)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["world_size"] == 2 and report["steps"] == 6
     assert len(read_jsonl(tmp_path / "metrics.jsonl")) == 2
+
+
+def test_torchrun_runs_the_cli(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) -> None:
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cli = ["-m", "antifit.cli", "train", "--no-progress", "--preset", "basic", "--max-steps", "2"]
+    args = ["--service", service["base"], "--dataset", service["dataset"]]
+    args += ["--model", str(tiny_mlm), "--output-dir", str(tmp_path), "--max-length", "32"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*run, *cli, *args], capture_output=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-4000:]
+    assert json.loads((tmp_path / "report.json").read_text())["world_size"] == 2

@@ -264,3 +264,20 @@ def test_cli_config_layers_and_errors(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "field 'regularization.mixout.p'" in err.decode()
+
+
+def test_bf16_autocast(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) -> None:
+    # the CUDA default; CPU autocast runs the same code path here
+    cfg = config(
+        service,
+        tmp_path,
+        tiny_mlm,
+        preset="advanced",
+        bf16=True,
+        max_steps=2,
+        regularization={"augmented": False},
+    )
+    report = train(cfg, progress=False)
+    assert report["bf16"] and report["device"] == "cpu"
+    row = read_jsonl(tmp_path / "metrics.jsonl")[-1]
+    assert all(row[k] == row[k] for k in ("train_loss", "val_loss", "val_ece"))  # not NaN
