@@ -3,7 +3,8 @@
 The peer is a plain transformers step (``model(**batch, labels=...).loss.backward()``, AdamW,
 ``zero_grad``) on the packaged all-MiniLM-L6-v2; every other arm is antifit's ``Stepper`` (the
 code ``antifit train`` runs) with one regularizer on. Batch 16, length 64 (padded to exactly 64),
-CPU unless CUDA is present. Arms alternate within each round; medians of per-step times.
+CPU unless CUDA is present. Arms alternate within each round; the ratio is the median over
+rounds of (the arm's median step time / plain's) in that round.
 
     .venv/bin/python bench/train_step.py --rounds 7 --steps 3
 """
@@ -112,12 +113,13 @@ def main() -> None:
         else:
             steps[name] = lambda s=stepper: s.step(inputs, y)
 
-    times: dict[str, list[float]] = {name: [] for name in steps}
+    times: dict[str, list[list[float]]] = {name: [] for name in steps}
     for step in steps.values():  # warm-up
         step()
         step()
     for _ in range(args.rounds):
         for name, step in steps.items():
+            times[name].append([])
             for _ in range(args.steps):
                 if device.type == "cuda":
                     torch.cuda.synchronize()
@@ -125,17 +127,22 @@ def main() -> None:
                 step()
                 if device.type == "cuda":
                     torch.cuda.synchronize()
-                times[name].append(time.perf_counter() - start)
+                times[name][-1].append(time.perf_counter() - start)
 
-    base = statistics.median(times["plain fine-tuning (peer)"])
+    # each round's median per arm; ratios paired by round (drift on a shared machine cancels)
+    rounds = {name: [statistics.median(r) for r in values] for name, values in times.items()}
+    peer = rounds["plain fine-tuning (peer)"]
     print(
         f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {device}, "
         f"{torch.get_num_threads()} threads, {args.rounds} rounds x {args.steps} steps"
     )
-    print(f"{'arm':32s} {'median ms/step':>15s} {'vs plain':>9s}")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"{name:32s} {1000 * median:15.1f} {median / base:8.2f}x")
+    print(f"{'arm':32s} {'median ms/step':>15s} {'vs plain':>9s} {'range over rounds':>18s}")
+    for name, values in rounds.items():
+        ratios = [a / b for a, b in zip(values, peer, strict=True)]
+        print(
+            f"{name:32s} {1000 * statistics.median(values):15.1f} "
+            f"{statistics.median(ratios):8.2f}x {min(ratios):8.2f}-{max(ratios):.2f}x"
+        )
 
 
 if __name__ == "__main__":
