@@ -127,13 +127,15 @@ Scenario = Literal["plenty-of-compute", "little-compute", "cross-domain", "very-
 SCENARIOS: dict[str, tuple[PresetName, str]] = {
     "plenty-of-compute": (
         "advanced",
-        "SMART's adversarial smoothness and Mixout give the largest gains on small data but cost "
-        "~2.6-3x the step time of plain fine-tuning; with compute to spare they pay off.",
+        "SMART's adversarial smoothness and Mixout keep fine-tuning closest to the pretrained "
+        "model (the smallest train/validation gap in docs/benchmarks.md) but cost ~2.6-3.1x "
+        "the step time of plain fine-tuning; with compute to spare, try them — and compare "
+        "validation accuracy with 'enhanced', which they can lower.",
     ),
     "little-compute": (
         "enhanced",
         "weight decay, dropout, label smoothing and augmented batches add almost nothing per "
-        "step; early stopping saves epochs. (R3F, ~1.9x a step, is the cheap smoothness "
+        "step; early stopping saves epochs. (R3F, ~2.2x a step, is the cheap smoothness "
         "option if a little more compute is available.)",
     ),
     "cross-domain": (
