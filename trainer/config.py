@@ -64,12 +64,26 @@ class DomainAdversarial(Section):
         return self
 
 
+StopMetric = Literal[
+    "val_loss", "val_accuracy", "val_macro_f1", "val_ece", "gap_loss", "gap_accuracy"
+]
+HIGHER_IS_BETTER = ("val_accuracy", "val_macro_f1")
+
+
 class EarlyStopping(Section):
+    """``mode`` defaults to the metric's direction (max for accuracy and macro-F1)."""
+
     enabled: bool = False
-    metric: str = "val_loss"
-    mode: Literal["min", "max"] = "min"
+    metric: StopMetric = "val_loss"
+    mode: Literal["min", "max"] | None = None
     patience: int = Field(default=3, ge=1)
     min_delta: float = Field(default=0.0, ge=0.0)
+
+    @property
+    def direction(self) -> Literal["min", "max"]:
+        if self.mode is not None:
+            return self.mode
+        return "max" if self.metric in HIGHER_IS_BETTER else "min"
 
 
 class Regularization(Section):

@@ -128,7 +128,7 @@ class Training:
             distributed=self.distributed,
         )
         es = self.reg.early_stopping
-        self.stopper = EarlyStopping(es.metric, es.mode, es.patience, es.min_delta)
+        self.stopper = EarlyStopping(es.metric, es.direction, es.patience, es.min_delta)
 
         self.stream = self._stream(config.dataset, self.job)
         auxiliary = self.reg.domain_adversarial.auxiliary_dataset
@@ -317,10 +317,7 @@ class Training:
             row["l2sp_distance"] = self.stepper.l2sp.distance()
         self.objective_sum, self.objective_count = 0.0, 0
         self.last_eval_step = self.step
-        metric = self.stopper.metric
-        if metric not in row:
-            raise TrainingError(f"early-stopping metric {metric!r} is not among {sorted(row)}")
-        if self.stopper.update(float(row[metric]), self.step):
+        if self.stopper.update(float(row[self.stopper.metric]), self.step):
             weights = self.stepper.module.state_dict().items()
             self.best_state = {k: v.detach().cpu().clone() for k, v in weights}
         row["best_step"] = self.stopper.best_step

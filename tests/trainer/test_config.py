@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from antifit.cli import main
-from trainer.config import SCENARIOS, Regularization, preset, recommend
+from trainer.config import SCENARIOS, EarlyStopping, Regularization, preset, recommend
 
 
 def test_presets_build_on_each_other() -> None:
@@ -49,3 +49,11 @@ def test_recommend_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert out["preset"] == "enhanced" and out["regularization"]["augmented"] is True
     assert main(["recommend", "--scenario", "cross-domain"]) == 0
     assert "falls back" in capsys.readouterr().out
+
+
+def test_early_stopping_direction_follows_the_metric() -> None:
+    assert EarlyStopping().direction == "min"
+    assert EarlyStopping(metric="val_macro_f1").direction == "max"
+    assert EarlyStopping(metric="val_accuracy", mode="min").direction == "min"
+    with pytest.raises(ValidationError, match="metric"):
+        EarlyStopping(metric="val_lose")  # type: ignore[arg-type]
