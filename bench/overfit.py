@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.25)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--n-variants", type=int, default=1, help="augmented variants per record")
     parser.add_argument("--arms", nargs="+", default=["none", "basic", "enhanced", "advanced"])
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "overfit.json")
@@ -153,7 +154,7 @@ def main() -> None:
                         "batch_size": 16,
                         "max_length": 64,
                         "train_eval_size": len(train_items),
-                        "n_variants": 1,
+                        "n_variants": args.n_variants,
                         "seed": seed,
                     }
                 )
