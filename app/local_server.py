@@ -36,6 +36,7 @@ def start(
             str(port),
             "--log-level",
             "warning",
+            "--exit-with-parent",
         ],
         env=environ,
     )

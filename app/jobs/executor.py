@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
-import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
+from app.core.lifeline import exit_with_parent
 from app.jobs.work import ShardResult, ShardTask, augment_shard
-
-
-def _exit_with_parent(parent: int) -> None:
-    """In a worker: exit when the server that started it is gone (killed, say), instead of
-    waiting forever for work that will never come."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class Executor(Protocol):
@@ -45,7 +32,7 @@ class LocalPool:
         return ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_exit_with_parent,
+            initializer=exit_with_parent,
             initargs=(os.getpid(),),
         )
 

@@ -2,6 +2,9 @@
 resume, and a kill in the middle of a job."""
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -130,3 +133,35 @@ def test_a_stalled_client_stalls_only_its_stream(tmp_path: Path) -> None:
             assert stalled_at < total_batches / 2
             received = 1 + sum(1 for _ in lines)
         assert received == total_batches + 1  # every batch, then the end line
+
+
+def test_a_server_started_for_a_process_ends_with_it(tmp_path: Path) -> None:
+    """A test or benchmark killed mid-run leaves no server behind (nor its pool workers)."""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from app.local_server import free_port,"
+            " start; p = start(Path(sys.argv[1]), free_port()); print(p.pid, flush=True);"
+            " time.sleep(600)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert parent.stdout is not None
+    server = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while _alive(server):
+        assert time.monotonic() < deadline, "the server outlived the process that started it"
+        time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")  # a zombie (exited, not yet reaped by init) is gone
+    return not (status.exists() and status.read_text().split()[2] == "Z")
