@@ -125,6 +125,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--n-variants", type=int, default=1, help="augmented variants per record")
+    parser.add_argument(
+        "--stop-metric", default="val_loss", help="early stopping's metric (presets with it)"
+    )
     parser.add_argument("--arms", nargs="+", default=["none", "basic", "enhanced", "advanced"])
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "overfit.json")
@@ -149,6 +152,7 @@ def main() -> None:
                         "dataset": dataset,
                         "output_dir": str(out),
                         "preset": arm,
+                        "regularization": {"early_stopping": {"metric": args.stop_metric}},
                         "epochs": args.epochs,
                         "learning_rate": args.lr,
                         "batch_size": 16,
