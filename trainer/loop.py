@@ -377,8 +377,7 @@ class Training:
             if self.rank == 0:
                 for name in (METRICS, REPORT):
                     (self.out / name).unlink(missing_ok=True)
-            for trace in self.out.glob(f"batches.rank{self.rank}.jsonl"):
-                trace.unlink()
+            (self.out / f"batches.rank{self.rank}.jsonl").unlink(missing_ok=True)
             self._barrier()
             return False
         saved = TrainConfig.model_validate(state["config"])
