@@ -71,22 +71,19 @@ def main() -> None:
 
     labels = [0, 1, 2]
     plain = load_classifier(None, labels)
-    batch = plain.tokenizer(
-        texts(args.batch_size, 0),
-        padding="max_length",
-        truncation=True,
-        max_length=args.length,
-        return_tensors="pt",
-    )
-    inputs = {k: v.to(device) for k, v in batch.items()}
-    aux = plain.tokenizer(
-        texts(args.batch_size * 2, 0),
-        padding="max_length",
-        truncation=True,
-        max_length=args.length,
-        return_tensors="pt",
-    )
-    inputs_with_aux = {k: v.to(device) for k, v in aux.items()}
+
+    def fixed_length(n: int) -> dict[str, torch.Tensor]:
+        encoded = plain.tokenizer(
+            texts(n, 0),
+            padding="max_length",
+            truncation=True,
+            max_length=args.length,
+            return_tensors="pt",
+        )
+        return {k: v.to(device) for k, v in encoded.items()}
+
+    inputs = fixed_length(args.batch_size)
+    inputs_with_aux = fixed_length(args.batch_size * 2)  # task rows + auxiliary rows
     y = torch.tensor([i % 3 for i in range(args.batch_size)], device=device)
 
     model = plain.model.to(device).train()

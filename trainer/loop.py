@@ -13,6 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -56,19 +57,28 @@ def train(
 ) -> dict[str, Any]:
     """Run (or resume) a training run; returns its report. Under torchrun the process group
     is set up here (gloo on CPU, NCCL on GPU) and each rank streams its own share."""
-    started_group = _init_distributed(config)
+    started_group = init_distributed(config)
     try:
-        rank = dist.get_rank() if dist.is_initialized() else 0
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(config.seed * 1_000_003 + rank)
+        with run_generator(config.seed):
             return Training(config, progress=progress, restart=restart, on_log=on_log).run()
     finally:
         if started_group:
             dist.destroy_process_group()
 
 
-def _init_distributed(config: TrainConfig) -> bool:
+@contextmanager
+def run_generator(seed: int) -> Iterator[None]:
+    """torch's global generator seeded from (seed, rank) inside ``fork_rng``: the caller's
+    generator state is back as it was afterwards."""
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed * 1_000_003 + rank)
+        yield
+
+
+def init_distributed(config: TrainConfig) -> bool:
+    """Set up the process group under torchrun; True when this call started it."""
     if dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     cuda = config.device != "cpu" and torch.cuda.is_available()
@@ -107,7 +117,8 @@ class Training:
         self._barrier()
 
         self.service = Service(config.service, config.api_key)
-        self.labels = self.service.labels(config.dataset)
+        self.summary = self.service.dataset(config.dataset)
+        self.labels = self.service.labels(self.summary)
         self.job = self._job()
         self.validation = self.service.originals(config.dataset, "validation")
         self.train_subset = self.service.originals(
@@ -193,7 +204,7 @@ class Training:
     def _total_steps(self) -> int:
         if self.config.max_steps:
             return self.config.max_steps
-        examples = int(self.service.dataset(self.config.dataset)["splits"].get("train", 0))
+        examples = int(self.summary["splits"].get("train", 0))
         if self.job:
             examples += int(self.service.job(self.job).get("variants_written") or 0)
         per_rank = math.ceil(examples / self.world)
@@ -479,7 +490,7 @@ class Training:
         return reliability(torch.softmax(logits, dim=-1), labels)
 
     def _test(self) -> dict[str, float | str] | None:
-        if not self.service.dataset(self.config.dataset)["splits"].get("test"):
+        if not self.summary["splits"].get("test"):
             return None
         items = self.service.originals(self.config.dataset, "test")
         return evaluate(*self._predict(items)).as_dict("test")

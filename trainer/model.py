@@ -43,12 +43,6 @@ class Classifier:
         index = self.label_index()
         return torch.tensor([index[json.dumps(item["label"])] for item in batch])
 
-    def collate(self, batch: Sequence[dict[str, Any]], max_length: int) -> dict[str, torch.Tensor]:
-        """Tokenise a batch of {text, label} items with dynamic padding."""
-        encoded = self.encode([item["text"] for item in batch], max_length)
-        encoded["labels"] = self.label_ids(batch)
-        return encoded
-
 
 def load_classifier(
     path: str | Path | None, labels: Sequence[Any], dropout: Dropout | None = None

@@ -48,9 +48,11 @@ class Service:
     def job(self, job_id: str) -> dict[str, Any]:
         return self._get(f"/v1/jobs/{job_id}")
 
-    def labels(self, dataset_id: str) -> list[Any]:
-        """The dataset's label values, in the service's order (sorted by their JSON text)."""
-        summary = self.dataset(dataset_id)
+    @staticmethod
+    def labels(summary: dict[str, Any]) -> list[Any]:
+        """A dataset's label values from its summary, in the service's order (sorted by their
+        JSON text); an error when it cannot be trained on."""
+        dataset_id = summary["id"]
         labels = [entry["label"] for entry in summary["labels"]]
         if None in labels or len(labels) < 2:
             raise StreamError(
@@ -60,7 +62,7 @@ class Service:
         if not summary["splits"].get("validation"):
             raise StreamError(
                 f"dataset {dataset_id} has no validation split: upload it with a split field "
-                "or split ratios (e.g. ?split=train:0.8,validation:0.2)"
+                "or split ratios (e.g. ?splits=train:0.8,validation:0.2)"
             )
         return labels
 

@@ -20,13 +20,12 @@ import json, sys
 import torch
 import torch.distributed as dist
 from trainer.config import TrainConfig
-from trainer.loop import Training, _init_distributed
+from trainer.loop import Training, init_distributed, run_generator
 
 config = TrainConfig.model_validate(json.loads(sys.argv[1]))
-_init_distributed(config)
+init_distributed(config)
 rank = dist.get_rank()
-with torch.random.fork_rng(devices=[]):
-    torch.manual_seed(config.seed * 1_000_003 + rank)
+with run_generator(config.seed):
     training = Training(config, progress=False)
     training.run()
 torch.save(training.stepper.module.state_dict(), f"{config.output_dir}/weights.rank{rank}.pt")

@@ -17,18 +17,16 @@ def test_local_model_with_configured_dropout_and_dynamic_padding(tiny_mlm: Path)
         config.classifier_dropout,
     ) == (0.3, 0.2, 0.4)
     assert clf.model.dropout.p == 0.4
-    batch = clf.collate(
-        [
-            {"text": "the cat sat", "label": "pos"},
-            {"text": "the battery lasts two days and charging is quick", "label": 7},
-        ],
-        max_length=64,
-    )
+    items = [
+        {"text": "the cat sat", "label": "pos"},
+        {"text": "the battery lasts two days and charging is quick", "label": 7},
+    ]
+    batch = clf.encode([item["text"] for item in items], max_length=64)
     assert batch["input_ids"].shape[1] < 64  # padded to the longest text only
-    assert batch["labels"].tolist() == [1, 2]
+    assert clf.label_ids(items).tolist() == [1, 2]
     clf.model.eval()
     with torch.no_grad():
-        out = clf.model(**{k: v for k, v in batch.items() if k != "labels"})
+        out = clf.model(**batch)
     assert out.logits.shape == (2, 3)
 
 
