@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tomllib
 from pathlib import Path
@@ -32,6 +33,7 @@ FLAGS = {
     "batch_size": int,
     "max_length": int,
     "eval_every": int,
+    "checkpoint_minutes": float,
     "seed": int,
     "device": str,
 }
@@ -132,17 +134,38 @@ def run_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.model_dump_json(indent=2))
         return 0
-    from trainer.loop import TrainingError, train
+    from trainer.loop import Interrupted, TrainingError, train
     from trainer.stream import StreamError
 
     def log(message: str) -> None:
         print(f"[antifit train] {message}", file=sys.stderr, flush=True)
 
+    requested: list[int] = []  # the signal that asked the run to stop
+
+    def request_stop(signum: int, frame: object) -> None:
+        if requested:  # a second signal: stop now
+            raise KeyboardInterrupt
+        requested.append(signum)
+        log(f"{signal.Signals(signum).name}: checkpointing after this step, then stopping")
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        report = train(config, progress=not args.no_progress, restart=args.restart, on_log=log)
+        report = train(
+            config,
+            progress=not args.no_progress,
+            restart=args.restart,
+            on_log=log,
+            should_stop=lambda: bool(requested),
+        )
+    except Interrupted as exc:
+        print(f"antifit train: {exc}", file=sys.stderr)
+        return 128 + requested[0]
     except (TrainingError, StreamError) as exc:
         print(f"antifit train: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     final = report["final"] or {}
     print(
         json.dumps(

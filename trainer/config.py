@@ -65,25 +65,82 @@ class DomainAdversarial(Section):
 
 
 StopMetric = Literal[
-    "val_loss", "val_accuracy", "val_macro_f1", "val_ece", "gap_loss", "gap_accuracy"
+    "val_loss",
+    "val_calibrated_loss",
+    "val_accuracy",
+    "val_macro_f1",
+    "val_ece",
+    "gap_loss",
+    "gap_accuracy",
 ]
 HIGHER_IS_BETTER = ("val_accuracy", "val_macro_f1")
 
 
 class EarlyStopping(Section):
-    """``mode`` defaults to the metric's direction (max for accuracy and macro-F1)."""
+    """``mode`` defaults to the metric's direction (max for accuracy and macro-F1).
+    ``val_calibrated_loss`` is the validation cross-entropy after temperature scaling: a loss
+    that label smoothing's under-confidence does not inflate. ``tie_break`` decides between
+    evaluations whose metric is equal (accuracy on a small validation split often is)."""
 
     enabled: bool = False
     metric: StopMetric = "val_loss"
     mode: Literal["min", "max"] | None = None
     patience: int = Field(default=3, ge=1)
     min_delta: float = Field(default=0.0, ge=0.0)
+    tie_break: StopMetric | None = None
 
     @property
     def direction(self) -> Literal["min", "max"]:
         if self.mode is not None:
             return self.mode
-        return "max" if self.metric in HIGHER_IS_BETTER else "min"
+        return direction(self.metric)
+
+
+def direction(metric: StopMetric) -> Literal["min", "max"]:
+    return "max" if metric in HIGHER_IS_BETTER else "min"
+
+
+class Averaging(Section):
+    """Evaluate and ship an exponential moving average of the weights (Polyak averaging)
+    instead of the last ones. Its half-life is in epochs, so the same setting means the same
+    averaging window whatever the dataset and batch size."""
+
+    enabled: bool = False
+    half_life: float = Field(default=0.5, gt=0.0, description="in epochs")
+
+
+class RobustLoss(Section):
+    """Losses that fit wrong labels late or not at all: generalized cross-entropy
+    (Zhang & Sabuncu 2018, ``(1 - p_y^q) / q``) or early-learning regularization (Liu et al.
+    2020: ``weight * log(1 - <p, t>)`` with t a per-record running average of the model's own
+    predictions, momentum ``beta``)."""
+
+    kind: Literal["none", "gce", "elr"] = "none"
+    q: float = Field(default=0.7, gt=0.0, le=1.0)
+    beta: float = Field(default=0.7, ge=0.0, lt=1.0)
+    weight: float = Field(default=3.0, ge=0.0)
+
+
+class Consistency(Section):
+    """UDA-style consistency on augmented views: the stream delivers each original with its
+    variants in one batch, and each variant's prediction is pulled toward its original's
+    (sharpened by ``temperature``, no gradient through it, masked below ``threshold``
+    confidence) by ``weight * KL``. ``supervised_variants`` also trains the variants on the
+    record's label."""
+
+    enabled: bool = False
+    weight: float = Field(default=1.0, ge=0.0)
+    temperature: float = Field(default=0.4, gt=0.0, le=1.0)
+    threshold: float = Field(default=0.0, ge=0.0, lt=1.0)
+    supervised_variants: bool = True
+
+
+class RDrop(Section):
+    """R-Drop (Liang et al. 2021): two forwards under different dropout masks, both trained on
+    the label, and ``weight`` times their symmetric KL."""
+
+    enabled: bool = False
+    weight: float = Field(default=1.0, ge=0.0)
 
 
 class Regularization(Section):
@@ -96,11 +153,28 @@ class Regularization(Section):
     r3f: R3F = R3F()
     domain_adversarial: DomainAdversarial = DomainAdversarial()
     early_stopping: EarlyStopping = EarlyStopping()
+    averaging: Averaging = Averaging()
+    robust_loss: RobustLoss = RobustLoss()
+    consistency: Consistency = Consistency()
+    rdrop: RDrop = RDrop()
+    layer_lr_decay: float = Field(
+        default=1.0, gt=0.0, le=1.0, description="each layer below the top gets this x its lr"
+    )
+    reinit_layers: int = Field(default=0, ge=0, description="top encoder layers re-initialised")
+    temperature_scaling: bool = Field(
+        default=False,
+        description="fit a temperature on the validation split and fold it into the saved "
+        "classifier head, so the shipped model's probabilities are calibrated",
+    )
 
     @model_validator(mode="after")
-    def _one_smoothness(self) -> Regularization:
+    def _compatible(self) -> Regularization:
         if self.smart.enabled and self.r3f.enabled:
             raise ValueError("choose SMART or R3F, not both")
+        if self.consistency.enabled and not self.augmented:
+            raise ValueError("consistency training needs augmented batches (augmented: true)")
+        if self.robust_loss.kind != "none" and self.label_smoothing:
+            raise ValueError("a robust loss replaces label smoothing: set label_smoothing to 0")
         return self
 
 
@@ -224,7 +298,13 @@ class TrainConfig(Section):
         default=None, ge=1, description="evaluate every N steps (default: after each epoch)"
     )
     checkpoint_every: int | None = Field(
-        default=None, ge=1, description="also checkpoint every N steps (always at evaluations)"
+        default=None, ge=1, description="checkpoint every N steps (besides the time budget)"
+    )
+    checkpoint_minutes: float | None = Field(
+        default=10.0,
+        gt=0.0,
+        description="checkpoint when this many minutes have passed since the last one (and "
+        "always at the end, and on SIGTERM/SIGINT under antifit train)",
     )
     train_eval_size: int = Field(
         default=256, ge=1, description="training originals evaluated for the train/val gap"

@@ -22,8 +22,10 @@ import torch
 import torch.distributed as dist
 
 from trainer import checkpoint
-from trainer.config import TrainConfig
-from trainer.metrics import Bin, evaluate, reliability
+from trainer.calibration import fit_temperature, fold_temperature, nll
+from trainer.config import TrainConfig, direction
+from trainer.evalset import EvalSet
+from trainer.metrics import evaluate, reliability
 from trainer.model import load_classifier
 from trainer.module import Inputs
 from trainer.regularizers.early_stopping import EarlyStopping
@@ -48,19 +50,32 @@ class TrainingError(RuntimeError):
     pass
 
 
+class Interrupted(TrainingError):
+    """Stopped on request (SIGTERM/SIGINT under ``antifit train``) after a checkpoint."""
+
+
 def train(
     config: TrainConfig,
     *,
     progress: bool = True,
     restart: bool = False,
     on_log: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a training run; returns its report. Under torchrun the process group
-    is set up here (gloo on CPU, NCCL on GPU) and each rank streams its own share."""
+    is set up here (gloo on CPU, NCCL on GPU) and each rank streams its own share. When
+    ``should_stop`` turns true the run checkpoints and raises ``Interrupted``; running it
+    again resumes."""
     started_group = init_distributed(config)
     try:
         with run_generator(config.seed):
-            return Training(config, progress=progress, restart=restart, on_log=on_log).run()
+            return Training(
+                config,
+                progress=progress,
+                restart=restart,
+                on_log=on_log,
+                should_stop=should_stop,
+            ).run()
     finally:
         if started_group:
             dist.destroy_process_group()
@@ -96,6 +111,7 @@ class Training:
         progress: bool = True,
         restart: bool = False,
         on_log: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
         self.reg = config.regularization
@@ -110,36 +126,53 @@ class Training:
         )
         self.progress = progress and self.rank == 0
         self.log = on_log or (lambda message: None)
+        self.should_stop = should_stop or (lambda: False)
         self.out = Path(config.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        if restart and self.rank == 0:
-            checkpoint.remove(self.out)
+        if self.rank == 0:
+            checkpoint.remove_partial(self.out)
+            if restart:
+                checkpoint.remove(self.out)
         self._barrier()
+        self.writer = checkpoint.Writer(self.out)
 
         self.service = Service(config.service, config.api_key)
         self.summary = self.service.dataset(config.dataset)
         self.labels = self.service.labels(self.summary)
         self.job = self._job()
-        self.validation = self.service.originals(config.dataset, "validation")
-        self.train_subset = self.service.originals(
-            config.dataset, "train", limit=config.train_eval_size, seed=config.seed
-        )
+        # consistency training needs each original with its variants in one batch
+        self.grouped = self.reg.consistency.enabled and self.job is not None
 
         self.classifier = load_classifier(config.model, self.labels, self.reg.dropout)
-        self.total_steps = self._total_steps()
+        self.validation = self._evalset(self.service.originals(config.dataset, "validation"))
+        self.train_subset = self._evalset(
+            self.service.originals(
+                config.dataset, "train", limit=config.train_eval_size, seed=config.seed
+            )
+        )
+        self.steps_per_epoch = self._steps_per_epoch()
+        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
         self.stepper = Stepper(
             self.classifier,
             self.reg,
             learning_rate=config.learning_rate,
             total_steps=self.total_steps,
             warmup_steps=int(self.total_steps * config.warmup_ratio),
+            steps_per_epoch=self.steps_per_epoch,
             grad_clip=config.grad_clip,
             device=self.device,
             bf16=self.bf16,
             distributed=self.distributed,
         )
         es = self.reg.early_stopping
-        self.stopper = EarlyStopping(es.metric, es.direction, es.patience, es.min_delta)
+        self.stopper = EarlyStopping(
+            es.metric,
+            es.direction,
+            es.patience,
+            es.min_delta,
+            es.tie_break,
+            direction(es.tie_break) if es.tie_break else "min",
+        )
 
         self.stream = self._stream(config.dataset, self.job)
         auxiliary = self.reg.domain_adversarial.auxiliary_dataset
@@ -155,9 +188,17 @@ class Training:
         self.objective_sum = 0.0  # training objective since the last evaluation
         self.objective_count = 0
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_logits: torch.Tensor | None = None  # validation logits of the best weights
+        self.last_logits: torch.Tensor | None = None  # ... and of the last evaluation
         self.last_eval_step = -1
         self.resumed_from: int | None = None
         self.stop_reason: str | None = None
+        # wall time of the run (earlier processes' included) and training throughput
+        self.clock = time.monotonic()
+        self.elapsed_before = 0.0
+        self.examples_since_eval = 0
+        self.train_seconds_since_eval = 0.0
+        self.last_checkpoint = time.monotonic()
 
     # ----------------------------------------------------------------------------- set-up
 
@@ -195,25 +236,30 @@ class Training:
             split="train",
             originals=True,
             batch_size=self.config.batch_size,
+            group=self.grouped and dataset == self.config.dataset,
             seed=self.config.seed,
             rank=self.rank,
             world_size=self.world,
             api_key=self.config.api_key,
         )
 
-    def _total_steps(self) -> int:
-        if self.config.max_steps:
-            return self.config.max_steps
+    def _evalset(self, items: Batch) -> EvalSet:
+        return EvalSet.build(
+            self.classifier, items, self.config.max_length, self.config.eval_batch_size
+        )
+
+    def _steps_per_epoch(self) -> int:
+        """Batches per epoch and rank: records, or records + variants (a grouped stream
+        counts records per batch, each with its variants)."""
         examples = int(self.summary["splits"].get("train", 0))
-        if self.job:
+        if self.job and not self.grouped:
             examples += int(self.service.job(self.job).get("variants_written") or 0)
         per_rank = math.ceil(examples / self.world)
-        return max(1, self.config.epochs * math.ceil(per_rank / self.config.batch_size))
+        return max(1, math.ceil(per_rank / self.config.batch_size))
 
     # ----------------------------------------------------------------------------- the loop
 
     def run(self) -> dict[str, Any]:
-        started = time.monotonic()
         resumed_mid_epoch = self._resume()
         stop_reason = self.stop_reason  # set when the checkpoint is of a finished run
         bar = _progress_bar(self.progress, self.total_steps, self.step)
@@ -228,15 +274,16 @@ class Training:
                     if self.config.eval_every is None and self._evaluate():
                         stop_reason = "early_stopping"
                     else:
-                        self._checkpoint()
+                        self._between_steps()
         finally:
             bar.close()
+            self.writer.wait()
         if self.stop_reason is None:
             if self.last_eval_step != self.step:
                 self._evaluate()
             self.stop_reason = stop_reason or "epochs"
-            self._checkpoint()
-        return self._finish(self.stop_reason, time.monotonic() - started)
+            self._checkpoint(background=False)
+        return self._finish(self.stop_reason)
 
     def _epoch(self, bar: Any) -> str | None:
         batches = iter(self.stream)
@@ -245,21 +292,40 @@ class Training:
                 batch = next(batches, None)
                 if not self._everyone(batch is not None) or batch is None:
                     return None
+                started = time.monotonic()
                 objective = self._train_step(batch)
+                self.train_seconds_since_eval += time.monotonic() - started
+                self.examples_since_eval += len(batch)
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(epoch=self.epoch + 1, loss=f"{objective:.4f}")
                 if self.config.eval_every and self.step % self.config.eval_every == 0:
                     if self._evaluate():
                         return "early_stopping"
-                elif self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
-                    self._checkpoint()
                 if self.config.max_steps and self.step >= self.config.max_steps:
                     return "max_steps"
+                self._between_steps()
         finally:
             close = getattr(batches, "close", None)
             if close:
                 close()
+
+    def _between_steps(self) -> None:
+        """Checkpoint when the step or time budget says so; on a stop request, checkpoint now
+        and raise ``Interrupted``. Every rank decides alike."""
+        every = self.config.checkpoint_every
+        minutes = self.config.checkpoint_minutes
+        due = bool(every and self.step % every == 0)
+        late = minutes is not None and time.monotonic() - self.last_checkpoint >= 60 * minutes
+        late, stop = self._anyone(late, self.should_stop())
+        if stop:
+            self._checkpoint(background=False)
+            raise Interrupted(
+                f"stopped at step {self.step} on request; the checkpoint in {self.out} "
+                "resumes it: run the same command again"
+            )
+        if due or late:
+            self._checkpoint()
 
     def _encode(self, texts: list[str]) -> Inputs:
         encoded = self.classifier.encode(texts, self.config.max_length)
@@ -293,25 +359,30 @@ class Training:
             )
         aux = self._aux_batch() if self.aux_stream is not None else []
         inputs = self._encode([item["text"] for item in batch + aux])
-        objective = self.stepper.step(inputs, self._labels(batch), n_aux=len(aux))
+        objective = self.stepper.step(
+            inputs,
+            self._labels(batch),
+            n_aux=len(aux),
+            ids=[str(item["id"]) for item in batch],
+            sources=_sources(batch).to(self.device) if self.grouped else None,
+        )
         self.objective_sum += objective
         self.objective_count += 1
         return objective
 
     # ------------------------------------------------------------------------- evaluation
 
-    def _predict(self, items: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        size = self.config.eval_batch_size
-        logits = [
-            self.stepper.predict(self._encode([item["text"] for item in items[i : i + size]]))
-            for i in range(0, len(items), size)
-        ]
-        return torch.cat(logits).cpu(), self._labels(items).cpu()
+    def _logits(self, items: EvalSet) -> torch.Tensor:
+        return items.logits(self.stepper.predict, self.device)
 
     def _evaluate(self) -> bool:
-        """Evaluate, log a metrics row, track the best weights, checkpoint; True to stop."""
-        train = evaluate(*self._predict(self.train_subset))
-        val = evaluate(*self._predict(self.validation))
+        """Evaluate, log a metrics row, track the best weights; True to stop."""
+        started = time.monotonic()
+        train = evaluate(self._logits(self.train_subset), self.train_subset.labels)
+        logits = self._logits(self.validation)
+        labels = self.validation.labels
+        val = evaluate(logits, labels)
+        temperature = fit_temperature(logits, labels)
         row: dict[str, Any] = {
             "step": self.step,
             "epoch": self.epoch,
@@ -321,6 +392,8 @@ class Training:
             else None,
             **train.as_dict("train"),
             **val.as_dict("val"),
+            "val_calibrated_loss": nll(logits, labels, temperature),
+            "val_temperature": temperature,
             "gap_loss": val.loss - train.loss,
             "gap_accuracy": train.accuracy - val.accuracy,
         }
@@ -328,20 +401,33 @@ class Training:
             row["l2sp_distance"] = self.stepper.l2sp.distance()
         self.objective_sum, self.objective_count = 0.0, 0
         self.last_eval_step = self.step
-        if self.stopper.update(float(row[self.stopper.metric]), self.step):
-            weights = self.stepper.module.state_dict().items()
-            self.best_state = {k: v.detach().cpu().clone() for k, v in weights}
+        self.last_logits = logits
+        es = self.reg.early_stopping
+        tie = float(row[es.tie_break]) if es.tie_break else None
+        if self.stopper.update(float(row[self.stopper.metric]), self.step, tie):
+            self.best_logits = logits
+            if es.enabled:  # the weights to restore at the end
+                self.best_state = checkpoint.snapshot(self.stepper.evaluated.state_dict())
         row["best_step"] = self.stopper.best_step
+        row["train_examples_per_second"] = (
+            self.examples_since_eval / self.train_seconds_since_eval
+            if self.train_seconds_since_eval
+            else None
+        )
+        row["eval_seconds"] = time.monotonic() - started
+        row["elapsed_seconds"] = self._elapsed()
+        self.examples_since_eval, self.train_seconds_since_eval = 0, 0.0
         if self.rank == 0:
             append_jsonl(self.out / METRICS, row)
         self.log(
             f"step {self.step} epoch {self.epoch}: val_loss {val.loss:.4f} "
             f"val_accuracy {val.accuracy:.3f} gap_loss {row['gap_loss']:.4f}"
         )
-        stop = self.reg.early_stopping.enabled and self.stopper.stopped
-        stop = self._anyone(stop)
-        self._checkpoint()
-        return stop
+        stop = es.enabled and self.stopper.stopped
+        return self._anyone(stop)[0]
+
+    def _elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.clock
 
     # ------------------------------------------------------------------------ checkpoints
 
@@ -355,16 +441,16 @@ class Training:
             state["aux_stream"] = self.aux_stream.state_dict()
         return state
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, background: bool = True) -> None:
         ranks = [self._rank_state()]
         if self.distributed:
             gathered: list[Any] = [None] * self.world
             dist.all_gather_object(gathered, ranks[0])
             ranks = gathered
+        self.last_checkpoint = time.monotonic()
         if self.rank != 0:
             return
-        checkpoint.save(
-            self.out,
+        self.writer.submit(
             {
                 "config": self.config.model_dump(mode="json"),
                 "world_size": self.world,
@@ -373,12 +459,17 @@ class Training:
                 "stepper": self.stepper.state_dict(),
                 "early_stopping": self.stopper.state_dict(),
                 "best_state": self.best_state,
+                "best_logits": self.best_logits,
+                "last_logits": self.last_logits,
                 "objective": [self.objective_sum, self.objective_count],
+                "throughput": [self.examples_since_eval, self.train_seconds_since_eval],
+                "elapsed": self._elapsed(),
                 "last_eval_step": self.last_eval_step,
                 "job": self.job,
                 "stop_reason": self.stop_reason,
                 "ranks": ranks,
             },
+            background=background,
         )
 
     def _resume(self) -> bool:
@@ -404,7 +495,10 @@ class Training:
         self.stepper.load_state_dict(state["stepper"])
         self.stopper.load_state_dict(state["early_stopping"])
         self.best_state = state["best_state"]
+        self.best_logits, self.last_logits = state["best_logits"], state["last_logits"]
         self.objective_sum, self.objective_count = state["objective"]
+        self.examples_since_eval, self.train_seconds_since_eval = state["throughput"]
+        self.elapsed_before, self.clock = state["elapsed"], time.monotonic()
         self.last_eval_step = state["last_eval_step"]
         self.step, self.epoch = state["step"], state["epoch"]
         self.stop_reason = state["stop_reason"]
@@ -425,10 +519,22 @@ class Training:
 
     # ---------------------------------------------------------------------------- outputs
 
-    def _finish(self, stop_reason: str, seconds: float) -> dict[str, Any]:
+    def _finish(self, stop_reason: str) -> dict[str, Any]:
+        """Restore the best weights (with early stopping), fold the fitted temperature into
+        the head (with temperature scaling), evaluate what is shipped, write the outputs."""
         restored = self.reg.early_stopping.enabled and self.best_state is not None
+        model = self.stepper.evaluated
         if restored and self.best_state is not None:
-            self.stepper.module.load_state_dict(self.best_state)
+            model.load_state_dict(self.best_state)
+        logits = self.best_logits if restored else self.last_logits
+        if logits is None:
+            raise TrainingError("the run ended without an evaluation")
+        labels = self.validation.labels
+        temperature = None
+        if self.reg.temperature_scaling:
+            temperature = fit_temperature(logits, labels)
+            fold_temperature(model, len(self.labels), temperature)
+            logits = logits / temperature
         rows = read_jsonl(self.out / METRICS) if self.rank == 0 else []
         best = next((r for r in rows if r["step"] == self.stopper.best_step), None)
         final = best if restored else (rows[-1] if rows else None)
@@ -450,34 +556,21 @@ class Training:
                 "epoch": best["epoch"] if best else None,
             },
             "restored_best_weights": restored,
-            "final": None
-            if final is None
-            else {
-                key: final[key]
-                for key in (
-                    "step",
-                    "val_loss",
-                    "val_accuracy",
-                    "val_macro_f1",
-                    "val_ece",
-                    "val_confidence",
-                    "val_calibration",
-                    "train_loss",
-                    "train_accuracy",
-                    "gap_loss",
-                    "gap_accuracy",
-                )
+            "final": None if final is None else {key: final[key] for key in FINAL_KEYS},
+            # the saved model on the validation split (after temperature scaling, if on):
+            # its metrics and reliability diagram; the test split's when the dataset has one
+            "temperature": temperature,
+            "saved_model": evaluate(logits, labels).as_dict("val"),
+            "calibration": {
+                "bins": [asdict(b) for b in reliability(torch.softmax(logits, -1), labels)]
             },
-            # the saved model's reliability diagram on the validation split, and the test
-            # split's metrics when the dataset has one
-            "calibration": {"bins": [asdict(b) for b in self._reliability()]},
             "test": self._test(),
             "resumed_from_step": self.resumed_from,
-            "seconds": seconds,
+            "seconds": self._elapsed(),
             "files": {"metrics": METRICS, "learning_curve": CURVE, "model": MODEL},
         }
         if self.rank == 0:
-            self.classifier.model.save_pretrained(self.out / MODEL)
+            model.save_pretrained(self.out / MODEL)  # type: ignore[operator]
             self.classifier.tokenizer.save_pretrained(self.out / MODEL)
             marked = self.stopper.best_step if restored else None
             plot_learning_curve(rows, self.out / CURVE, marked, report["calibration"]["bins"])
@@ -485,15 +578,11 @@ class Training:
         self._barrier()
         return report
 
-    def _reliability(self) -> list[Bin]:
-        logits, labels = self._predict(self.validation)
-        return reliability(torch.softmax(logits, dim=-1), labels)
-
     def _test(self) -> dict[str, float | str] | None:
         if not self.summary["splits"].get("test"):
             return None
-        items = self.service.originals(self.config.dataset, "test")
-        return evaluate(*self._predict(items)).as_dict("test")
+        items = self._evalset(self.service.originals(self.config.dataset, "test"))
+        return evaluate(self._logits(items), items.labels).as_dict("test")
 
     # ------------------------------------------------------------------ collective helpers
 
@@ -510,17 +599,45 @@ class Training:
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         return bool(t.item())
 
-    def _anyone(self, flag: bool) -> bool:
+    def _anyone(self, *flags: bool) -> tuple[bool, ...]:
+        """Each flag: True when it holds on any rank (one collective for all of them)."""
         if not self.distributed:
-            return flag
-        t = torch.tensor([int(flag)], device=self.device)
+            return flags
+        t = torch.tensor([int(f) for f in flags], device=self.device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item())
+        return tuple(bool(v) for v in t.tolist())
+
+
+FINAL_KEYS = (
+    "step",
+    "val_loss",
+    "val_calibrated_loss",
+    "val_accuracy",
+    "val_macro_f1",
+    "val_ece",
+    "val_confidence",
+    "val_calibration",
+    "train_loss",
+    "train_accuracy",
+    "gap_loss",
+    "gap_accuracy",
+)
+
+
+def _sources(batch: Batch) -> torch.Tensor:
+    """For each row, the row of its record's original when it is a variant, else -1."""
+    originals = {item["id"]: i for i, item in enumerate(batch) if item.get("variant") is None}
+    return torch.tensor(
+        [-1 if item.get("variant") is None else originals.get(item["id"], -1) for item in batch]
+    )
 
 
 def _comparable(config: TrainConfig) -> dict[str, Any]:
-    """What must match for a checkpoint to be resumed: everything but where the service is."""
-    return config.model_dump(mode="json", exclude={"service", "api_key"})
+    """What must match for a checkpoint to be resumed: everything but where the service is and
+    how often to checkpoint."""
+    return config.model_dump(
+        mode="json", exclude={"service", "api_key", "checkpoint_every", "checkpoint_minutes"}
+    )
 
 
 def _progress_bar(enabled: bool, total: int, initial: int) -> Any:

@@ -1,24 +1,38 @@
 """One regularized optimisation step, apart from where batches come from: the module (and its
-DDP wrapper), AdamW with decay groups, the warm-up/decay schedule, L2-SP, label smoothing,
-SMART with its momentum teacher or R3F, and domain-adversarial training. The loop and the
-step-cost benchmark both drive it."""
+DDP wrapper), AdamW with decay groups (and layer-wise learning rates), the warm-up/decay
+schedule, L2-SP, the task loss (cross-entropy, label smoothing, or a noise-robust loss), R-Drop,
+consistency on augmented views, SMART with its momentum teacher or R3F, domain-adversarial
+training, and the weight average that evaluation uses. The loop and the step-cost benchmark
+both drive it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from trainer.config import Regularization
 from trainer.model import Classifier
 from trainer.module import Inputs, Outputs, TaskModule, task_rows
 from trainer.regularizers.adversarial import DomainClassifier, dann_lambda
+from trainer.regularizers.averaging import WeightAverage, half_life_decay
+from trainer.regularizers.consistency import uda_consistency
 from trainer.regularizers.label_smoothing import LabelSmoother
+from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.mixout import apply_mixout
-from trainer.regularizers.smoothness import R3F, SMART, MomentumTeacher, divergence
+from trainer.regularizers.robust_loss import EarlyLearning, generalized_cross_entropy
+from trainer.regularizers.smoothness import (
+    R3F,
+    SMART,
+    MomentumTeacher,
+    divergence,
+    symmetric_kl,
+)
 from trainer.regularizers.weight_decay import L2SP, param_groups
 
 
@@ -31,6 +45,7 @@ class Stepper:
         learning_rate: float,
         total_steps: int,
         warmup_steps: int = 0,
+        steps_per_epoch: int | None = None,
         grad_clip: float | None = 1.0,
         device: torch.device | None = None,
         bf16: bool = False,
@@ -41,7 +56,10 @@ class Stepper:
         self.grad_clip = grad_clip
         self.device = device or torch.device("cpu")
         self.bf16 = bf16
+        self.n_classes = len(classifier.labels)
+        reinit_top_layers(classifier.model, reg.reinit_layers)
         if reg.mixout.enabled:
+            # mixing toward the pretrained weights (re-initialised layers toward their init)
             self.mixed = apply_mixout(classifier.model, reg.mixout.p)
         head = None
         if reg.domain_adversarial.enabled:
@@ -51,7 +69,9 @@ class Stepper:
         self.ddp = DistributedDataParallel(self.module) if distributed else None
         wd = reg.weight_decay
         self.l2sp = L2SP(self.module.model, wd.rate) if wd.l2sp else None
-        groups = param_groups(self.module, 0.0 if self.l2sp else wd.rate)
+        groups = param_groups(
+            self.module, 0.0 if self.l2sp else wd.rate, learning_rate, reg.layer_lr_decay
+        )
         self.optimizer = torch.optim.AdamW(groups, lr=learning_rate)
         self.scheduler = linear_schedule(self.optimizer, warmup_steps, total_steps)
         self.teacher = (
@@ -59,7 +79,22 @@ class Stepper:
             if reg.smart.enabled and reg.smart.teacher
             else None
         )
+        self.average = (
+            WeightAverage(
+                self.module.model,
+                half_life_decay(reg.averaging.half_life * (steps_per_epoch or total_steps)),
+                warmup=True,
+            )
+            if reg.averaging.enabled
+            else None
+        )
         self.smoother = LabelSmoother(reg.label_smoothing) if reg.label_smoothing else None
+        robust = reg.robust_loss
+        self.elr = (
+            EarlyLearning(self.n_classes, robust.beta, robust.weight)
+            if robust.kind == "elr"
+            else None
+        )
         self.steps_done = 0
 
     def autocast(self) -> Any:
@@ -67,43 +102,91 @@ class Stepper:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
-    def step(self, inputs: Inputs, labels: torch.Tensor, n_aux: int = 0) -> float:
-        """One step on a batch whose first rows are the task's (``labels``) and whose last
-        ``n_aux`` rows are the auxiliary domain's; returns the training objective."""
+    def step(
+        self,
+        inputs: Inputs,
+        labels: torch.Tensor,
+        n_aux: int = 0,
+        *,
+        ids: Sequence[str] | None = None,
+        sources: torch.Tensor | None = None,
+    ) -> float:
+        """One step on a batch whose first rows are the task's (``labels``; their record
+        ``ids``) and whose last ``n_aux`` rows are the auxiliary domain's; ``sources[i]`` is
+        the row of task row i's original when row i is an augmented variant of it, else -1
+        (consistency training). Returns the training objective."""
         self.module.train()
         n_task = len(labels)
         lam = dann_lambda(min(1.0, self.steps_done / self.total_steps))
         forward = self.ddp or self.module
+        copies = 2 if self.reg.rdrop.enabled else 1
+        if copies > 1:  # R-Drop: the task rows twice, under different dropout masks
+            inputs = {k: torch.cat([v[:n_task], v]) for k, v in inputs.items()}
         with self.autocast():
-            out: Outputs = forward(inputs, n_task, lam)
-            logits = out.logits
-            loss = (
-                self.smoother(logits, labels)
-                if self.smoother
-                else F.cross_entropy(logits.float(), labels)
-            )
-            objective: torch.Tensor = loss + self._smoothness(task_rows(inputs, n_task), logits)
+            out: Outputs = forward(inputs, copies * n_task, lam)
+            logits = out.logits[:n_task]
+            rows, row_ids = self._supervised(n_task, ids, sources)
+            loss = self._task_loss(logits[rows], labels[rows], row_ids)
+            if copies > 1:
+                second = out.logits[n_task : 2 * n_task]
+                loss = (loss + self._task_loss(second[rows], labels[rows], row_ids)) / 2
+                loss = loss + self.reg.rdrop.weight * symmetric_kl(logits, second) / 2
+            if sources is not None and self.reg.consistency.enabled:
+                c = self.reg.consistency
+                variants = (sources >= 0).nonzero().squeeze(-1)
+                loss = loss + c.weight * uda_consistency(
+                    logits[variants], logits[sources[variants]], c.temperature, c.threshold
+                )
+            task = task_rows(inputs, n_task)
+            objective: torch.Tensor = loss + self._smoothness(task, logits)
             if self.teacher is not None:
                 with torch.no_grad():
-                    teacher_logits = self.teacher.teacher(**task_rows(inputs, n_task)).logits
+                    teacher_logits = self.teacher.teacher(**task).logits
                 objective = objective + self.teacher.penalty(logits, teacher_logits)
             if out.domain is not None:
-                domains = torch.tensor([0] * n_task + [1] * n_aux, device=self.device)
+                domains = torch.tensor([0] * (copies * n_task) + [1] * n_aux, device=self.device)
                 weight = self.reg.domain_adversarial.weight
                 objective = objective + weight * F.cross_entropy(out.domain.float(), domains)
         objective.backward()  # type: ignore[no-untyped-call]
         if self.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.grad_clip)
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = self.optimizer.param_groups[-1]["lr"]
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.l2sp is not None:
             self.l2sp.step(lr)
         if self.teacher is not None:
             self.teacher.update(self.module.model)
+        if self.average is not None:
+            self.average.update(self.module.model)
         self.scheduler.step()
         self.steps_done += 1
         return float(objective.detach())
+
+    def _supervised(
+        self, n_task: int, ids: Sequence[str] | None, sources: torch.Tensor | None
+    ) -> tuple[torch.Tensor, list[str]]:
+        """The rows trained on their label, and their record ids: all of them, or only the
+        originals when consistency training leaves the variants unsupervised."""
+        if sources is not None and not self.reg.consistency.supervised_variants:
+            rows = (sources < 0).nonzero().squeeze(-1)
+        else:
+            rows = torch.arange(n_task, device=self.device)
+        return rows, [ids[i] for i in rows.tolist()] if ids is not None else []
+
+    def _task_loss(
+        self, logits: torch.Tensor, labels: torch.Tensor, ids: Sequence[str]
+    ) -> torch.Tensor:
+        robust = self.reg.robust_loss
+        if robust.kind == "gce":
+            return generalized_cross_entropy(logits, labels, robust.q)
+        if self.elr is not None:
+            if len(ids) != len(labels):
+                raise ValueError("early-learning regularization needs each row's record id")
+            return self.elr(logits, labels, ids)
+        if self.smoother is not None:
+            return self.smoother(logits, labels)
+        return F.cross_entropy(logits.float(), labels)
 
     def _smoothness(self, inputs: Inputs, logits: torch.Tensor) -> torch.Tensor | float:
         smart, r3f = self.reg.smart, self.reg.r3f
@@ -120,12 +203,18 @@ class Stepper:
             return smart.weight * divergence("kl", forward(embeds + delta), logits)
         return r3f.weight * R3F(r3f.sigma, r3f.noise)(forward, embeds, logits)
 
+    @property
+    def evaluated(self) -> nn.Module:
+        """The model that is evaluated and shipped: the weight average when there is one."""
+        return self.average.model if self.average is not None else self.module.model
+
     @torch.no_grad()
     def predict(self, inputs: Inputs) -> torch.Tensor:
-        """Logits in eval mode (weights as they are: no dropout, no mixout)."""
-        self.module.eval()
+        """Logits in eval mode (no dropout, no mixout) of the evaluated model."""
+        model = self.evaluated
+        model.eval()
         with self.autocast():
-            logits: torch.Tensor = self.module.model(**inputs).logits.float()
+            logits: torch.Tensor = model(**inputs).logits.float()
         self.module.train()
         return logits
 
@@ -134,7 +223,9 @@ class Stepper:
             "module": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "teacher": self.teacher.teacher.state_dict() if self.teacher else None,
+            "teacher": self.teacher.average.state_dict() if self.teacher else None,
+            "average": self.average.state_dict() if self.average else None,
+            "elr": self.elr.state_dict() if self.elr else None,
             "steps_done": self.steps_done,
         }
 
@@ -143,7 +234,11 @@ class Stepper:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.teacher is not None:
-            self.teacher.teacher.load_state_dict(state["teacher"])
+            self.teacher.average.load_state_dict(state["teacher"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
+        if self.elr is not None:
+            self.elr.load_state_dict(state["elr"])
         self.steps_done = state["steps_done"]
 
 

@@ -6,6 +6,10 @@ are shuffled by (seed, epoch, shard): a pure function of (seed, epoch), with one
 memory at a time. Rank r of w takes every item whose position in that sequence is r mod w, so
 ranks get disjoint shares that together cover the epoch exactly once. A resume token holds the
 stream's parameters and how many items of its share the client has.
+
+Grouped (``group``), the unit is a record instead of an item: its original followed by its
+variants, kept together (consistency training compares them in one batch); records are
+shuffled, shared among ranks and counted (positions, batch sizes) the same way.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class StreamParams:
     epoch: int
     rank: int
     world_size: int
+    group: bool = False
 
 
 class BadToken(ValueError):
@@ -74,11 +79,15 @@ def _table(path: Path, columns: list[str]) -> pa.Table:
     return pq.read_table(path, columns=columns)
 
 
+Item = dict[str, Any]
+Unit = Item | list[Item]  # an item, or (grouped) a record's original and variants
+
+
 def shard_items(
     dataset_dir: Path, shard: int, params: StreamParams, offset: int = 0
-) -> tuple[int, list[dict[str, Any]]]:
-    """(number of items in this shard, the items of this rank's share), in stream order.
-    ``offset``: items of the epoch before this shard (where the rank's positions fall).
+) -> tuple[int, list[Unit]]:
+    """(number of units in this shard, the units of this rank's share), in stream order.
+    ``offset``: units of the epoch before this shard (where the rank's positions fall).
 
     The order and the rank's share are worked out on row indices; only the rows this rank
     takes are turned into dicts."""
@@ -101,28 +110,56 @@ def shard_items(
             if split == params.split and (cap is None or v < cap)
         ]
         sources.append(table)
+    if params.group:
+        return _grouped(sources, refs, params, shard, offset)
     if params.shuffle:
         _rng(params.seed, params.epoch, shard).shuffle(refs)
     first = (params.rank - offset) % params.world_size
     mine = refs[first :: params.world_size]
-    ordered: list[dict[str, Any]] = [{}] * len(mine)
+    return len(refs), list(_materialise(sources, mine))
+
+
+def _grouped(
+    sources: list[pa.Table],
+    refs: list[tuple[int, int]],
+    params: StreamParams,
+    shard: int,
+    offset: int,
+) -> tuple[int, list[Unit]]:
+    """Units of one record each: its original, then its variants by index."""
+    ids = [table.column("id").to_pylist() for table in sources]
+    groups: dict[str, list[tuple[int, int]]] = {}
+    for ref in refs:  # originals come first in refs, then variants in index order
+        groups.setdefault(ids[ref[0]][ref[1]], []).append(ref)
+    units = list(groups.values())
+    if params.shuffle:
+        _rng(params.seed, params.epoch, shard, "group").shuffle(units)
+    first = (params.rank - offset) % params.world_size
+    mine = units[first :: params.world_size]
+    items = iter(_materialise(sources, [ref for unit in mine for ref in unit]))
+    return len(units), [[next(items) for _ in unit] for unit in mine]
+
+
+def _materialise(sources: list[pa.Table], refs: list[tuple[int, int]]) -> list[Item]:
+    """The rows ``refs`` point to, as stream items, in the order of ``refs``."""
+    ordered: list[Item] = [{}] * len(refs)
     for source, table in enumerate(sources):
-        at = [k for k, (src, _) in enumerate(mine) if src == source]
+        at = [k for k, (src, _) in enumerate(refs) if src == source]
         if not at:
             continue
-        picked = table.take(pa.array([mine[k][1] for k in at], pa.int64()))
+        picked = table.take(pa.array([refs[k][1] for k in at], pa.int64()))
         columns = [picked.column(c).to_pylist() for c in ("id", "variant", "text", "label")]
         for k, rid, variant, text, label in zip(at, *columns, strict=True):
             ordered[k] = {"id": rid, "variant": variant, "text": text, "label": json.loads(label)}
-    return len(refs), ordered
+    return ordered
 
 
 def rank_items(
     dataset_dir: Path, params: StreamParams, start: int = 0
-) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """(position of the first item, items) per shard for this rank, from position ``start``."""
-    position = 0  # items of this rank's share seen so far
-    offset = 0  # items of the whole epoch seen so far
+) -> Iterator[tuple[int, list[Unit]]]:
+    """(position of the first unit, units) per shard for this rank, from position ``start``."""
+    position = 0  # units of this rank's share seen so far
+    offset = 0  # units of the whole epoch seen so far
     for shard in shard_order(len(shard_files(dataset_dir)), params):
         n_items, mine = shard_items(dataset_dir, shard, params, offset)
         offset += n_items

@@ -74,3 +74,30 @@ def test_stream_errors(client: TestClient) -> None:
         r = client.get(f"/v1/datasets/{ds}/stream?job={job['id']}")
         assert r.status_code == 409 and r.json()["type"] == "urn:antifit:problem:job-not-finished"
     assert client.get(f"/v1/datasets/{other}/stream?job={job['id']}").status_code == 404
+
+
+def test_grouped_stream_keeps_each_record_with_its_variants(client: TestClient) -> None:
+    ds = dataset_of(client, 30)
+    job = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": SPEC, "n_variants": 2}).json()
+    assert wait_for_job(client, job["id"])["state"] == "succeeded"
+    lines = stream_lines(client, ds, job=job["id"], group="true", batch_size=4, seed=3)
+    batches = [line["batch"] for line in lines if "batch" in line]
+    assert [len(b) for b in batches] == [12] * 7 + [6]  # 4 records x (original + 2 variants)
+    for batch in batches:
+        for k in range(0, len(batch), 3):
+            unit = [(i["id"], i["variant"]) for i in batch[k : k + 3]]
+            assert unit == [(unit[0][0], None), (unit[0][0], 0), (unit[0][0], 1)]
+    grouped = items(lines)
+    assert sorted(grouped, key=str) == sorted(
+        items(stream_lines(client, ds, job=job["id"])), key=str
+    )
+    assert lines[-1]["position"] == 30  # positions count records
+    shares = [
+        items(stream_lines(client, ds, job=job["id"], group="true", rank=r, world_size=2))
+        for r in range(2)
+    ]
+    assert not {i for i, _ in shares[0]} & {i for i, _ in shares[1]}
+    assert len(shares[0]) + len(shares[1]) == 90
+    token = lines[2]["resume_token"]
+    rest = stream_lines(client, ds, resume_token=token, batch_size=5)
+    assert items(lines[:3]) + items(rest) == grouped

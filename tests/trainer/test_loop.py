@@ -195,45 +195,67 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes
     )
 
 
-def test_killed_run_resumes_and_ends_as_it_would_have(
+TIMING = ("elapsed_seconds", "eval_seconds", "train_examples_per_second")
+
+
+def without_timing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
+
+
+def wait_for_checkpoint(proc: subprocess.Popen[bytes], out: Path, step: int) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        state = checkpoint.load(out) if out.exists() else None
+        if state is not None and state["step"] >= step:
+            return
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_killed_or_stopped_run_resumes_and_ends_as_it_would_have(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
     fields = {
         "preset": "advanced",  # dropout, mixout masks and SMART noise: all must be restored
         "epochs": 3,
         "eval_every": 5,
-        "checkpoint_every": 1,
+        "checkpoint_every": 2,
         "regularization": {"augmented": False},
     }
     reference = config(service, tmp_path / "reference", tiny_mlm, **fields)
     train(reference, progress=False)
 
-    resumed = reference.model_copy(update={"output_dir": str(tmp_path / "resumed")})
+    out = tmp_path / "resumed"
+    resumed = reference.model_copy(update={"output_dir": str(out)})
     path = tmp_path / "config.json"
     path.write_text(resumed.model_dump_json())
     proc = cli("--config", str(path))
-    deadline = time.monotonic() + 120
-    while True:  # kill -9 once a few steps are checkpointed
-        state = checkpoint.load(tmp_path / "resumed") if (tmp_path / "resumed").exists() else None
-        if state is not None and state["step"] >= 4:
-            break
-        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
+    wait_for_checkpoint(proc, out, 4)
+    proc.send_signal(signal.SIGKILL)  # no warning: it resumes from its last checkpoint
     proc.wait()
-    assert not (tmp_path / "resumed" / "report.json").exists()  # it did not finish
+    assert not (out / "report.json").exists()  # it did not finish
+
+    proc = cli("--config", str(path))
+    wait_for_checkpoint(proc, out, 8)
+    proc.send_signal(signal.SIGTERM)  # a graceful stop: it checkpoints where it is, then exits
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-3000:]
+    assert "resumed from step" in err.decode() and "stopped at step" in err.decode()
+    assert not (out / "report.json").exists()
+    assert not list(out.glob(".*.tmp"))  # no half-written checkpoint left behind
 
     again = cli("--config", str(path))
-    out, err = again.communicate(timeout=300)
+    _, err = again.communicate(timeout=300)
     assert again.returncode == 0, err.decode()[-3000:]
     assert "resumed from step" in err.decode()
 
     ref_rows = read_jsonl(tmp_path / "reference" / "metrics.jsonl")
-    new_rows = read_jsonl(tmp_path / "resumed" / "metrics.jsonl")
-    assert new_rows == ref_rows
+    new_rows = read_jsonl(out / "metrics.jsonl")
+    assert without_timing(new_rows) == without_timing(ref_rows)
+    assert all(r["elapsed_seconds"] > 0 and r["train_examples_per_second"] > 0 for r in new_rows)
     a = torch.load(tmp_path / "reference" / checkpoint.NAME, weights_only=True)["stepper"]["module"]
-    b = torch.load(tmp_path / "resumed" / checkpoint.NAME, weights_only=True)["stepper"]["module"]
+    b = torch.load(out / checkpoint.NAME, weights_only=True)["stepper"]["module"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -39,8 +39,35 @@ def test_no_decay_on_biases_and_norm_weights() -> None:
         id(model.classifier.weight),
     }
     assert len(rest) == 5  # three biases, the LayerNorm's weight and bias
-    groups = param_groups(model, 0.01)
-    assert [g["weight_decay"] for g in groups] == [0.01, 0.0]
+    groups = param_groups(model, 0.01, learning_rate=1e-3)
+    assert sorted(g["weight_decay"] for g in groups) == [0.0, 0.01]
+    assert all(g["lr"] == 1e-3 for g in groups)
+
+
+def test_layerwise_learning_rates() -> None:
+    from trainer.regularizers.layers import depth, n_layers
+
+    assert depth("bert.embeddings.word_embeddings.weight", 6) == 0
+    assert depth("bert.encoder.layer.0.attention.self.query.weight", 6) == 1
+    assert depth("model.layers.11.mlp.up_proj.weight", 12) == 12
+    assert depth("classifier.weight", 6) == depth("bert.pooler.dense.bias", 6) == 7
+
+    class Stack(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embeddings = nn.Embedding(5, 4)
+            self.layer = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+            self.classifier = nn.Linear(4, 2)
+
+    model = Stack()
+    assert n_layers(model) == 3
+    groups = param_groups(model, 0.01, learning_rate=1.0, layer_decay=0.5)
+    lr = {id(p): g["lr"] for g in groups for p in g["params"]}
+    assert lr[id(model.classifier.weight)] == 1.0
+    assert lr[id(model.layer[2].weight)] == lr[id(model.layer[2].bias)] == 0.5
+    assert lr[id(model.layer[0].weight)] == 0.125 and lr[id(model.embeddings.weight)] == 0.0625
+    decayed = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    assert decayed[id(model.layer[0].weight)] == 0.01 and decayed[id(model.layer[0].bias)] == 0.0
 
 
 def test_l2sp_decays_toward_the_pretrained_weights() -> None:
@@ -156,6 +183,11 @@ def test_early_stopping_patience_min_delta_and_state() -> None:
     assert again.best == 0.9 and again.bad_evaluations == 1 and not again.stopped
     up = EarlyStopping(metric="val_accuracy", mode="max", patience=1)
     assert up.update(0.5, 1) and not up.update(0.5, 2) and up.stopped
+    # equal accuracy: the lower validation loss wins, without it the first stays
+    tied = EarlyStopping(mode="max", patience=2, tie_metric="val_loss", tie_mode="min")
+    assert tied.update(0.5, 1, tie=0.9) and tied.update(0.5, 2, tie=0.8)
+    assert not tied.update(0.5, 3, tie=0.85) and tied.best_step == 2
+    assert not tied.update(0.4, 4, tie=0.1) and tied.stopped
     with pytest.raises(ValueError):
         EarlyStopping(patience=0)
 
@@ -224,3 +256,82 @@ def test_symmetric_kl_and_the_momentum_teacher() -> None:
     assert not any(p.requires_grad for p in teacher.teacher.parameters())
     x = torch.randn(2, 5, 6, generator=gen(17))
     assert teacher.penalty(student(x), teacher.teacher(x)).item() > 1e-6
+
+
+def test_weight_average_warms_up_and_copies_buffers() -> None:
+    from trainer.regularizers.averaging import WeightAverage, half_life_decay
+
+    assert half_life_decay(1.0) == 0.5 and half_life_decay(10.0) ** 10 == pytest.approx(0.5)
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    average = WeightAverage(model, decay=0.99, warmup=True)
+    before = average.model[0].weight.clone()
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+        model[1].running_mean.fill_(3.0)
+    assert average.current_decay() == pytest.approx(0.1)  # (1 + 0) / (10 + 0)
+    average.update(model)
+    assert torch.allclose(average.model[0].weight, 0.1 * before + 0.9 * model[0].weight)
+    assert torch.equal(average.model[1].running_mean, model[1].running_mean)
+    assert not any(p.requires_grad for p in average.model.parameters())
+    state = average.state_dict()
+    again = WeightAverage(model, decay=0.99, warmup=True)
+    again.load_state_dict(state)
+    assert again.updates == 1 and again.current_decay() == pytest.approx(2 / 11)
+
+
+def test_generalized_cross_entropy() -> None:
+    from trainer.regularizers.robust_loss import generalized_cross_entropy
+
+    logits = torch.randn(5, 3, generator=gen(20))
+    labels = torch.tensor([0, 1, 2, 1, 0])
+    p_y = F.softmax(logits, -1).gather(1, labels[:, None]).squeeze(1)
+    assert float(generalized_cross_entropy(logits, labels, 1.0)) == pytest.approx(
+        float((1 - p_y).mean()), rel=1e-6
+    )
+    # q -> 0 tends to cross-entropy
+    near_ce = float(generalized_cross_entropy(logits, labels, 1e-4))
+    assert near_ce == pytest.approx(float(F.cross_entropy(logits, labels)), rel=1e-3)
+    with pytest.raises(ValueError):
+        generalized_cross_entropy(logits, labels, 0.0)
+
+
+def test_early_learning_regularization() -> None:
+    from trainer.regularizers.robust_loss import EarlyLearning
+
+    elr = EarlyLearning(n_classes=3, beta=0.5, weight=2.0)
+    logits = torch.randn(2, 3, generator=gen(21), requires_grad=True)
+    labels = torch.tensor([0, 2])
+    loss = elr(logits, labels, ["a", "b"])
+    p = F.softmax(logits.detach(), -1).clamp(1e-4, 1 - 1e-4)
+    p = p / p.sum(-1, keepdim=True)
+    expected = (
+        F.cross_entropy(logits.detach(), labels) + 2.0 * torch.log(1 - (p * p).sum(-1)).mean()
+    )
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
+    loss.backward()
+    # the target moves halfway toward the new prediction, per record id
+    newer = torch.randn(1, 3, generator=gen(22))
+    elr(newer, torch.tensor([1]), ["a"])
+    q = F.softmax(newer, -1).clamp(1e-4, 1 - 1e-4)
+    assert torch.allclose(elr.targets["a"], 0.5 * p[0] + 0.5 * (q / q.sum())[0], atol=1e-6)
+    again = EarlyLearning(3)
+    again.load_state_dict(elr.state_dict())
+    assert again.targets.keys() == {"a", "b"} and torch.equal(again.targets["b"], elr.targets["b"])
+
+
+def test_uda_consistency() -> None:
+    from trainer.regularizers.consistency import uda_consistency
+
+    original = torch.tensor([[2.0, 0.0, 0.0], [0.1, 0.0, 0.0]])
+    assert float(uda_consistency(original, original, temperature=1.0)) == pytest.approx(0, abs=1e-6)
+    variant = torch.zeros(2, 3, requires_grad=True)
+    loss = uda_consistency(variant, original, temperature=0.5)
+    target = F.softmax(original / 0.5, -1)
+    kl = (target * (target.log() - F.log_softmax(variant.detach(), -1))).sum(-1)
+    assert float(loss.detach()) == pytest.approx(float(kl.mean()), rel=1e-5)
+    loss.backward()
+    assert variant.grad is not None and variant.grad.abs().sum() > 0
+    # the second original is not confident enough: masked
+    masked = uda_consistency(variant, original, temperature=0.5, threshold=0.5)
+    assert float(masked) == pytest.approx(float(kl[0] / 2), rel=1e-5)
+    assert float(uda_consistency(torch.zeros(0, 3), torch.zeros(0, 3))) == 0.0

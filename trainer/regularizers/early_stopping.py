@@ -1,6 +1,7 @@
 """Early stopping that tracks its own best value (not a checkpoint side effect), with patience
-and min_delta; its state goes into checkpoints. Restoring the best weights is the loop's job:
-``improved`` tells it when to keep a copy."""
+and min_delta, and an optional tie-break metric for evaluations whose metric is equal (accuracy
+on a small validation split often is); its state goes into checkpoints. Restoring the best
+weights is the loop's job: ``update`` tells it when to keep a copy."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ class EarlyStopping:
     mode: Literal["min", "max"] = "min"
     patience: int = 3
     min_delta: float = 0.0
+    tie_metric: str | None = None
+    tie_mode: Literal["min", "max"] = "min"
     best: float | None = None
+    best_tie: float | None = None
     best_step: int | None = None
     bad_evaluations: int = 0
     stopped: bool = False
@@ -23,15 +27,14 @@ class EarlyStopping:
         if self.patience < 1 or self.min_delta < 0:
             raise ValueError("patience must be >= 1 and min_delta >= 0")
 
-    def update(self, value: float, step: int) -> bool:
-        """Record an evaluation; True when it is a new best (by more than min_delta)."""
-        better = self.best is None or (
-            value < self.best - self.min_delta
-            if self.mode == "min"
-            else value > self.best + self.min_delta
-        )
+    def update(self, value: float, step: int, tie: float | None = None) -> bool:
+        """Record an evaluation; True when it is a new best: better by more than min_delta, or
+        equal and better on the tie-break metric."""
+        better = self.best is None or _better(value, self.best, self.mode, self.min_delta)
+        if not better and value == self.best and tie is not None and self.best_tie is not None:
+            better = _better(tie, self.best_tie, self.tie_mode, 0.0)
         if better:
-            self.best, self.best_step, self.bad_evaluations = value, step, 0
+            self.best, self.best_tie, self.best_step, self.bad_evaluations = value, tie, step, 0
         else:
             self.bad_evaluations += 1
             self.stopped = self.bad_evaluations >= self.patience
@@ -43,3 +46,7 @@ class EarlyStopping:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
             setattr(self, key, value)
+
+
+def _better(value: float, best: float, mode: Literal["min", "max"], min_delta: float) -> bool:
+    return value < best - min_delta if mode == "min" else value > best + min_delta

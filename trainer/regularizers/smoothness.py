@@ -11,7 +11,6 @@ epsilon).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +18,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from trainer.regularizers.averaging import WeightAverage
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -123,14 +124,14 @@ class MomentumTeacher:
             raise ValueError("beta must lie in [0, 1)")
         self.beta = beta
         self.mu = mu
-        self.teacher = copy.deepcopy(model).eval()
-        for p in self.teacher.parameters():
-            p.requires_grad_(False)
+        self.average = WeightAverage(model, beta)
 
-    @torch.no_grad()
+    @property
+    def teacher(self) -> nn.Module:
+        return self.average.model
+
     def update(self, model: nn.Module) -> None:
-        for t, s in zip(self.teacher.parameters(), model.parameters(), strict=True):
-            t.mul_(self.beta).add_(s.detach(), alpha=1.0 - self.beta)
+        self.average.update(model)
 
     def penalty(
         self, student: torch.Tensor, teacher: torch.Tensor, kind: Literal["kl", "mse"] = "kl"

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainer.regularizers.layers import depth, n_layers
+
 NORMS = (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.RMSNorm)
 
 
@@ -26,10 +28,30 @@ def decayed_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Pa
     return decay, rest
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Parameter groups for ``torch.optim.AdamW`` (decoupled decay)."""
-    decay, rest = decayed_parameters(model)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+def param_groups(
+    model: nn.Module, weight_decay: float, learning_rate: float, layer_decay: float = 1.0
+) -> list[dict[str, Any]]:
+    """Parameter groups for ``torch.optim.AdamW`` (decoupled decay). With ``layer_decay`` < 1
+    a parameter at depth d of L layers gets ``learning_rate * layer_decay ** (L + 1 - d)``
+    (the embeddings are depth 0, the head L + 1): lower layers, which hold the most general
+    features, move least."""
+    decay, _ = decayed_parameters(model)
+    decayed = {id(p) for p in decay}
+    layers = n_layers(model)
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        d = depth(name, layers) if layer_decay != 1.0 else layers + 1
+        key = (d, id(param) in decayed)
+        if key not in groups:
+            groups[key] = {
+                "params": [],
+                "weight_decay": weight_decay if key[1] else 0.0,
+                "lr": learning_rate * layer_decay ** (layers + 1 - d),
+            }
+        groups[key]["params"].append(param)
+    return [groups[key] for key in sorted(groups)]
 
 
 class L2SP:

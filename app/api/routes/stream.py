@@ -32,6 +32,13 @@ async def stream(
     variants: Annotated[int | None, Query(ge=0, description="max variants per record")] = None,
     batch_size: Annotated[int, Query(ge=1, le=10_000)] = 32,
     shuffle: bool = True,
+    group: Annotated[
+        bool,
+        Query(
+            description="each record's original and variants together; batch_size then "
+            "counts records"
+        ),
+    ] = False,
     seed: int = 0,
     epoch: Annotated[int, Query(ge=0)] = 0,
     rank: Annotated[int, Query(ge=0)] = 0,
@@ -75,7 +82,17 @@ async def stream(
                 message="needs a job with variants",
             )
         params = StreamParams(
-            dataset_id, job, split, originals, variants, shuffle, seed, epoch, rank, world_size
+            dataset_id,
+            job,
+            split,
+            originals,
+            variants,
+            shuffle,
+            seed,
+            epoch,
+            rank,
+            world_size,
+            group,
         )
         start = 0
     try:
@@ -112,20 +129,25 @@ async def _lines(
     try:
         chunks = rank_items(directory, params, start)
         batch: list[dict[str, Any]] = []
+        units = 0  # in this batch: items, or records when grouped
         position = start
         delivered = 0
         while (chunk := await run_in_threadpool(next, chunks, None)) is not None:
             first, items = chunk
             position = first
-            for item in items:
-                batch.append(item)
+            for unit in items:
+                if isinstance(unit, list):
+                    batch.extend(unit)
+                else:
+                    batch.append(unit)
+                units += 1
                 position += 1
-                if len(batch) == batch_size:
+                if units == batch_size:
                     yield _line(batch, params, position)
                     delivered += len(batch)
                     metrics.stream_batches.inc()
                     metrics.stream_records.inc(len(batch))
-                    batch = []
+                    batch, units = [], 0
         if batch:
             yield _line(batch, params, position)
             delivered += len(batch)

@@ -1,0 +1,131 @@
+"""Real labelled text the project does not ship, fetched from Debian, and the small splits the
+training benchmarks draw from it.
+
+- ``fortunes``: fortune cookies of four categories from Debian's ``fortunes`` package
+  (downloaded with ``apt-get download``; no root needed).
+- ``wordnet``: WordNet 3.0 noun definitions labelled with their lexicographer file (the
+  semantic category a lexicographer filed the synset under: animal, artifact, food, person,
+  plant, communication), from Debian's ``wordnet-base`` (installed by ``scripts/setup.sh``).
+
+A split is drawn per seed: ``per_class`` training and ``val_per_class`` validation examples per
+class, ``test_per_class`` test examples (all the rest when None), and a share ``noise`` of the
+training labels flipped to another class (the training split only). Same seed, same split.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORTUNES = "usr/share/games/fortunes"
+FORTUNE_CATEGORIES = ("computers", "politics", "science", "work")
+WORDNET_NOUNS = Path("/usr/share/wordnet/data.noun")
+# lexicographer file numbers (lexnames(5WN)) -> label
+WORDNET_CATEGORIES = {
+    5: "animal",
+    6: "artifact",
+    10: "communication",
+    13: "food",
+    18: "person",
+    20: "plant",
+}
+
+
+def fortunes(cache: Path) -> dict[str, list[str]]:
+    """Download Debian's fortunes package and read the chosen categories."""
+    root = cache / "fortunes"
+    if not (root / FORTUNES).exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", "fortunes"], cwd=cache, check=True)
+        deb = next(cache.glob("fortunes_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    texts: dict[str, list[str]] = {}
+    for category in FORTUNE_CATEGORIES:
+        raw = (root / FORTUNES / category).read_text(encoding="utf-8", errors="replace")
+        items = []
+        for entry in raw.split("\n%\n"):
+            text = re.sub(r".\x08", "", entry)  # overstriking (bold/underline) in old fortunes
+            items.append(" ".join(text.split()))
+        texts[category] = _clean(items, 20, 400)
+    return texts
+
+
+def wordnet(cache: Path) -> dict[str, list[str]]:
+    """WordNet noun definitions (the gloss without its quoted examples) by category."""
+    del cache  # installed from Debian by scripts/setup.sh
+    if not WORDNET_NOUNS.exists():
+        raise FileNotFoundError(f"{WORDNET_NOUNS} is missing: apt-get install wordnet-base")
+    texts: dict[str, list[str]] = {label: [] for label in WORDNET_CATEGORIES.values()}
+    with open(WORDNET_NOUNS, encoding="latin-1") as f:
+        for line in f:
+            if line.startswith("  "):  # the licence header
+                continue
+            head, _, gloss = line.partition("|")
+            label = WORDNET_CATEGORIES.get(int(head.split()[1]))
+            if label is None:
+                continue
+            definition = gloss.split('; "')[0].split(' "')[0].strip().rstrip(";").strip()
+            texts[label].append(definition)
+    return {label: _clean(items, 25, 300) for label, items in texts.items()}
+
+
+def _clean(items: list[str], shortest: int, longest: int) -> list[str]:
+    """In-length, deduplicated, in source order."""
+    seen: set[str] = set()
+    kept = []
+    for text in items:
+        if shortest <= len(text) <= longest and text not in seen:
+            seen.add(text)
+            kept.append(text)
+    return kept
+
+
+SOURCES: dict[str, Callable[[Path], dict[str, list[str]]]] = {
+    "fortunes": fortunes,
+    "wordnet": wordnet,
+}
+
+
+@dataclass
+class Split:
+    records: list[dict[str, Any]]  # id, text, label (as trained on), split
+    flipped: dict[str, str]  # training id -> its true label, for the flipped ones
+
+    def of(self, split: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["split"] == split]
+
+
+def make_split(
+    texts: dict[str, list[str]],
+    seed: int,
+    per_class: int,
+    val_per_class: int,
+    test_per_class: int | None,
+    noise: float,
+) -> Split:
+    rng = random.Random(f"split-{seed}")
+    records: list[dict[str, Any]] = []
+    for label, items in texts.items():
+        wanted = per_class + val_per_class + (test_per_class or len(items))
+        chosen = rng.sample(items, min(len(items), wanted))
+        for i, text in enumerate(chosen):
+            split = (
+                "train"
+                if i < per_class
+                else "validation"
+                if i < per_class + val_per_class
+                else "test"
+            )
+            records.append({"id": f"{label}-{i}", "text": text, "label": label, "split": split})
+    labels = list(texts)
+    train = [r for r in records if r["split"] == "train"]
+    flipped: dict[str, str] = {}
+    for record in rng.sample(train, round(noise * len(train))):
+        flipped[record["id"]] = record["label"]
+        record["label"] = rng.choice([c for c in labels if c != record["label"]])
+    return Split(records, flipped)
