@@ -1,5 +1,6 @@
-"""``antifit train`` (a run, from a config file, the environment and flags) and
-``antifit recommend`` (a regularization preset for a scenario, and why)."""
+"""``antifit train`` (a run, from a config file, the environment and flags), ``antifit sweep``
+(candidate configurations side by side) and ``antifit recommend`` (a regularization preset for
+a dataset or a scenario, and why)."""
 
 from __future__ import annotations
 
@@ -39,13 +40,14 @@ FLAGS = {
 }
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    t = sub.add_parser(
-        "train",
-        help="fine-tune a classifier on a dataset streamed from the service",
-        description="Settings come from --config (JSON or TOML), then ANTIFIT_TRAIN_<FIELD> "
-        "environment variables, then flags, then --set; later ones win.",
-    )
+LAYERS = (
+    "Settings come from --config (JSON or TOML), then ANTIFIT_TRAIN_<FIELD> environment "
+    "variables, then flags, then --set; later ones win."
+)
+
+
+def add_config_arguments(t: argparse.ArgumentParser) -> None:
+    """The flags that build a TrainConfig (train and sweep share them)."""
     t.add_argument("--config", type=Path, help="a JSON or TOML file of TrainConfig fields")
     for name, kind in FLAGS.items():
         aliases = ["--version"] if name == "job" else []  # an augmented version is a job
@@ -68,10 +70,37 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="any field by dotted path, e.g. regularization.mixout.p=0.2 (VALUE as JSON, "
         "else a string)",
     )
+    t.add_argument("--print-config", action="store_true", help="print the config and exit")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    t = sub.add_parser(
+        "train",
+        help="fine-tune a classifier on a dataset streamed from the service",
+        description=LAYERS,
+    )
+    add_config_arguments(t)
     t.add_argument("--restart", action="store_true", help="discard a checkpoint in output-dir")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.add_argument("--print-config", action="store_true", help="print the config and exit")
     t.set_defaults(run=run_train)
+
+    w = sub.add_parser(
+        "sweep",
+        help="train candidate configurations on the same data and compare them",
+        description="Each --candidate NAME=PRESET[:REGULARIZATION-JSON] (or a preset name) on "
+        "top of the common settings; each trains into OUTPUT_DIR/NAME, then a table and the "
+        f"overlaid validation curves (OUTPUT_DIR/sweep.json, sweep.png). {LAYERS}",
+    )
+    add_config_arguments(w)
+    w.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        metavar="NAME=PRESET[:JSON]",
+        help="a candidate (default: none, basic, enhanced)",
+    )
+    w.add_argument("--jobs", type=int, default=1, help="candidates trained at once (processes)")
+    w.set_defaults(run=run_sweep)
 
     r = sub.add_parser("recommend", help="suggest a regularization preset for a scenario")
     r.add_argument("--scenario", required=True, choices=get_args(Scenario))
@@ -117,6 +146,13 @@ def gather(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
     return data
 
 
+def _log(command: str) -> Any:
+    def log(message: str) -> None:
+        print(f"[antifit {command}] {message}", file=sys.stderr, flush=True)
+
+    return log
+
+
 def _problems(exc: ValidationError) -> str:
     return "\n".join(
         f"  field '{'.'.join(str(p) for p in e['loc']) or '(root)'}': {e['msg']}"
@@ -124,22 +160,24 @@ def _problems(exc: ValidationError) -> str:
     )
 
 
+def _invalid(command: str, exc: Exception) -> int:
+    detail = _problems(exc) if isinstance(exc, ValidationError) else f"  {exc}"
+    print(f"antifit {command}: invalid configuration:\n{detail}", file=sys.stderr)
+    return 2
+
+
 def run_train(args: argparse.Namespace) -> int:
     try:
         config = TrainConfig.model_validate(gather(args, dict(os.environ)))
     except (ValueError, OSError, tomllib.TOMLDecodeError) as exc:
-        detail = _problems(exc) if isinstance(exc, ValidationError) else f"  {exc}"
-        print(f"antifit train: invalid configuration:\n{detail}", file=sys.stderr)
-        return 2
+        return _invalid("train", exc)
     if args.print_config:
         print(config.model_dump_json(indent=2))
         return 0
     from trainer.loop import Interrupted, TrainingError, train
     from trainer.stream import StreamError
 
-    def log(message: str) -> None:
-        print(f"[antifit train] {message}", file=sys.stderr, flush=True)
-
+    log = _log("train")
     requested: list[int] = []  # the signal that asked the run to stop
 
     def request_stop(signum: int, frame: object) -> None:
@@ -179,6 +217,36 @@ def run_train(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from trainer.sweep import candidate_configs, format_table, parse_candidate, run_sweep
+
+    try:
+        base = gather(args, dict(os.environ))
+        TrainConfig.model_validate(base)
+        candidates = dict(parse_candidate(c) for c in args.candidate or DEFAULT_CANDIDATES)
+        output_dir = Path(base.get("output_dir") or "runs/sweep")
+        configs = candidate_configs(base, candidates, output_dir)
+    except (ValueError, OSError, tomllib.TOMLDecodeError) as exc:
+        return _invalid("sweep", exc)
+    if args.print_config:
+        print(json.dumps({n: c.model_dump(mode="json") for n, c in configs.items()}, indent=2))
+        return 0
+    from trainer.loop import TrainingError
+    from trainer.stream import StreamError
+
+    try:
+        result = run_sweep(configs, output_dir, args.jobs, on_log=_log("sweep"))
+    except (TrainingError, StreamError) as exc:
+        print(f"antifit sweep: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    print(f"table: {output_dir / 'sweep.json'}, curves: {output_dir / 'sweep.png'}")
+    return 0
+
+
+DEFAULT_CANDIDATES = ("none", "basic", "enhanced")
 
 
 def run_recommend(args: argparse.Namespace) -> int:

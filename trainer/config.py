@@ -80,7 +80,10 @@ class EarlyStopping(Section):
     """``mode`` defaults to the metric's direction (max for accuracy and macro-F1).
     ``val_calibrated_loss`` is the validation cross-entropy after temperature scaling: a loss
     that label smoothing's under-confidence does not inflate. ``tie_break`` decides between
-    evaluations whose metric is equal (accuracy on a small validation split often is)."""
+    evaluations whose metric is equal (accuracy on a small validation split often is).
+    ``not_before``: the share of the planned steps before which the run never stops (the best
+    is tracked all the same): a small model's validation accuracy can sit still for epochs
+    before it moves."""
 
     enabled: bool = False
     metric: StopMetric = "val_loss"
@@ -88,6 +91,7 @@ class EarlyStopping(Section):
     patience: int = Field(default=3, ge=1)
     min_delta: float = Field(default=0.0, ge=0.0)
     tie_break: StopMetric | None = None
+    not_before: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @property
     def direction(self) -> Literal["min", "max"]:
@@ -322,14 +326,14 @@ class TrainConfig(Section):
         if not isinstance(data, dict) or isinstance(data.get("regularization"), Regularization):
             return data
         base = preset(data.get("preset", "basic"), data.get("auxiliary_dataset")).model_dump()
-        return {**data, "regularization": _merge(base, data.get("regularization") or {})}
+        return {**data, "regularization": merge(base, data.get("regularization") or {})}
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = value
     return out

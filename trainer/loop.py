@@ -423,7 +423,7 @@ class Training:
             f"step {self.step} epoch {self.epoch}: val_loss {val.loss:.4f} "
             f"val_accuracy {val.accuracy:.3f} gap_loss {row['gap_loss']:.4f}"
         )
-        stop = es.enabled and self.stopper.stopped
+        stop = es.enabled and self.stopper.stopped and self.step >= es.not_before * self.total_steps
         return self._anyone(stop)[0]
 
     def _elapsed(self) -> float:

@@ -80,3 +80,25 @@ def plot_learning_curve(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_sweep(curves: dict[str, list[Row]], path: Path) -> None:
+    """Validation loss and accuracy per step, one line per candidate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for name, rows in curves.items():
+        steps = [r["step"] for r in rows]
+        for ax, key in zip(axes, ("val_loss", "val_accuracy"), strict=True):
+            ax.plot(steps, [r[key] for r in rows], marker="o", markersize=3, label=name)
+    for ax, title in zip(axes, ("validation cross-entropy", "validation accuracy"), strict=True):
+        ax.set_xlabel("step")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

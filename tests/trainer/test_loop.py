@@ -108,6 +108,58 @@ def test_advanced_regularizers_together(
     assert saved["stepper"]["teacher"] is not None and saved["stop_reason"] == "max_steps"
 
 
+def test_consistency_averaging_and_a_calibrated_saved_model(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    cfg = config(
+        service,
+        tmp_path,
+        tiny_mlm,
+        preset="basic",
+        epochs=2,
+        trace_ids=True,
+        regularization={
+            "augmented": True,
+            "consistency": {"enabled": True, "supervised_variants": False},
+            "averaging": {"enabled": True},
+            "temperature_scaling": True,
+            "early_stopping": {"metric": "val_accuracy", "tie_break": "val_loss"},
+            "robust_loss": {"kind": "elr"},
+            "rdrop": {"enabled": True},
+            "layer_lr_decay": 0.8,
+            "reinit_layers": 1,
+        },
+    )
+    report = train(cfg, progress=False)
+    traced = read_jsonl(tmp_path / "batches.rank0.jsonl")
+    assert len(traced) == report["steps"] == 2 * 6  # batches of 8 records, 48 records
+    for row in traced:  # every variant comes with its original, in the same batch
+        originals = {i for i, v in row["ids"] if v is None}
+        assert len(originals) == 8
+        assert all(i in originals for i, v in row["ids"] if v is not None)
+        assert len(row["ids"]) == 3 * len(originals)  # 2 variants each
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert all(r["val_calibrated_loss"] <= r["val_loss"] + 1e-6 for r in rows)
+
+    # the saved model is the weight average, its probabilities scaled by the temperature
+    temperature = report["temperature"]
+    assert temperature is not None and temperature > 0
+    from trainer.metrics import evaluate
+    from trainer.model import load_classifier
+    from trainer.service import Service
+
+    clf = load_classifier(tmp_path / "model", ["neg", "pos"])
+    clf.model.eval()
+    items = Service(service["base"]).originals(service["dataset"], "validation")
+    with torch.no_grad():
+        logits = clf.model(**clf.encode([i["text"] for i in items], 32)).logits
+    saved = evaluate(logits, clf.label_ids(items))
+    assert saved.loss == pytest.approx(report["saved_model"]["val_loss"], abs=1e-4)
+    assert saved.ece == pytest.approx(report["saved_model"]["val_ece"], abs=1e-4)
+    state = torch.load(tmp_path / checkpoint.NAME, weights_only=True)["stepper"]
+    assert state["average"]["updates"] == 12 and len(state["elr"]["ids"]) == 48
+
+
 def test_domain_adversarial_with_r3f(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:

@@ -37,7 +37,7 @@ class EarlyStopping:
             self.best, self.best_tie, self.best_step, self.bad_evaluations = value, tie, step, 0
         else:
             self.bad_evaluations += 1
-            self.stopped = self.bad_evaluations >= self.patience
+        self.stopped = self.bad_evaluations >= self.patience
         return better
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,0 +1,270 @@
+"""Does antifit give a better model on data it never saw? Its presets against the peers users
+would otherwise run — plain fine-tuning and the Hugging Face Trainer's standard recipe — on real
+labelled data the project does not ship (bench/corpora.py), few examples per class, several
+seeds paired by split.
+
+Per dataset and seed: draw a split (``--per-class`` training and ``--val-per-class``
+validation examples per class, ``--test-per-class`` test examples), flip ``--noise`` of the
+training labels, upload it to a real service on loopback, and train every arm on it:
+
+- ``plain`` and ``hf``: the Trainer (bench/peer.py), in-process;
+- a preset name (``basic``, ``recommended``, ...): ``antifit train``'s loop with that preset;
+- ``NAME=PRESET:JSON``: a preset with regularization overrides, e.g.
+  ``'ema=basic:{"averaging": {"enabled": true}}'``.
+
+Every arm gets the same model (the packaged all-MiniLM-L6-v2), learning rate, epochs, batch
+size and maximum length, and every saved model is scored by the same code on the test split:
+accuracy, macro-F1, ECE of the model as saved and after temperature scaling fitted on the
+validation split, the held-out gap (test minus training cross-entropy, training labels as
+given), and the share of flipped training examples the model predicts with their flipped
+label (memorised).
+
+    .venv/bin/python bench/efficacy.py --datasets fortunes wordnet --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.local_server import running  # noqa: E402
+from bench.corpora import SOURCES, Split, make_split  # noqa: E402
+from bench.peer import finetune  # noqa: E402
+from trainer.calibration import fit_temperature  # noqa: E402
+from trainer.config import TrainConfig  # noqa: E402
+from trainer.evalset import EvalSet  # noqa: E402
+from trainer.loop import train  # noqa: E402
+from trainer.metrics import evaluate  # noqa: E402
+from trainer.model import load_classifier  # noqa: E402
+
+PEERS = ("plain", "hf")
+
+
+def parse_arm(text: str) -> tuple[str, str, dict[str, Any]]:
+    """``NAME=PRESET:JSON`` | ``PRESET`` | a peer -> (name, preset, overrides)."""
+    name, _, rest = text.partition("=")
+    if not rest:
+        return name, name, {}
+    preset, _, overrides = rest.partition(":")
+    return name, preset, json.loads(overrides) if overrides else {}
+
+
+def upload(base: str, records: list[dict[str, Any]], name: str) -> str:
+    body = "".join(json.dumps(r) + "\n" for r in records)
+    r = httpx.post(
+        f"{base}/v1/datasets?id_field=id&split_field=split&name={name}", content=body, timeout=120
+    )
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
+@torch.no_grad()
+def score(model_dir: Path, split: Split, labels: list[str], max_length: int) -> dict[str, Any]:
+    """The saved model on the held-out data, as every arm is scored."""
+    clf = load_classifier(model_dir, labels)
+    clf.model.eval()
+
+    def logits(items: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        evalset = EvalSet.build(clf, items, max_length, 64)
+        return evalset.logits(lambda x: clf.model(**x).logits, torch.device("cpu")), evalset.labels
+
+    train_logits, train_labels = logits(split.of("train"))
+    val_logits, val_labels = logits(split.of("validation"))
+    test_logits, test_labels = logits(split.of("test"))
+    test = evaluate(test_logits, test_labels)
+    temperature = fit_temperature(val_logits, val_labels)
+    scaled = evaluate(test_logits / temperature, test_labels)
+    train = evaluate(train_logits, train_labels)
+    predicted = train_logits.argmax(-1).tolist()
+    items = split.of("train")
+    flips = [
+        clf.labels[p] == item["label"]
+        for p, item in zip(predicted, items, strict=True)
+        if item["id"] in split.flipped
+    ]
+    return {
+        "test_accuracy": test.accuracy,
+        "test_macro_f1": test.macro_f1,
+        "test_ece": test.ece,
+        "test_calibration": test.calibration,
+        "test_ece_scaled": scaled.ece,
+        "temperature": temperature,
+        "test_loss": test.loss,
+        "train_loss": train.loss,
+        "gap_loss": test.loss - train.loss,
+        "memorised": sum(flips) / len(flips) if flips else None,
+    }
+
+
+def run_arm(
+    arm: str,
+    preset: str,
+    overrides: dict[str, Any],
+    split: Split,
+    labels: list[str],
+    base: str,
+    dataset: str,
+    out: Path,
+    args: argparse.Namespace,
+    seed: int,
+) -> dict[str, Any]:
+    started = time.monotonic()
+    if preset in PEERS:
+        result = finetune(
+            split.records,
+            labels,
+            preset,  # type: ignore[arg-type]
+            out,
+            epochs=args.epochs,
+            learning_rate=args.lr,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            seed=seed,
+        )
+        extra = {"steps": result["steps"], "best_step": result["best_checkpoint"]}
+    else:
+        config = TrainConfig.model_validate(
+            {
+                "service": base,
+                "dataset": dataset,
+                "output_dir": str(out),
+                "preset": preset,
+                "regularization": overrides,
+                "epochs": args.epochs,
+                "learning_rate": args.lr,
+                "batch_size": args.batch_size,
+                "max_length": args.max_length,
+                "n_variants": args.n_variants,
+                "seed": seed,
+            }
+        )
+        report = train(config, progress=False)
+        extra = {
+            "steps": report["steps"],
+            "best_step": report["best"]["step"],
+            "stop": report["stop_reason"],
+        }
+    seconds = time.monotonic() - started
+    return {**score(out / "model", split, labels, args.max_length), **extra, "seconds": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=list(SOURCES), choices=list(SOURCES))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--per-class", type=int, default=16)
+    parser.add_argument("--val-per-class", type=int, default=16)
+    parser.add_argument("--test-per-class", type=int, default=150)
+    parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.25])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--n-variants", type=int, default=2)
+    parser.add_argument("--arms", nargs="+", default=["plain", "hf", "recommended"])
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "efficacy.json")
+    args = parser.parse_args()
+
+    arms = [parse_arm(a) for a in args.arms]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp, running(Path(tmp) / "data") as (base, _):
+        for name in args.datasets:
+            texts = SOURCES[name](args.cache)
+            labels = sorted(texts, key=json.dumps)  # the service's label order
+            print(f"{name}: {({c: len(t) for c, t in texts.items()})}", flush=True)
+            for noise in args.noise:
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
+                    split = make_split(
+                        texts,
+                        seed,
+                        args.per_class,
+                        args.val_per_class,
+                        args.test_per_class,
+                        noise,
+                    )
+                    dataset = upload(base, split.records, f"{name}-noise{noise}-seed{seed}")
+                    for arm, preset, overrides in arms:
+                        out = Path(tmp) / f"{name}-{noise}-{seed}-{arm}"
+                        row = {
+                            "dataset": name,
+                            "noise": noise,
+                            "seed": seed,
+                            "arm": arm,
+                            **run_arm(
+                                arm, preset, overrides, split, labels, base, dataset, out, args, seed
+                            ),
+                        }
+                        rows.append(row)
+                        print(line(row), flush=True)
+                        args.out.parent.mkdir(parents=True, exist_ok=True)
+                        args.out.write_text(
+                            json.dumps({"args": vars(args), "rows": rows}, default=str, indent=1)
+                        )
+    summarise(rows, [a for a, _, _ in arms])
+
+
+def line(r: dict[str, Any]) -> str:
+    memorised = "-" if r["memorised"] is None else f"{r['memorised']:.2f}"
+    return (
+        f"{r['dataset']:9s} noise {r['noise']:.2f} seed {r['seed']} {r['arm']:14s} "
+        f"acc {r['test_accuracy']:.3f} f1 {r['test_macro_f1']:.3f} "
+        f"ece {r['test_ece']:.3f} ({r['test_calibration']}) scaled {r['test_ece_scaled']:.3f} "
+        f"gap {r['gap_loss']:.3f} memorised {memorised} steps {r['steps']} {r['seconds']:.0f}s"
+    )
+
+
+def summarise(rows: list[dict[str, Any]], arms: list[str]) -> None:
+    keys = ("test_accuracy", "test_macro_f1", "test_ece", "test_ece_scaled", "gap_loss")
+    conditions = sorted({(r["dataset"], r["noise"]) for r in rows})
+    for dataset, noise in conditions:
+        subset = [r for r in rows if (r["dataset"], r["noise"]) == (dataset, noise)]
+        by = {(r["seed"], r["arm"]): r for r in subset}
+        seeds = sorted({r["seed"] for r in subset})
+        print(f"\n{dataset}, noise {noise}: mean over {len(seeds)} seeds")
+        header = "".join(f"{k:>17s}" for k in (*keys, "memorised"))
+        print(f"{'arm':14s}{header}")
+        for arm in arms:
+            cells = []
+            for k in (*keys, "memorised"):
+                values = [by[(s, arm)][k] for s in seeds if (s, arm) in by]
+                values = [v for v in values if v is not None]
+                cells.append(f"{statistics.mean(values):.3f}" if values else "-")
+            print(f"{arm:14s}" + "".join(f"{c:>17s}" for c in cells))
+        for peer in PEERS:
+            if peer not in arms:
+                continue
+            for arm in arms:
+                if arm in PEERS:
+                    continue
+                paired = [s for s in seeds if (s, arm) in by and (s, peer) in by]
+                if not paired:
+                    continue
+                diffs = [
+                    100 * (by[(s, arm)]["test_accuracy"] - by[(s, peer)]["test_accuracy"])
+                    for s in paired
+                ]
+                ece = [by[(s, arm)]["test_ece"] - by[(s, peer)]["test_ece"] for s in paired]
+                print(
+                    f"  {arm} vs {peer}: accuracy {statistics.mean(diffs):+.1f} points on "
+                    f"average (worst seed {min(diffs):+.1f}, better in "
+                    f"{sum(d > 0 for d in diffs)}/{len(paired)}); "
+                    f"ECE {statistics.mean(ece):+.3f}"
+                )
+
+
+if __name__ == "__main__":
+    main()

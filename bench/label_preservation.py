@@ -1,0 +1,126 @@
+"""Do augmentation pipelines keep the label? For each real dataset (bench/corpora.py): train a
+reference classifier on many originals (plain fine-tuning of the packaged all-MiniLM-L6-v2 with
+the Hugging Face Trainer), augment held-out originals with each pipeline, and count how often
+the reference model still assigns a variant its record's label — among the records whose
+original it classifies correctly, so its own errors do not count against the pipeline.
+
+Reported per pipeline: label preservation (that share), the variants kept per record (filters
+drop some), and the words changed (a variant identical to its original preserves its label
+trivially and teaches nothing).
+
+    .venv/bin/python bench/label_preservation.py --datasets fortunes wordnet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from augmenters import augment  # noqa: E402
+from augmenters.spec import example_pipelines  # noqa: E402
+from bench.corpora import SOURCES, make_split  # noqa: E402
+from bench.peer import finetune  # noqa: E402
+from trainer.evalset import EvalSet  # noqa: E402
+from trainer.model import load_classifier  # noqa: E402
+
+
+def with_similarity(spec: dict[str, Any], floor: float) -> dict[str, Any]:
+    return {**spec, "filters": [*spec.get("filters", []), {"type": "similarity", "min": floor}]}
+
+
+def pipelines() -> dict[str, dict[str, Any]]:
+    examples = {name: spec.to_dict() for name, spec in example_pipelines().items()}
+    chosen = {name: examples[name] for name in ("eda", "synonym", "backtranslation", "guarded")}
+    chosen["eda + similarity 0.85"] = with_similarity(examples["eda"], 0.85)
+    chosen["backtranslation + similarity 0.85"] = with_similarity(
+        examples["backtranslation"], 0.85
+    )
+    if "label_preserving" in examples:
+        chosen["label_preserving"] = examples["label_preserving"]
+    return chosen
+
+
+def words_changed(original: str, variant: str) -> float:
+    a, b = original.split(), variant.split()
+    same = sum(x == y for x, y in zip(a, b, strict=False))
+    return 1.0 - same / max(len(a), len(b), 1)
+
+
+@torch.no_grad()
+def predict(model_dir: Path, labels: list[str], texts: list[str]) -> list[str]:
+    clf = load_classifier(model_dir, labels)
+    clf.model.eval()
+    items = [{"text": t, "label": labels[0]} for t in texts]
+    evalset = EvalSet.build(clf, items, 64, 64)
+    logits = evalset.logits(lambda x: clf.model(**x).logits, torch.device("cpu"))
+    return [labels[i] for i in logits.argmax(-1).tolist()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=list(SOURCES), choices=list(SOURCES))
+    parser.add_argument("--train-per-class", type=int, default=100)
+    parser.add_argument("--probe-per-class", type=int, default=50)
+    parser.add_argument("--n-variants", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / "label_preservation.json"
+    )
+    args = parser.parse_args()
+
+    results: list[dict[str, Any]] = []
+    for name in args.datasets:
+        texts = SOURCES[name](args.cache)
+        labels = sorted(texts, key=json.dumps)
+        split = make_split(texts, 1000, args.train_per_class, 0, args.probe_per_class, 0.0)
+        probe = split.of("test")
+        with tempfile.TemporaryDirectory() as tmp:
+            finetune(split.records, labels, "plain", Path(tmp), epochs=args.epochs)
+            model = Path(tmp) / "model"
+            originals = predict(model, labels, [r["text"] for r in probe])
+            right = {r["id"] for r, p in zip(probe, originals, strict=True) if p == r["label"]}
+            print(
+                f"{name}: reference model {len(right) / len(probe):.3f} accurate on "
+                f"{len(probe)} held-out originals",
+                flush=True,
+            )
+            for pipeline, spec in pipelines().items():
+                variants = list(augment(probe, spec, seed=0, n_variants=args.n_variants))
+                by_id = {r["id"]: r for r in probe}
+                predicted = predict(model, labels, [v.text for v in variants])
+                kept = [
+                    p == v.label
+                    for v, p in zip(variants, predicted, strict=True)
+                    if v.id in right
+                ]
+                changed = [words_changed(by_id[v.id]["text"], v.text) for v in variants]
+                row = {
+                    "dataset": name,
+                    "pipeline": pipeline,
+                    "preservation": sum(kept) / len(kept) if kept else None,
+                    "variants_per_record": len(variants) / len(probe),
+                    "words_changed": sum(changed) / len(changed) if changed else 0.0,
+                }
+                results.append(row)
+                preservation = "-" if row["preservation"] is None else f"{row['preservation']:.3f}"
+                print(
+                    f"  {pipeline:36s} preservation {preservation}  variants/record "
+                    f"{row['variants_per_record']:.2f}  words changed {row['words_changed']:.2f}",
+                    flush=True,
+                )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
