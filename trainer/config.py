@@ -147,6 +147,14 @@ class RDrop(Section):
     weight: float = Field(default=1.0, ge=0.0)
 
 
+class LinearProbe(Section):
+    """LP-FT (Kumar et al. 2022): before fine-tuning, fit the classifier head by L2-penalised
+    logistic regression on the frozen model's features of the training subset."""
+
+    enabled: bool = False
+    l2: float = Field(default=1e-2, gt=0.0)
+
+
 class Regularization(Section):
     weight_decay: WeightDecay = WeightDecay()
     dropout: Dropout = Dropout()
@@ -165,6 +173,7 @@ class Regularization(Section):
         default=1.0, gt=0.0, le=1.0, description="each layer below the top gets this x its lr"
     )
     reinit_layers: int = Field(default=0, ge=0, description="top encoder layers re-initialised")
+    linear_probe: LinearProbe = LinearProbe()
     temperature_scaling: bool = Field(
         default=False,
         description="fit a temperature on the validation split and fold it into the saved "

@@ -29,6 +29,8 @@ from trainer.metrics import evaluate, reliability
 from trainer.model import load_classifier
 from trainer.module import Inputs
 from trainer.regularizers.early_stopping import EarlyStopping
+from trainer.regularizers.layers import reinit_top_layers
+from trainer.regularizers.probe import features, fit_probe, set_head
 from trainer.report import (
     append_jsonl,
     plot_learning_curve,
@@ -150,6 +152,7 @@ class Training:
                 config.dataset, "train", limit=config.train_eval_size, seed=config.seed
             )
         )
+        self._prepare_model()
         self.steps_per_epoch = self._steps_per_epoch()
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
         self.stepper = Stepper(
@@ -247,6 +250,24 @@ class Training:
         return EvalSet.build(
             self.classifier, items, self.config.max_length, self.config.eval_batch_size
         )
+
+    def _prepare_model(self) -> None:
+        """Model surgery before the optimizer, averages and anchors see the weights:
+        re-initialise the top layers, fit the head by a linear probe (LP-FT) on the training
+        subset."""
+        model = self.classifier.model.to(self.device)
+        reinit_top_layers(model, self.reg.reinit_layers)
+        probe = self.reg.linear_probe
+        if not probe.enabled:
+            return
+        n = len(self.labels)
+        inputs = [
+            {k: v.to(self.device) for k, v in b.items()} for b, _ in self.train_subset.batches
+        ]
+        x = features(model, n, inputs, lambda batch: model(**batch))
+        positions = torch.cat([p for _, p in self.train_subset.batches])
+        weight, bias = fit_probe(x, self.train_subset.labels[positions], n, probe.l2)
+        set_head(model, n, weight, bias)
 
     def _steps_per_epoch(self) -> int:
         """Batches per epoch and rank: records, or records + variants (a grouped stream

@@ -23,7 +23,6 @@ from trainer.regularizers.adversarial import DomainClassifier, dann_lambda
 from trainer.regularizers.averaging import WeightAverage, half_life_decay
 from trainer.regularizers.consistency import uda_consistency
 from trainer.regularizers.label_smoothing import LabelSmoother
-from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.mixout import apply_mixout
 from trainer.regularizers.robust_loss import EarlyLearning, generalized_cross_entropy
 from trainer.regularizers.smoothness import (
@@ -57,9 +56,7 @@ class Stepper:
         self.device = device or torch.device("cpu")
         self.bf16 = bf16
         self.n_classes = len(classifier.labels)
-        reinit_top_layers(classifier.model, reg.reinit_layers)
         if reg.mixout.enabled:
-            # mixing toward the pretrained weights (re-initialised layers toward their init)
             self.mixed = apply_mixout(classifier.model, reg.mixout.p)
         head = None
         if reg.domain_adversarial.enabled:

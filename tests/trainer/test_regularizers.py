@@ -335,3 +335,23 @@ def test_uda_consistency() -> None:
     masked = uda_consistency(variant, original, temperature=0.5, threshold=0.5)
     assert float(masked) == pytest.approx(float(kl[0] / 2), rel=1e-5)
     assert float(uda_consistency(torch.zeros(0, 3), torch.zeros(0, 3))) == 0.0
+
+
+def test_linear_probe_fits_the_head_on_frozen_features() -> None:
+    from trainer.regularizers.probe import features, fit_probe, set_head
+
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Dropout(0.5), nn.Linear(6, 3))
+    x = torch.randn(60, 4, generator=gen(30))
+    with torch.no_grad():
+        model[3].weight.mul_(20.0)  # wide margins: labels a linear head on the features can fit
+        y = model.eval()(x).argmax(-1)
+    model.train()
+    batches = [{"x": x[:32]}, {"x": x[32:]}]
+    feats = features(model, 3, batches, lambda b: model(b["x"]))
+    assert feats.shape == (60, 6) and model.training  # eval for the probe, train mode back
+    assert torch.allclose(feats, torch.tanh(model[0](x)).detach(), atol=1e-6)  # no dropout
+    weight, bias = fit_probe(feats, y, 3, l2=1e-4)
+    set_head(model, 3, weight, bias)
+    model.eval()
+    assert (model(x).argmax(-1) == y).float().mean() > 0.95
+    assert torch.equal(model[3].weight.detach(), weight)
