@@ -15,7 +15,8 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from trainer.config import Scenario, TrainConfig, recommend
+from trainer.config import TrainConfig
+from trainer.recommend import Scenario, for_dataset, for_scenario, profile
 
 ENV_PREFIX = "ANTIFIT_TRAIN_"
 # flag -> config field, for the flags that set one field each
@@ -102,8 +103,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     w.add_argument("--jobs", type=int, default=1, help="candidates trained at once (processes)")
     w.set_defaults(run=run_sweep)
 
-    r = sub.add_parser("recommend", help="suggest a regularization preset for a scenario")
-    r.add_argument("--scenario", required=True, choices=get_args(Scenario))
+    r = sub.add_parser(
+        "recommend",
+        help="suggest a regularization preset for a dataset (or a scenario), and why",
+        description="With --dataset it reads the dataset's figures from the service (training "
+        "size per class, class balance, validation size, text length, script); with "
+        "--scenario it answers for a named situation.",
+    )
+    which = r.add_mutually_exclusive_group(required=True)
+    which.add_argument("--dataset", help="a dataset id on the service")
+    which.add_argument("--scenario", choices=get_args(Scenario))
+    r.add_argument("--service", default=TrainConfig.model_fields["service"].default)
+    r.add_argument("--api-key")
     r.add_argument("--auxiliary-dataset", help="general-domain dataset id (cross-domain)")
     r.add_argument("--json", action="store_true", help="print the configuration as JSON only")
     r.set_defaults(run=run_recommend)
@@ -250,10 +261,39 @@ DEFAULT_CANDIDATES = ("none", "basic", "enhanced")
 
 
 def run_recommend(args: argparse.Namespace) -> int:
-    name, config, why = recommend(args.scenario, args.auxiliary_dataset)
+    if args.dataset:
+        from trainer.service import Service
+        from trainer.stream import StreamError
+
+        service = Service(args.service, args.api_key)
+        try:
+            summary = service.dataset(args.dataset)
+            sample = service.originals(args.dataset, "train", limit=200, seed=0)
+        except StreamError as exc:
+            print(f"antifit recommend: error: {exc}", file=sys.stderr)
+            return 2
+        found = profile(summary, [item["text"] for item in sample])
+        rec = for_dataset(found, args.auxiliary_dataset)
+    else:
+        rec = for_scenario(args.scenario, args.auxiliary_dataset)
+    config = rec.train_config(args.dataset or "DATASET")
+    settings = {"preset": rec.preset, **rec.config}
     if args.json:
-        print(json.dumps({"preset": name, "regularization": config.model_dump()}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "preset": rec.preset,
+                    "settings": settings,
+                    "reasons": rec.reasons,
+                    "regularization": config.regularization.model_dump(),
+                },
+                indent=2,
+            )
+        )
         return 0
-    print(f"preset: {name}\nwhy: {why}\nregularization:")
-    print(json.dumps(config.model_dump(exclude_defaults=True), indent=2))
+    print(f"preset: {rec.preset}\nwhy:")
+    for reason in rec.reasons:
+        print(f"  - {reason}")
+    print("settings (a run config, or --set / flags):")
+    print(json.dumps(settings, indent=2))
     return 0

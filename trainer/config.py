@@ -224,48 +224,6 @@ def preset(name: PresetName, auxiliary_dataset: str | None = None) -> Regulariza
     )
 
 
-Scenario = Literal["plenty-of-compute", "little-compute", "cross-domain", "very-small-dataset"]
-SCENARIOS: dict[str, tuple[PresetName, str]] = {
-    "plenty-of-compute": (
-        "advanced",
-        "SMART's adversarial smoothness and Mixout keep fine-tuning closest to the pretrained "
-        "model (the smallest train/validation gap in docs/benchmarks.md) but cost ~2.6-3.1x "
-        "the step time of plain fine-tuning; with compute to spare, try them — and compare "
-        "validation accuracy with 'enhanced', which they can lower.",
-    ),
-    "little-compute": (
-        "enhanced",
-        "weight decay, dropout, label smoothing and augmented batches add almost nothing per "
-        "step; early stopping saves epochs. (R3F, ~2.2x a step, is the cheap smoothness "
-        "option if a little more compute is available.)",
-    ),
-    "cross-domain": (
-        "advanced",
-        "with an auxiliary general-domain dataset, domain-adversarial training (a gradient "
-        "reversal layer and a domain classifier) keeps the representation domain-invariant; "
-        "Mixout keeps the weights near the pretrained ones. Pass the auxiliary dataset id.",
-    ),
-    "very-small-dataset": (
-        "advanced",
-        "with a few examples per class a model memorises fast: Mixout and SMART stabilise "
-        "fine-tuning near the pretrained weights, augmented batches multiply the data, and "
-        "early stopping on validation loss restores the best weights.",
-    ),
-}
-
-
-def recommend(
-    scenario: Scenario, auxiliary_dataset: str | None = None
-) -> tuple[PresetName, Regularization, str]:
-    """A preset for a scenario, its configuration, and why."""
-    name, why = SCENARIOS[scenario]
-    if scenario != "cross-domain":
-        return name, preset(name), why
-    if not auxiliary_dataset:
-        why += " No auxiliary dataset was given, so this falls back to Mixout + SMART."
-    return name, preset(name, auxiliary_dataset), why
-
-
 Device = Literal["auto", "cpu", "cuda"]
 
 

@@ -1,10 +1,7 @@
-import json
-
 import pytest
 from pydantic import ValidationError
 
-from antifit.cli import main
-from trainer.config import SCENARIOS, EarlyStopping, Regularization, preset, recommend
+from trainer.config import EarlyStopping, Regularization, preset
 
 
 def test_presets_build_on_each_other() -> None:
@@ -31,24 +28,6 @@ def test_config_validates_and_round_trips() -> None:
         Regularization.model_validate({"mixout": {"p": 1.0}})
     with pytest.raises(ValidationError):
         Regularization.model_validate({"dropuot": {}})
-
-
-def test_recommend_covers_every_scenario_and_says_why() -> None:
-    for scenario in SCENARIOS:
-        name, config, why = recommend(scenario)  # type: ignore[arg-type]
-        assert name in ("basic", "enhanced", "advanced") and len(why) > 40
-        assert config == preset(name)
-    name, config, why = recommend("cross-domain", "general-news")
-    assert config.domain_adversarial.auxiliary_dataset == "general-news"
-    assert recommend("little-compute")[1].smart.enabled is False
-
-
-def test_recommend_command(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["recommend", "--scenario", "little-compute", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["preset"] == "enhanced" and out["regularization"]["augmented"] is True
-    assert main(["recommend", "--scenario", "cross-domain"]) == 0
-    assert "falls back" in capsys.readouterr().out
 
 
 def test_early_stopping_direction_follows_the_metric() -> None:

@@ -1,0 +1,68 @@
+"""antifit recommend: from a dataset's figures, or a scenario."""
+
+import json
+
+import pytest
+
+from antifit.cli import main
+from trainer.recommend import SCENARIOS, Profile, for_dataset, for_scenario, profile
+
+
+def summary(train: int, validation: int, labels: dict[str, int], mean: float) -> dict:  # type: ignore[type-arg]
+    return {
+        "splits": {"train": train, "validation": validation},
+        "labels": [{"label": k, "count": v} for k, v in labels.items()],
+        "text_length": {"min": 1, "max": 999, "mean": mean},
+    }
+
+
+def test_profile_estimates_classes_and_script() -> None:
+    p = profile(summary(80, 20, {"a": 90, "b": 10}, 40.0), ["手机很好用", "good phone"])
+    assert p.classes == 2 and p.per_class == {"a": 72.0, "b": 8.0}
+    assert p.imbalance == 9.0 and p.smallest_class == 8.0
+    assert 0.3 < p.cjk_share < 0.5  # 5 CJK letters of 14
+
+
+def test_small_balanced_english_data() -> None:
+    rec = for_dataset(profile(summary(64, 64, {"a": 64, "b": 64}, 80.0), ["short text"]))
+    assert rec.preset == "enhanced" and rec.config == {}
+    assert "small" in rec.reasons[0]
+    assert rec.train_config("d1").regularization.augmented
+
+
+def test_what_the_figures_change() -> None:
+    big = Profile(20000, 2000, 2, {"a": 10000.0, "b": 10000.0}, 100.0, 0.0)
+    assert for_dataset(big).preset == "basic"
+    skewed = Profile(400, 20, 4, {"a": 300.0, "b": 50.0, "c": 40.0, "d": 10.0}, 900.0, 0.9)
+    rec = for_dataset(skewed, auxiliary_dataset="news")
+    assert rec.preset == "advanced" and rec.config["auxiliary_dataset"] == "news"
+    assert rec.config["regularization"]["early_stopping"]["metric"] == "val_macro_f1"
+    assert rec.config["max_length"] == 256 and rec.config["augment"]["pipeline"]
+    text = " ".join(rec.reasons)
+    for said in ("imbalanced", "20 validation examples", "tokens", "CJK", "auxiliary"):
+        assert said in text
+    config = rec.train_config("d2")
+    assert config.regularization.domain_adversarial.enabled
+    assert config.regularization.early_stopping.metric == "val_macro_f1"
+
+
+def test_every_scenario_says_why() -> None:
+    for scenario in SCENARIOS:
+        rec = for_scenario(scenario)  # type: ignore[arg-type]
+        assert rec.preset in ("basic", "enhanced", "advanced") and len(rec.reasons[0]) > 40
+    assert "falls back" in " ".join(for_scenario("cross-domain").reasons)
+    assert for_scenario("cross-domain", "news").config == {"auxiliary_dataset": "news"}
+
+
+def test_recommend_command(service: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["recommend", "--service", service["base"], "--dataset", service["dataset"]]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["preset"] == "enhanced" and out["reasons"]
+    assert out["regularization"]["augmented"] is True
+    assert main(args) == 0
+    assert "why:" in capsys.readouterr().out
+    assert main(["recommend", "--service", service["base"], "--dataset", "nope"]) == 2
+    assert "404" in capsys.readouterr().err
+    assert main(["recommend", "--scenario", "little-compute", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["preset"] == "basic"

@@ -1,0 +1,192 @@
+"""``antifit recommend``: which preset, and why — from a dataset's own figures (training size per
+class, class balance, validation size, text length, script) or from a named scenario. The
+reasons quote what docs/benchmarks.md measured, so a user can check them."""
+
+from __future__ import annotations
+
+import statistics
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from trainer.config import PresetName, TrainConfig
+
+# how many training examples per class make a dataset "small": below it memorisation is fast
+# and augmentation pays (docs/benchmarks.md measured 16 per class; the literature's few-shot
+# range reaches a few hundred)
+SMALL_PER_CLASS = 200
+LARGE_PER_CLASS = 2000
+IMBALANCED = 3.0  # largest / smallest class
+CHARS_PER_TOKEN = 4.0  # English, roughly; for the max_length hint
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the recommendation looks at."""
+
+    train: int
+    validation: int
+    classes: int
+    per_class: dict[str, float]  # estimated training examples per class
+    mean_chars: float
+    cjk_share: float  # share of the sampled texts' letters that are CJK
+
+    @property
+    def smallest_class(self) -> float:
+        return min(self.per_class.values()) if self.per_class else 0.0
+
+    @property
+    def imbalance(self) -> float:
+        return max(self.per_class.values()) / max(self.smallest_class, 1.0)
+
+
+def profile(summary: dict[str, Any], sample: list[str]) -> Profile:
+    """From a dataset's summary (its label counts cover every split, so a class's training
+    count is estimated by its share) and a sample of its training texts."""
+    counts = {str(entry["label"]): int(entry["count"]) for entry in summary["labels"]}
+    total = sum(counts.values()) or 1
+    train = int(summary["splits"].get("train", 0))
+    return Profile(
+        train=train,
+        validation=int(summary["splits"].get("validation", 0)),
+        classes=len(counts),
+        per_class={label: train * n / total for label, n in counts.items()},
+        mean_chars=float(summary["text_length"]["mean"]),
+        cjk_share=_cjk_share(sample),
+    )
+
+
+def _cjk_share(texts: list[str]) -> float:
+    letters = [c for text in texts for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(unicodedata.name(c, "").startswith("CJK") for c in letters) / len(letters)
+
+
+@dataclass
+class Recommendation:
+    preset: PresetName
+    config: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields on top
+    reasons: list[str] = field(default_factory=list)
+
+    def train_config(self, dataset: str) -> TrainConfig:
+        """The run configuration this recommends (for ``dataset``)."""
+        return TrainConfig.model_validate(
+            {"dataset": dataset, "preset": self.preset, **self.config}
+        )
+
+
+def for_dataset(p: Profile, auxiliary_dataset: str | None = None) -> Recommendation:
+    per_class = statistics.median(p.per_class.values()) if p.per_class else 0.0
+    if per_class <= SMALL_PER_CLASS:
+        rec = Recommendation(
+            "enhanced",
+            reasons=[
+                f"~{per_class:.0f} training examples per class is small: a model memorises "
+                "them within a few epochs. 'enhanced' adds label-preserving augmented views "
+                "with a consistency term to 'basic' (see docs/benchmarks.md for what it "
+                "measured against plain fine-tuning and the Hugging Face Trainer's recipe)."
+            ],
+        )
+    elif per_class <= LARGE_PER_CLASS:
+        rec = Recommendation(
+            "basic",
+            reasons=[
+                f"~{per_class:.0f} training examples per class: enough that augmentation "
+                "adds little; 'basic' selects the best epoch, averages the weights and "
+                "calibrates the saved model at no cost per step."
+            ],
+        )
+    else:
+        rec = Recommendation(
+            "basic",
+            reasons=[
+                f"~{per_class:.0f} training examples per class is not a small-data problem: "
+                "'basic' for calibration and best-epoch selection; fewer epochs may do."
+            ],
+        )
+    if auxiliary_dataset:
+        rec.preset = "advanced"
+        rec.config["auxiliary_dataset"] = auxiliary_dataset
+        rec.reasons.append(
+            "an auxiliary general-domain dataset was given: 'advanced' trains "
+            "domain-adversarially against it (a gradient reversal layer and a domain "
+            "classifier), ~2x the step cost."
+        )
+    if p.imbalance > IMBALANCED:
+        rec.config.setdefault("regularization", {})["early_stopping"] = {"metric": "val_macro_f1"}
+        rec.reasons.append(
+            f"the classes are imbalanced ({p.imbalance:.1f}x between the largest and the "
+            "smallest): the best epoch is chosen on validation macro-F1, which a model "
+            "predicting the majority class cannot game, instead of accuracy."
+        )
+    if p.validation < 10 * p.classes:
+        rec.reasons.append(
+            f"only {p.validation} validation examples for {p.classes} classes: the best "
+            "epoch and the temperature are chosen on them, so both are noisy; move "
+            "examples from train to validation if you can spare them."
+        )
+    if p.smallest_class < 8:
+        rec.reasons.append(
+            f"the smallest class has ~{p.smallest_class:.0f} training examples: expect "
+            "unstable results across seeds; compare seeds with 'antifit sweep'."
+        )
+    tokens = p.mean_chars / CHARS_PER_TOKEN
+    if tokens > 128:
+        rec.config["max_length"] = 512 if tokens > 256 else 256
+        rec.reasons.append(
+            f"texts average {p.mean_chars:.0f} characters (~{tokens:.0f} tokens): "
+            f"max_length {rec.config['max_length']} keeps them whole (a step costs more)."
+        )
+    if p.cjk_share > 0.3 and rec.preset != "basic":
+        rec.config["augment"] = {
+            "version": 1,
+            "pipeline": {"type": "one_of", "steps": [{"type": "mask", "p": 0.1}]},
+            "filters": [{"type": "unchanged"}, {"type": "dedup"}],
+        }
+        rec.reasons.append(
+            "the texts are mostly CJK: WordNet synonyms and word swaps do not apply, so the "
+            "augmentation is character masking (or pass your own lexicon pipeline)."
+        )
+    return rec
+
+
+Scenario = Literal["plenty-of-compute", "little-compute", "cross-domain", "very-small-dataset"]
+SCENARIOS: dict[str, tuple[PresetName, str]] = {
+    "plenty-of-compute": (
+        "advanced",
+        "with compute to spare, 'advanced' adds smoothness regularization (more forwards per "
+        "step) to 'enhanced'; compare it with 'enhanced' on your data with antifit sweep.",
+    ),
+    "little-compute": (
+        "basic",
+        "'basic' costs nothing per step over plain fine-tuning: best-epoch selection, weight "
+        "averaging and a calibrated saved model.",
+    ),
+    "cross-domain": (
+        "advanced",
+        "with an auxiliary general-domain dataset, domain-adversarial training (a gradient "
+        "reversal layer and a domain classifier) keeps the representation domain-invariant. "
+        "Pass the auxiliary dataset id.",
+    ),
+    "very-small-dataset": (
+        "enhanced",
+        "with a few examples per class a model memorises fast: 'enhanced' trains on "
+        "label-preserving augmented views with a consistency term, selects the best epoch "
+        "and calibrates the saved model.",
+    ),
+}
+
+
+def for_scenario(scenario: Scenario, auxiliary_dataset: str | None = None) -> Recommendation:
+    name, why = SCENARIOS[scenario]
+    rec = Recommendation(name, reasons=[why])
+    if scenario == "cross-domain":
+        if auxiliary_dataset:
+            rec.config["auxiliary_dataset"] = auxiliary_dataset
+        else:
+            rec.reasons.append(
+                "No auxiliary dataset was given, so 'advanced' falls back to its "
+                "single-domain regularizers."
+            )
+    return rec
