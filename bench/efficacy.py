@@ -1,6 +1,6 @@
 """Does antifit give a better model on data it never saw? Its presets against the peers users
 would otherwise run — plain fine-tuning and the Hugging Face Trainer's standard recipe — on real
-labelled data the project does not ship (bench/corpora.py), few examples per class, several
+labelled data the project does not ship (antifit/corpora.py), few examples per class, several
 seeds paired by split.
 
 Per dataset and seed: draw a split (``--per-class`` training and ``--val-per-class``
@@ -39,8 +39,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from antifit.corpora import SOURCES, Split, make_split  # noqa: E402
 from app.local_server import running  # noqa: E402
-from bench.corpora import SOURCES, Split, make_split  # noqa: E402
 from bench.peer import finetune  # noqa: E402
 from trainer.calibration import fit_temperature  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
@@ -109,7 +109,6 @@ def score(model_dir: Path, split: Split, labels: list[str], max_length: int) -> 
 
 
 def run_arm(
-    arm: str,
     preset: str,
     overrides: dict[str, Any],
     split: Split,
@@ -185,7 +184,7 @@ def main() -> None:
         for name in args.datasets:
             texts = SOURCES[name](args.cache)
             labels = sorted(texts, key=json.dumps)  # the service's label order
-            print(f"{name}: {({c: len(t) for c, t in texts.items()})}", flush=True)
+            print(f"{name}: { ({c: len(t) for c, t in texts.items()}) }", flush=True)
             for noise in args.noise:
                 for seed in range(args.first_seed, args.first_seed + args.seeds):
                     split = make_split(
@@ -205,7 +204,16 @@ def main() -> None:
                             "seed": seed,
                             "arm": arm,
                             **run_arm(
-                                arm, preset, overrides, split, labels, base, dataset, out, args, seed
+                                arm,
+                                preset,
+                                overrides,
+                                split,
+                                labels,
+                                base,
+                                dataset,
+                                out,
+                                args,
+                                seed,
                             ),
                         }
                         rows.append(row)

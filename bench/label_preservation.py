@@ -1,4 +1,4 @@
-"""Do augmentation pipelines keep the label? For each real dataset (bench/corpora.py): train a
+"""Do augmentation pipelines keep the label? For each real dataset (antifit/corpora.py): train a
 reference classifier on many originals (plain fine-tuning of the packaged all-MiniLM-L6-v2 with
 the Hugging Face Trainer), augment held-out originals with each pipeline, and count how often
 the reference model still assigns a variant its record's label — among the records whose
@@ -25,9 +25,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from antifit.corpora import SOURCES, make_split  # noqa: E402
 from augmenters import augment  # noqa: E402
 from augmenters.spec import example_pipelines  # noqa: E402
-from bench.corpora import SOURCES, make_split  # noqa: E402
 from bench.peer import finetune  # noqa: E402
 from trainer.evalset import EvalSet  # noqa: E402
 from trainer.model import load_classifier  # noqa: E402
@@ -41,9 +41,7 @@ def pipelines() -> dict[str, dict[str, Any]]:
     examples = {name: spec.to_dict() for name, spec in example_pipelines().items()}
     chosen = {name: examples[name] for name in ("eda", "synonym", "backtranslation", "guarded")}
     chosen["eda + similarity 0.85"] = with_similarity(examples["eda"], 0.85)
-    chosen["backtranslation + similarity 0.85"] = with_similarity(
-        examples["backtranslation"], 0.85
-    )
+    chosen["backtranslation + similarity 0.85"] = with_similarity(examples["backtranslation"], 0.85)
     if "label_preserving" in examples:
         chosen["label_preserving"] = examples["label_preserving"]
     return chosen
@@ -99,9 +97,7 @@ def main() -> None:
                 by_id = {r["id"]: r for r in probe}
                 predicted = predict(model, labels, [v.text for v in variants])
                 kept = [
-                    p == v.label
-                    for v, p in zip(variants, predicted, strict=True)
-                    if v.id in right
+                    p == v.label for v, p in zip(variants, predicted, strict=True) if v.id in right
                 ]
                 changed = [words_changed(by_id[v.id]["text"], v.text) for v in variants]
                 row = {

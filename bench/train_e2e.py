@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from antifit.corpora import fortunes, make_split  # noqa: E402
 from app.local_server import running  # noqa: E402
-from bench.corpora import fortunes, make_split  # noqa: E402
 from bench.efficacy import upload  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.service import Service  # noqa: E402
