@@ -1,8 +1,8 @@
-"""Real labelled text the project does not ship, fetched from Debian, and the small splits the
-training benchmarks draw from it.
+"""Real labelled text the project does not ship, fetched from Debian, and the small splits that
+``antifit demo`` and the training benchmarks draw from it.
 
 - ``fortunes``: fortune cookies of four categories from Debian's ``fortunes`` package
-  (downloaded with ``apt-get download``; no root needed).
+  (downloaded with ``apt-get download`` into the cache; no root needed).
 - ``wordnet``: WordNet 3.0 noun definitions labelled with their lexicographer file (the
   semantic category a lexicographer filed the synset under: animal, artifact, food, person,
   plant, communication), from Debian's ``wordnet-base`` (installed by ``scripts/setup.sh``).
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ from typing import Any
 
 FORTUNES = "usr/share/games/fortunes"
 FORTUNE_CATEGORIES = ("computers", "politics", "science", "work")
-WORDNET_NOUNS = Path("/usr/share/wordnet/data.noun")
 # lexicographer file numbers (lexnames(5WN)) -> label
 WORDNET_CATEGORIES = {
     5: "animal",
@@ -40,6 +40,11 @@ def fortunes(cache: Path) -> dict[str, list[str]]:
     """Download Debian's fortunes package and read the chosen categories."""
     root = cache / "fortunes"
     if not (root / FORTUNES).exists():
+        if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
+            raise FileNotFoundError(
+                "the fortunes corpus comes from Debian's package archive: this needs apt-get "
+                "and dpkg-deb (use the wordnet corpus instead)"
+            )
         cache.mkdir(parents=True, exist_ok=True)
         subprocess.run(["apt-get", "download", "fortunes"], cwd=cache, check=True)
         deb = next(cache.glob("fortunes_*.deb"))
@@ -58,10 +63,10 @@ def fortunes(cache: Path) -> dict[str, list[str]]:
 def wordnet(cache: Path) -> dict[str, list[str]]:
     """WordNet noun definitions (the gloss without its quoted examples) by category."""
     del cache  # installed from Debian by scripts/setup.sh
-    if not WORDNET_NOUNS.exists():
-        raise FileNotFoundError(f"{WORDNET_NOUNS} is missing: apt-get install wordnet-base")
+    from augmenters.resources import wordnet_source
+
     texts: dict[str, list[str]] = {label: [] for label in WORDNET_CATEGORIES.values()}
-    with open(WORDNET_NOUNS, encoding="latin-1") as f:
+    with open(wordnet_source() / "data.noun", encoding="latin-1") as f:
         for line in f:
             if line.startswith("  "):  # the licence header
                 continue
