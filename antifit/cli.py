@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from antifit import demo
 from app import cli as serve_cli
 from augmenters import cli as augment_cli
 from augmenters.errors import AugmentError
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     augment_cli.add_parser(sub)
     serve_cli.add_parser(sub)
     train_cli.add_parser(sub)
+    demo.add_parser(sub)
     res = sub.add_parser("resources", help="prepare and check the offline resources")
     res.add_argument("--prepare", action="store_true", help="exit 1 unless all are usable")
     res.set_defaults(run=_resources)

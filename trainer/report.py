@@ -102,3 +102,29 @@ def plot_sweep(curves: dict[str, list[Row]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_comparison(runs: dict[str, list[Row]], path: Path) -> None:
+    """Runs side by side: training (dashed) and validation (solid) loss, validation
+    accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (loss, accuracy) = plt.subplots(1, 2, figsize=(12, 4))
+    for (name, rows), colour in zip(runs.items(), plt.rcParams["axes.prop_cycle"], strict=False):
+        steps = [r["step"] for r in rows]
+        c = colour["color"]
+        loss.plot(steps, [r["train_loss"] for r in rows], "--", color=c, label=f"{name}: train")
+        loss.plot(steps, [r["val_loss"] for r in rows], "-o", ms=3, color=c, label=f"{name}: val")
+        accuracy.plot(steps, [r["val_accuracy"] for r in rows], "-o", ms=3, color=c, label=name)
+    loss.set_title("cross-entropy: training subset (dashed) vs validation")
+    accuracy.set_title("validation accuracy")
+    for ax in (loss, accuracy):
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
