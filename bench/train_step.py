@@ -25,9 +25,13 @@ sys.path.insert(0, str(ROOT))
 
 from trainer.config import (  # noqa: E402
     R3F,
+    Averaging,
+    Consistency,
     DomainAdversarial,
     Mixout,
+    RDrop,
     Regularization,
+    RobustLoss,
     Smart,
     WeightDecay,
     preset,
@@ -52,6 +56,16 @@ ARMS: dict[str, Regularization] = {
     "DANN (+16 auxiliary rows)": Regularization(
         domain_adversarial=DomainAdversarial(enabled=True, auxiliary_dataset="aux")
     ),
+    "weight average (EMA)": Regularization(averaging=Averaging(enabled=True)),
+    "layer-wise lr decay 0.8": Regularization(layer_lr_decay=0.8),
+    "generalized CE": Regularization(robust_loss=RobustLoss(kind="gce")),
+    "early-learning reg. (ELR)": Regularization(robust_loss=RobustLoss(kind="elr")),
+    "R-Drop": Regularization(rdrop=RDrop(enabled=True)),
+    "consistency (+32 variant rows)": Regularization(
+        augmented=True, consistency=Consistency(enabled=True)
+    ),
+    "preset basic": preset("basic"),
+    "preset enhanced (+32 variant rows)": preset("enhanced"),
     "preset advanced": preset("advanced"),
 }
 
@@ -82,9 +96,15 @@ def main() -> None:
         )
         return {k: v.to(device) for k, v in encoded.items()}
 
-    inputs = fixed_length(args.batch_size)
-    inputs_with_aux = fixed_length(args.batch_size * 2)  # task rows + auxiliary rows
-    y = torch.tensor([i % 3 for i in range(args.batch_size)], device=device)
+    n = args.batch_size
+    inputs = fixed_length(n)
+    inputs_with_aux = fixed_length(n * 2)  # task rows + auxiliary rows
+    y = torch.tensor([i % 3 for i in range(n)], device=device)
+    ids = [f"r{i}" for i in range(n)]
+    # a grouped batch: n originals, then 2 variants of each (consistency training)
+    grouped = fixed_length(n * 3)
+    y3 = torch.cat([y, y, y])
+    sources = torch.tensor([-1] * n + list(range(n)) * 2, device=device)
 
     model = plain.model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
@@ -106,9 +126,11 @@ def main() -> None:
             device=device,
         )
         if reg.domain_adversarial.enabled:
-            steps[name] = lambda s=stepper: s.step(inputs_with_aux, y, n_aux=args.batch_size)
+            steps[name] = lambda s=stepper: s.step(inputs_with_aux, y, n_aux=n)
+        elif reg.augmented:
+            steps[name] = lambda s=stepper: s.step(grouped, y3, ids=ids * 3, sources=sources)
         else:
-            steps[name] = lambda s=stepper: s.step(inputs, y)
+            steps[name] = lambda s=stepper: s.step(inputs, y, ids=ids)
 
     times: dict[str, list[list[float]]] = {name: [] for name in steps}
     for step in steps.values():  # warm-up
