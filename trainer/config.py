@@ -174,6 +174,13 @@ class Regularization(Section):
     )
     reinit_layers: int = Field(default=0, ge=0, description="top encoder layers re-initialised")
     linear_probe: LinearProbe = LinearProbe()
+    min_steps: int = Field(
+        default=0,
+        ge=0,
+        description="run more epochs when the configured ones give fewer optimisation steps "
+        "(few-sample fine-tuning needs enough of them; early stopping ends the run when "
+        "validation stops improving)",
+    )
     temperature_scaling: bool = Field(
         default=False,
         description="fit a temperature on the validation split and fold it into the saved "

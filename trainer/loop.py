@@ -154,7 +154,10 @@ class Training:
         )
         self._prepare_model()
         self.steps_per_epoch = self._steps_per_epoch()
-        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        # few-sample fine-tuning needs enough steps (Zhang et al. 2021): more epochs when the
+        # configured ones fall short of min_steps
+        self.epochs = max(config.epochs, math.ceil(self.reg.min_steps / self.steps_per_epoch))
+        self.total_steps = config.max_steps or self.epochs * self.steps_per_epoch
         self.stepper = Stepper(
             self.classifier,
             self.reg,
@@ -285,7 +288,7 @@ class Training:
         stop_reason = self.stop_reason  # set when the checkpoint is of a finished run
         bar = _progress_bar(self.progress, self.total_steps, self.step)
         try:
-            while stop_reason is None and self.epoch < self.config.epochs:
+            while stop_reason is None and self.epoch < self.epochs:
                 if not resumed_mid_epoch:
                     self.stream.set_epoch(self.epoch)
                 resumed_mid_epoch = False
@@ -568,6 +571,7 @@ class Training:
             "device": str(self.device),
             "bf16": self.bf16,
             "steps": self.step,
+            "epochs_planned": self.epochs,
             "epochs_completed": self.epoch,
             "stop_reason": stop_reason,
             "best": {

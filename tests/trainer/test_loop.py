@@ -160,6 +160,15 @@ def test_consistency_averaging_and_a_calibrated_saved_model(
     assert state["average"]["updates"] == 12 and len(state["elr"]["ids"]) == 48
 
 
+def test_min_steps_adds_epochs(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) -> None:
+    cfg = config(service, tmp_path, tiny_mlm, preset="none", epochs=1)
+    cfg = cfg.model_copy(
+        update={"regularization": cfg.regularization.model_copy(update={"min_steps": 10})}
+    )
+    report = train(cfg, progress=False)
+    assert report["epochs_planned"] == 2 and report["steps"] == 12  # 6 batches an epoch
+
+
 def test_domain_adversarial_with_r3f(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
