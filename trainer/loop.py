@@ -458,6 +458,7 @@ class Training:
     def _rank_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
             "stream": self.stream.state_dict(),
+            "stepper": self.stepper.rank_state_dict(),
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
         }
@@ -528,6 +529,7 @@ class Training:
         self.stop_reason = state["stop_reason"]
         mine = state["ranks"][self.rank]
         self.stream.load_state_dict(mine["stream"])
+        self.stepper.load_rank_state_dict(mine["stepper"])
         if self.aux_stream is not None:
             self.aux_stream.load_state_dict(mine["aux_stream"])
         torch.set_rng_state(mine["rng"])

@@ -222,9 +222,16 @@ class Stepper:
             "scheduler": self.scheduler.state_dict(),
             "teacher": self.teacher.average.state_dict() if self.teacher else None,
             "average": self.average.state_dict() if self.average else None,
-            "elr": self.elr.state_dict() if self.elr else None,
             "steps_done": self.steps_done,
         }
+
+    def rank_state_dict(self) -> dict[str, Any]:
+        """What differs between DDP ranks: ELR's targets of the records this rank saw."""
+        return {"elr": self.elr.state_dict() if self.elr else None}
+
+    def load_rank_state_dict(self, state: dict[str, Any]) -> None:
+        if self.elr is not None:
+            self.elr.load_state_dict(state["elr"])
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.module.load_state_dict(state["module"])
@@ -234,8 +241,6 @@ class Stepper:
             self.teacher.average.load_state_dict(state["teacher"])
         if self.average is not None:
             self.average.load_state_dict(state["average"])
-        if self.elr is not None:
-            self.elr.load_state_dict(state["elr"])
         self.steps_done = state["steps_done"]
 
 

@@ -156,8 +156,9 @@ def test_consistency_averaging_and_a_calibrated_saved_model(
     saved = evaluate(logits, clf.label_ids(items))
     assert saved.loss == pytest.approx(report["saved_model"]["val_loss"], abs=1e-4)
     assert saved.ece == pytest.approx(report["saved_model"]["val_ece"], abs=1e-4)
-    state = torch.load(tmp_path / checkpoint.NAME, weights_only=True)["stepper"]
-    assert state["average"]["updates"] == 12 and len(state["elr"]["ids"]) == 48
+    state = torch.load(tmp_path / checkpoint.NAME, weights_only=True)
+    assert state["stepper"]["average"]["updates"] == 12
+    assert len(state["ranks"][0]["stepper"]["elr"]["ids"]) == 48
 
 
 def test_min_steps_adds_epochs(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) -> None:
