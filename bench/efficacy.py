@@ -198,24 +198,10 @@ def main() -> None:
                     dataset = upload(base, split.records, f"{name}-noise{noise}-seed{seed}")
                     for arm, preset, overrides in arms:
                         out = Path(tmp) / f"{name}-{noise}-{seed}-{arm}"
-                        row = {
-                            "dataset": name,
-                            "noise": noise,
-                            "seed": seed,
-                            "arm": arm,
-                            **run_arm(
-                                arm,
-                                preset,
-                                overrides,
-                                split,
-                                labels,
-                                base,
-                                dataset,
-                                out,
-                                args,
-                                seed,
-                            ),
-                        }
+                        result = run_arm(
+                            preset, overrides, split, labels, base, dataset, out, args, seed
+                        )
+                        row = {"dataset": name, "noise": noise, "seed": seed, "arm": arm, **result}
                         rows.append(row)
                         print(line(row), flush=True)
                         args.out.parent.mkdir(parents=True, exist_ok=True)
