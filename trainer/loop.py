@@ -9,6 +9,7 @@ uninterrupted one would have. Batch order is the service's, a function of (seed,
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -198,7 +199,6 @@ class Training:
         self.last_logits: torch.Tensor | None = None  # ... and of the last evaluation
         self.last_eval_step = -1
         self.resumed_from: int | None = None
-        self.stop_reason: str | None = None
         # wall time of the run (earlier processes' included) and training throughput
         self.clock = time.monotonic()
         self.elapsed_before = 0.0
@@ -284,8 +284,15 @@ class Training:
     # ----------------------------------------------------------------------------- the loop
 
     def run(self) -> dict[str, Any]:
-        resumed_mid_epoch = self._resume()
-        stop_reason = self.stop_reason  # set when the checkpoint is of a finished run
+        state = checkpoint.load(self.out)
+        if state is not None:
+            self._check_resumable(state)
+            if state.get("finished"):
+                self.log(f"{self.out} holds a finished run: nothing to do")
+                report: dict[str, Any] = json.loads((self.out / REPORT).read_text())
+                return report
+        resumed_mid_epoch = self._resume(state)
+        stop_reason = None
         bar = _progress_bar(self.progress, self.total_steps, self.step)
         try:
             while stop_reason is None and self.epoch < self.epochs:
@@ -302,12 +309,16 @@ class Training:
         finally:
             bar.close()
             self.writer.wait()
-        if self.stop_reason is None:
-            if self.last_eval_step != self.step:
-                self._evaluate()
-            self.stop_reason = stop_reason or "epochs"
-            self._checkpoint(background=False)
-        return self._finish(self.stop_reason)
+        if self.last_eval_step != self.step:
+            self._evaluate()
+        report = self._finish(stop_reason or "epochs")
+        if self.rank == 0:
+            # the model and report are written: a finished run's checkpoint needs no state
+            # (for a 7B model the optimizer's alone would be tens of gigabytes)
+            finished = {"config": self.config.model_dump(mode="json"), "world_size": self.world}
+            self.writer.submit({**finished, "finished": True, "step": self.step}, background=False)
+        self._barrier()
+        return report
 
     def _epoch(self, bar: Any) -> str | None:
         batches = iter(self.stream)
@@ -491,22 +502,12 @@ class Training:
                 "elapsed": self._elapsed(),
                 "last_eval_step": self.last_eval_step,
                 "job": self.job,
-                "stop_reason": self.stop_reason,
                 "ranks": ranks,
             },
             background=background,
         )
 
-    def _resume(self) -> bool:
-        """Load the checkpoint if there is one; True when it stopped mid-epoch."""
-        state = checkpoint.load(self.out)
-        if state is None:
-            if self.rank == 0:
-                for name in (METRICS, REPORT):
-                    (self.out / name).unlink(missing_ok=True)
-            (self.out / f"batches.rank{self.rank}.jsonl").unlink(missing_ok=True)
-            self._barrier()
-            return False
+    def _check_resumable(self, state: dict[str, Any]) -> None:
         saved = TrainConfig.model_validate(state["config"])
         if _comparable(saved) != _comparable(self.config):
             raise TrainingError(
@@ -517,6 +518,16 @@ class Training:
             raise TrainingError(
                 f"the checkpoint was written by {state['world_size']} ranks; resume with as many"
             )
+
+    def _resume(self, state: dict[str, Any] | None) -> bool:
+        """Load a mid-run checkpoint if there is one; True when it stopped mid-epoch."""
+        if state is None:
+            if self.rank == 0:
+                for name in (METRICS, REPORT):
+                    (self.out / name).unlink(missing_ok=True)
+            (self.out / f"batches.rank{self.rank}.jsonl").unlink(missing_ok=True)
+            self._barrier()
+            return False
         self.stepper.load_state_dict(state["stepper"])
         self.stopper.load_state_dict(state["early_stopping"])
         self.best_state = state["best_state"]
@@ -526,7 +537,6 @@ class Training:
         self.elapsed_before, self.clock = state["elapsed"], time.monotonic()
         self.last_eval_step = state["last_eval_step"]
         self.step, self.epoch = state["step"], state["epoch"]
-        self.stop_reason = state["stop_reason"]
         mine = state["ranks"][self.rank]
         self.stream.load_state_dict(mine["stream"])
         self.stepper.load_rank_state_dict(mine["stepper"])

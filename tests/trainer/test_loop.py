@@ -18,7 +18,7 @@ from app.local_server import free_port
 from tests.trainer.conftest import BAD, GOOD
 from trainer import checkpoint
 from trainer.config import TrainConfig
-from trainer.loop import TrainingError, train
+from trainer.loop import Interrupted, TrainingError, train
 from trainer.report import read_jsonl
 from trainer.stream import StreamError
 
@@ -40,6 +40,21 @@ def config(svc: dict[str, str], out: Path, model: Path, **kwargs: Any) -> TrainC
             **kwargs,
         }
     )
+
+
+def stop_after(steps: int) -> Any:
+    """A should_stop that asks the run to stop after ``steps`` steps."""
+    calls = iter(range(steps, -1, -1))
+    return lambda: next(calls) <= 1
+
+
+def interrupted_state(cfg: TrainConfig, steps: int) -> dict[str, Any]:
+    """Run ``steps`` steps, stop as SIGTERM would, and read the checkpoint it wrote."""
+    with pytest.raises(Interrupted, match=f"stopped at step {steps}"):
+        train(cfg, progress=False, should_stop=stop_after(steps))
+    state = checkpoint.load(Path(cfg.output_dir))
+    assert state is not None and state["step"] == steps
+    return state
 
 
 def test_enhanced_run_writes_its_outputs(
@@ -100,12 +115,15 @@ def test_advanced_regularizers_together(
         eval_every=2,
         regularization={"weight_decay": {"l2sp": True}, "augmented": False},
     )
-    report = train(cfg, progress=False)
+    state = interrupted_state(cfg, 3)
+    assert state["stepper"]["teacher"]["updates"] == 3
+    report = train(cfg, progress=False)  # resumes at step 3
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in rows] == [2, 4] and report["stop_reason"] == "max_steps"
-    assert all(r["l2sp_distance"] > 0 for r in rows)
-    saved = torch.load(tmp_path / checkpoint.NAME, weights_only=True)
-    assert saved["stepper"]["teacher"] is not None and saved["stop_reason"] == "max_steps"
+    assert all(r["l2sp_distance"] > 0 for r in rows) and report["resumed_from_step"] == 3
+    finished = checkpoint.load(tmp_path)
+    assert finished is not None and finished["finished"] and "stepper" not in finished
+    assert train(cfg, progress=False) == report  # a finished run is not trained again
 
 
 def test_consistency_averaging_and_a_calibrated_saved_model(
@@ -130,6 +148,9 @@ def test_consistency_averaging_and_a_calibrated_saved_model(
             "reinit_layers": 1,
         },
     )
+    state = interrupted_state(cfg, 3)  # the averages and targets resume with the run
+    assert state["stepper"]["average"]["updates"] == 3
+    assert len(state["ranks"][0]["stepper"]["elr"]["ids"]) == 24  # 3 batches of 8 originals
     report = train(cfg, progress=False)
     traced = read_jsonl(tmp_path / "batches.rank0.jsonl")
     assert len(traced) == report["steps"] == 2 * 6  # batches of 8 records, 48 records
@@ -156,9 +177,6 @@ def test_consistency_averaging_and_a_calibrated_saved_model(
     saved = evaluate(logits, clf.label_ids(items))
     assert saved.loss == pytest.approx(report["saved_model"]["val_loss"], abs=1e-4)
     assert saved.ece == pytest.approx(report["saved_model"]["val_ece"], abs=1e-4)
-    state = torch.load(tmp_path / checkpoint.NAME, weights_only=True)
-    assert state["stepper"]["average"]["updates"] == 12
-    assert len(state["ranks"][0]["stepper"]["elr"]["ids"]) == 48
 
 
 def test_min_steps_adds_epochs(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) -> None:
@@ -183,11 +201,10 @@ def test_domain_adversarial_with_r3f(
         regularization={"r3f": {"enabled": True}, "augmented": False},
     )
     assert cfg.regularization.domain_adversarial.enabled and not cfg.regularization.smart.enabled
-    report = train(cfg, progress=False)
-    assert report["steps"] == 3
-    state = torch.load(tmp_path / checkpoint.NAME, weights_only=True)
+    state = interrupted_state(cfg, 2)
     assert any(k.startswith("domain_head.") for k in state["stepper"]["module"])
     assert state["ranks"][0]["aux_stream"]["resume_token"] is not None
+    assert train(cfg, progress=False)["steps"] == 3
 
 
 def test_early_stopping_restores_the_best_weights(
@@ -316,8 +333,10 @@ def test_killed_or_stopped_run_resumes_and_ends_as_it_would_have(
     new_rows = read_jsonl(out / "metrics.jsonl")
     assert without_timing(new_rows) == without_timing(ref_rows)
     assert all(r["elapsed_seconds"] > 0 and r["train_examples_per_second"] > 0 for r in new_rows)
-    a = torch.load(tmp_path / "reference" / checkpoint.NAME, weights_only=True)["stepper"]["module"]
-    b = torch.load(out / checkpoint.NAME, weights_only=True)["stepper"]["module"]
+    from safetensors.torch import load_file
+
+    a = load_file(tmp_path / "reference" / "model" / "model.safetensors")
+    b = load_file(out / "model" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
