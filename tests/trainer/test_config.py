@@ -8,10 +8,14 @@ def test_presets_build_on_each_other() -> None:
     none, basic, enhanced, advanced = (preset(n) for n in ("none", "basic", "enhanced", "advanced"))
     assert none == Regularization()
     assert basic.weight_decay.rate > 0 and basic.dropout.hidden and basic.early_stopping.enabled
-    assert basic.label_smoothing == 0 and not basic.augmented
-    assert enhanced.label_smoothing > 0 and enhanced.augmented
-    assert enhanced.weight_decay == basic.weight_decay and enhanced.early_stopping.enabled
-    assert advanced.mixout.enabled and advanced.smart.enabled and advanced.augmented
+    assert basic.early_stopping.metric == "val_accuracy" and basic.early_stopping.tie_break
+    assert basic.linear_probe.enabled and basic.temperature_scaling and basic.min_steps > 0
+    assert not basic.augmented and basic.label_smoothing == 0
+    assert enhanced.augmented and enhanced.consistency.enabled
+    assert (
+        enhanced.model_copy(update={"augmented": False, "consistency": basic.consistency}) == basic
+    )
+    assert advanced.mixout.enabled and advanced.smart.enabled and advanced.consistency.enabled
     cross = preset("advanced", auxiliary_dataset="news")
     assert cross.domain_adversarial.enabled and not cross.smart.enabled
     assert cross.domain_adversarial.auxiliary_dataset == "news"

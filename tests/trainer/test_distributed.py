@@ -42,7 +42,7 @@ def test_ranks_see_disjoint_records_and_keep_identical_weights(
         "model": str(tiny_mlm),
         "output_dir": str(tmp_path),
         "preset": "advanced",
-        "regularization": {"augmented": False},
+        "regularization": {"augmented": False, "min_steps": 0},
         "epochs": 2,
         "batch_size": 8,
         "max_length": 32,

@@ -26,6 +26,8 @@ NOISE = {"version": 1, "pipeline": {"type": "keyboard", "p": 0.2}}
 
 
 def config(svc: dict[str, str], out: Path, model: Path, **kwargs: Any) -> TrainConfig:
+    """A small run: the presets' min_steps off, so epochs and steps are the ones asked for."""
+    kwargs["regularization"] = {"min_steps": 0, **kwargs.get("regularization", {})}
     return TrainConfig.model_validate(
         {
             "service": svc["base"],
@@ -85,7 +87,7 @@ def test_enhanced_run_writes_its_outputs(
 
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["stop_reason"] == "epochs" and saved["steps"] == report["steps"] == len(traced)
-    assert saved["config"]["regularization"]["label_smoothing"] == 0.1
+    assert saved["config"]["regularization"]["consistency"]["enabled"]
     assert saved["final"]["val_calibration"] in ("over-confident", "under-confident", "calibrated")
     assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bins = saved["calibration"]["bins"]
@@ -218,7 +220,15 @@ def test_early_stopping_restores_the_best_weights(
         preset="basic",
         epochs=20,
         eval_every=2,
-        regularization={"early_stopping": {"patience": 2, "min_delta": 10.0}},
+        regularization={
+            "early_stopping": {
+                "metric": "val_loss",
+                "tie_break": None,
+                "patience": 2,
+                "min_delta": 10.0,
+                "not_before": 0.0,
+            }
+        },
     )
     report = train(cfg, progress=False)
     assert report["stop_reason"] == "early_stopping"
@@ -237,9 +247,11 @@ def test_early_stopping_restores_the_best_weights(
     items = Service(service["base"]).originals(service["dataset"], "validation")
     with torch.no_grad():
         logits = model(**clf.encode([i["text"] for i in items], 32)).logits
-    assert evaluate(logits, clf.label_ids(items)).loss == pytest.approx(
-        report["final"]["val_loss"], abs=1e-5
-    )
+    saved = evaluate(logits, clf.label_ids(items))
+    # the best step's weights (predictions as then), with the temperature folded in (basic)
+    assert saved.accuracy == report["final"]["val_accuracy"]
+    assert saved.loss == pytest.approx(report["saved_model"]["val_loss"], abs=1e-5)
+    assert report["temperature"] is not None
 
 
 def test_a_different_config_does_not_resume_silently(
