@@ -116,7 +116,9 @@ def make_split(
     rng = random.Random(f"split-{seed}")
     records: list[dict[str, Any]] = []
     for label, items in texts.items():
-        wanted = per_class + val_per_class + (test_per_class or len(items))
+        wanted = (
+            per_class + val_per_class + (len(items) if test_per_class is None else test_per_class)
+        )
         chosen = rng.sample(items, min(len(items), wanted))
         for i, text in enumerate(chosen):
             split = (

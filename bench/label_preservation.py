@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import tempfile
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ def with_similarity(spec: dict[str, Any], floor: float) -> dict[str, Any]:
 def pipelines() -> dict[str, dict[str, Any]]:
     examples = {name: spec.to_dict() for name, spec in example_pipelines().items()}
     chosen = {name: examples[name] for name in ("eda", "synonym", "backtranslation", "guarded")}
-    chosen["eda + similarity 0.85"] = with_similarity(examples["eda"], 0.85)
+    for floor in (0.8, 0.85, 0.9):
+        chosen[f"eda + similarity {floor}"] = with_similarity(examples["eda"], floor)
     chosen["backtranslation + similarity 0.85"] = with_similarity(examples["backtranslation"], 0.85)
     if "label_preserving" in examples:
         chosen["label_preserving"] = examples["label_preserving"]
@@ -48,9 +50,9 @@ def pipelines() -> dict[str, dict[str, Any]]:
 
 
 def words_changed(original: str, variant: str) -> float:
-    a, b = original.split(), variant.split()
-    same = sum(x == y for x, y in zip(a, b, strict=False))
-    return 1.0 - same / max(len(a), len(b), 1)
+    """1 - the similarity of the two word sequences (difflib's ratio): a deleted or moved word
+    counts once, not as a shift of every word after it."""
+    return 1.0 - SequenceMatcher(None, original.split(), variant.split()).ratio()
 
 
 @torch.no_grad()
@@ -97,9 +99,11 @@ def main() -> None:
                 by_id = {r["id"]: r for r in probe}
                 predicted = predict(model, labels, [v.text for v in variants])
                 kept = [
-                    p == v.label for v, p in zip(variants, predicted, strict=True) if v.id in right
+                    p == v.label
+                    for v, p in zip(variants, predicted, strict=True)
+                    if v.record_id in right
                 ]
-                changed = [words_changed(by_id[v.id]["text"], v.text) for v in variants]
+                changed = [words_changed(by_id[v.record_id]["text"], v.text) for v in variants]
                 row = {
                     "dataset": name,
                     "pipeline": pipeline,

@@ -45,3 +45,5 @@ def test_splits_are_seeded_sized_and_flip_training_labels_only() -> None:
     assert again.records == split.records
     rest = make_split(texts, seed=3, per_class=4, val_per_class=5, test_per_class=None, noise=0.0)
     assert Counter(r["split"] for r in rest.records)["test"] == 3 * 41
+    none = make_split(texts, seed=3, per_class=4, val_per_class=5, test_per_class=0, noise=0.0)
+    assert not none.of("test")
