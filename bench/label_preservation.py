@@ -44,8 +44,6 @@ def pipelines() -> dict[str, dict[str, Any]]:
     for floor in (0.8, 0.85, 0.9):
         chosen[f"eda + similarity {floor}"] = with_similarity(examples["eda"], floor)
     chosen["backtranslation + similarity 0.85"] = with_similarity(examples["backtranslation"], 0.85)
-    if "label_preserving" in examples:
-        chosen["label_preserving"] = examples["label_preserving"]
     return chosen
 
 

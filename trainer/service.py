@@ -16,7 +16,14 @@ from augmenters.spec import example_pipelines
 from trainer.stream import Batch, StreamDataset, StreamError
 
 JOB_DONE = "succeeded"
+# the trainer's own augmentation: the most label-preserving of the pipelines measured in
+# docs/benchmarks.md (Apertium back-translation with a sentence-similarity floor of 0.85)
+DEFAULT_PIPELINE = "label_preserving"
 JOB_FAILED = ("failed", "cancelled")
+
+
+def default_augmentation() -> dict[str, Any]:
+    return example_pipelines()[DEFAULT_PIPELINE].to_dict()
 
 
 class Service:
@@ -79,7 +86,7 @@ class Service:
         resumed run gets the same job) an augmentation job over the training split and wait
         until it has succeeded."""
         body = {
-            "spec": spec if spec is not None else example_pipelines()["eda"].to_dict(),
+            "spec": spec if spec is not None else default_augmentation(),
             "seed": seed,
             "n_variants": n_variants,
             "splits": ["train"],

@@ -52,6 +52,7 @@ def test_example_pipelines_are_packaged_and_valid() -> None:
 
     examples = example_pipelines()
     assert {"eda", "noise", "synonym", "backtranslation", "masking"} <= set(examples)
+    assert "similarity" in {f.type for f in examples["label_preserving"].filters}
     assert all(isinstance(s, PipelineSpec) for s in examples.values())
 
 
