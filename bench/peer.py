@@ -92,7 +92,6 @@ def finetune(
         num_train_epochs=epochs,
         learning_rate=learning_rate,
         per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=64,
         warmup_steps=0.1,
         weight_decay=0.01 if regularized else 0.0,
         label_smoothing_factor=0.1 if regularized else 0.0,

@@ -127,6 +127,7 @@ class Training:
             if config.bf16 is not None
             else self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         )
+        self.eval_batch_size = config.eval_batch_size or (64 if self.device.type == "cuda" else 16)
         self.progress = progress and self.rank == 0
         self.log = on_log or (lambda message: None)
         self.should_stop = should_stop or (lambda: False)
@@ -251,7 +252,7 @@ class Training:
 
     def _evalset(self, items: Batch) -> EvalSet:
         return EvalSet.build(
-            self.classifier, items, self.config.max_length, self.config.eval_batch_size
+            self.classifier, items, self.config.max_length, self.eval_batch_size
         )
 
     def _prepare_model(self) -> None:
