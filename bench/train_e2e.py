@@ -3,7 +3,8 @@ model, epochs and evaluation schedule (one evaluation per epoch), each run in a 
 own (interpreter start, imports, model loading, training, evaluations, saving: what a user
 waits for).
 
-Pairs: ``antifit train --preset none`` vs the Trainer's plain fine-tuning, ``basic`` vs the
+Pairs: ``antifit train --preset none`` vs the Trainer's plain fine-tuning (with and without
+its training-side evaluation, which measures the train/validation gap), ``basic`` vs the
 Trainer's regularized recipe (both keep the best epoch: a checkpoint per epoch for the Trainer,
 weights in memory for antifit), and each other preset vs plain fine-tuning, its extra cost
 to be read against its step cost (bench/train_step.py) and the examples it trains on. Arms
@@ -38,6 +39,7 @@ from trainer.service import Service  # noqa: E402
 # arm -> the peer it is compared with
 PAIRS = {
     "antifit none": "HF plain",
+    "antifit none, no gap": "HF plain",
     "antifit basic": "HF recipe",
     "antifit enhanced": "HF plain",
     "antifit advanced": "HF plain",
@@ -91,6 +93,12 @@ def main() -> None:
                 "--set",
                 "regularization.min_steps=0",
                 *job,
+            ]
+        if "antifit none" in commands:  # the loop alone, without the gap's evaluation
+            commands["antifit none, no gap"] = [
+                *commands["antifit none"],
+                "--set",
+                "train_eval_size=0",
             ]
         for round_ in range(args.rounds):
             for arm, command in commands.items():

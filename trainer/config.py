@@ -306,7 +306,10 @@ class TrainConfig(Section):
         "always at the end, and on SIGTERM/SIGINT under antifit train)",
     )
     train_eval_size: int = Field(
-        default=256, ge=1, description="training originals evaluated for the train/val gap"
+        default=256,
+        ge=0,
+        description="training originals evaluated for the train/val gap (0: no training-side "
+        "evaluation, no gap; each evaluation is then cheaper)",
     )
     seed: int = 0
     device: Device = Field(default="auto", description="auto (CUDA when present), cpu or cuda")
@@ -314,6 +317,19 @@ class TrainConfig(Section):
     trace_ids: bool = Field(
         default=False, description="log every batch's record ids (batches.rank{r}.jsonl)"
     )
+
+    @model_validator(mode="after")
+    def _training_side(self) -> TrainConfig:
+        if self.train_eval_size:
+            return self
+        reg = self.regularization
+        if reg.linear_probe.enabled:
+            raise ValueError(
+                "the linear probe is fitted on the training subset: train_eval_size > 0"
+            )
+        if reg.early_stopping.enabled and "gap" in reg.early_stopping.metric:
+            raise ValueError("a gap metric needs the training subset: train_eval_size > 0")
+        return self
 
     @model_validator(mode="before")
     @classmethod

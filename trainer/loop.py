@@ -149,10 +149,14 @@ class Training:
 
         self.classifier = load_classifier(config.model, self.labels, self.reg.dropout)
         self.validation = self._evalset(self.service.originals(config.dataset, "validation"))
-        self.train_subset = self._evalset(
-            self.service.originals(
-                config.dataset, "train", limit=config.train_eval_size, seed=config.seed
+        self.train_subset = (
+            self._evalset(
+                self.service.originals(
+                    config.dataset, "train", limit=config.train_eval_size, seed=config.seed
+                )
             )
+            if config.train_eval_size
+            else None
         )
         self._prepare_model()
         self.steps_per_epoch = self._steps_per_epoch()
@@ -251,9 +255,7 @@ class Training:
         )
 
     def _evalset(self, items: Batch) -> EvalSet:
-        return EvalSet.build(
-            self.classifier, items, self.config.max_length, self.eval_batch_size
-        )
+        return EvalSet.build(self.classifier, items, self.config.max_length, self.eval_batch_size)
 
     def _prepare_model(self) -> None:
         """Model surgery before the optimizer, averages and anchors see the weights:
@@ -262,7 +264,7 @@ class Training:
         model = self.classifier.model.to(self.device)
         reinit_top_layers(model, self.reg.reinit_layers)
         probe = self.reg.linear_probe
-        if not probe.enabled:
+        if not probe.enabled or self.train_subset is None:
             return
         n = len(self.labels)
         inputs = [
@@ -414,7 +416,6 @@ class Training:
     def _evaluate(self) -> bool:
         """Evaluate, log a metrics row, track the best weights; True to stop."""
         started = time.monotonic()
-        train = evaluate(self._logits(self.train_subset), self.train_subset.labels)
         logits = self._logits(self.validation)
         labels = self.validation.labels
         val = evaluate(logits, labels)
@@ -426,13 +427,15 @@ class Training:
             "train_objective": self.objective_sum / self.objective_count
             if self.objective_count
             else None,
-            **train.as_dict("train"),
             **val.as_dict("val"),
             "val_calibrated_loss": nll(logits, labels, temperature),
             "val_temperature": temperature,
-            "gap_loss": val.loss - train.loss,
-            "gap_accuracy": train.accuracy - val.accuracy,
         }
+        if self.train_subset is not None:
+            train = evaluate(self._logits(self.train_subset), self.train_subset.labels)
+            row.update(train.as_dict("train"))
+            row["gap_loss"] = val.loss - train.loss
+            row["gap_accuracy"] = train.accuracy - val.accuracy
         if self.stepper.l2sp is not None:
             row["l2sp_distance"] = self.stepper.l2sp.distance()
         self.objective_sum, self.objective_count = 0.0, 0
@@ -455,9 +458,10 @@ class Training:
         self.examples_since_eval, self.train_seconds_since_eval = 0, 0.0
         if self.rank == 0:
             append_jsonl(self.out / METRICS, row)
+        gap = f" gap_loss {row['gap_loss']:.4f}" if "gap_loss" in row else ""
         self.log(
             f"step {self.step} epoch {self.epoch}: val_loss {val.loss:.4f} "
-            f"val_accuracy {val.accuracy:.3f} gap_loss {row['gap_loss']:.4f}"
+            f"val_accuracy {val.accuracy:.3f}{gap}"
         )
         stop = es.enabled and self.stopper.stopped and self.step >= es.not_before * self.total_steps
         return self._anyone(stop)[0]
@@ -594,7 +598,7 @@ class Training:
                 "epoch": best["epoch"] if best else None,
             },
             "restored_best_weights": restored,
-            "final": None if final is None else {key: final[key] for key in FINAL_KEYS},
+            "final": None if final is None else {key: final.get(key) for key in FINAL_KEYS},
             # the saved model on the validation split (after temperature scaling, if on):
             # its metrics and reliability diagram; the test split's when the dataset has one
             "temperature": temperature,

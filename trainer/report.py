@@ -50,7 +50,8 @@ def plot_learning_curve(
     steps = [r["step"] for r in rows]
     fig, axes = plt.subplots(1, 3 if bins else 2, figsize=(16 if bins else 11, 4))
     for ax, metric in zip(axes[:2], ("loss", "accuracy"), strict=True):
-        ax.plot(steps, [r[f"train_{metric}"] for r in rows], marker="o", label="train")
+        if rows and f"train_{metric}" in rows[0]:
+            ax.plot(steps, [r[f"train_{metric}"] for r in rows], marker="o", label="train")
         ax.plot(steps, [r[f"val_{metric}"] for r in rows], marker="o", label="validation")
         if stop_step is not None:
             ax.axvline(stop_step, color="grey", linestyle="--", label="best (early stopping)")
@@ -116,7 +117,8 @@ def plot_comparison(runs: dict[str, list[Row]], path: Path) -> None:
     for (name, rows), colour in zip(runs.items(), plt.rcParams["axes.prop_cycle"], strict=False):
         steps = [r["step"] for r in rows]
         c = colour["color"]
-        loss.plot(steps, [r["train_loss"] for r in rows], "--", color=c, label=f"{name}: train")
+        if rows and "train_loss" in rows[0]:
+            loss.plot(steps, [r["train_loss"] for r in rows], "--", color=c, label=f"{name}: train")
         loss.plot(steps, [r["val_loss"] for r in rows], "-o", ms=3, color=c, label=f"{name}: val")
         accuracy.plot(steps, [r["val_accuracy"] for r in rows], "-o", ms=3, color=c, label=name)
     loss.set_title("cross-entropy: training subset (dashed) vs validation")

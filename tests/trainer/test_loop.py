@@ -190,6 +190,18 @@ def test_min_steps_adds_epochs(service: dict[str, str], tiny_mlm: Path, tmp_path
     assert report["epochs_planned"] == 2 and report["steps"] == 12  # 6 batches an epoch
 
 
+def test_no_training_side_evaluation(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    cfg = config(service, tmp_path, tiny_mlm, preset="none", max_steps=2, train_eval_size=0)
+    report = train(cfg, progress=False)
+    row = read_jsonl(tmp_path / "metrics.jsonl")[-1]
+    assert "train_loss" not in row and "gap_loss" not in row and row["val_loss"] > 0
+    assert report["final"]["gap_loss"] is None and (tmp_path / "learning_curve.png").exists()
+    with pytest.raises(ValueError, match="train_eval_size"):
+        config(service, tmp_path, tiny_mlm, preset="basic", train_eval_size=0)
+
+
 def test_domain_adversarial_with_r3f(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
