@@ -18,11 +18,12 @@ import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 
 from antifit.corpora import SOURCES, make_split
+from trainer.config import PresetName
 
 FIGURE = "demo.png"
 
@@ -35,7 +36,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("--corpus", choices=sorted(SOURCES), default="fortunes")
-    d.add_argument("--preset", default="enhanced", help="the preset shown next to none")
+    d.add_argument(
+        "--preset",
+        default="enhanced",
+        choices=[p for p in get_args(PresetName) if p != "none"],
+        help="the preset shown next to none",
+    )
     d.add_argument("--service", default="http://127.0.0.1:8000")
     d.add_argument("--api-key")
     d.add_argument("--output-dir", type=Path, default=Path("runs/demo"))
@@ -61,6 +67,12 @@ def run_demo(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(f"[antifit demo] {message}", file=sys.stderr, flush=True)
 
+    if not 0.0 <= args.noise < 1.0 or args.per_class < 2 or args.epochs < 1:
+        print(
+            "antifit demo: error: --noise must lie in [0, 1), --per-class >= 2, --epochs >= 1",
+            file=sys.stderr,
+        )
+        return 2
     try:
         texts = SOURCES[args.corpus](cache_dir() / "corpora")
     except (OSError, ValueError) as exc:
