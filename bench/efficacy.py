@@ -44,7 +44,7 @@ from app.local_server import running  # noqa: E402
 from bench.peer import finetune  # noqa: E402
 from trainer.calibration import fit_temperature  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
-from trainer.evalset import EvalSet  # noqa: E402
+from trainer.evalset import predict_items  # noqa: E402
 from trainer.loop import train  # noqa: E402
 from trainer.metrics import evaluate  # noqa: E402
 from trainer.model import load_classifier  # noqa: E402
@@ -74,15 +74,9 @@ def upload(base: str, records: list[dict[str, Any]], name: str) -> str:
 def score(model_dir: Path, split: Split, labels: list[str], max_length: int) -> dict[str, Any]:
     """The saved model on the held-out data, as every arm is scored."""
     clf = load_classifier(model_dir, labels)
-    clf.model.eval()
-
-    def logits(items: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-        evalset = EvalSet.build(clf, items, max_length, 64)
-        return evalset.logits(lambda x: clf.model(**x).logits, torch.device("cpu")), evalset.labels
-
-    train_logits, train_labels = logits(split.of("train"))
-    val_logits, val_labels = logits(split.of("validation"))
-    test_logits, test_labels = logits(split.of("test"))
+    train_logits, train_labels = predict_items(clf, split.of("train"), max_length)
+    val_logits, val_labels = predict_items(clf, split.of("validation"), max_length)
+    test_logits, test_labels = predict_items(clf, split.of("test"), max_length)
     test = evaluate(test_logits, test_labels)
     temperature = fit_temperature(val_logits, val_labels)
     scaled = evaluate(test_logits / temperature, test_labels)

@@ -21,8 +21,6 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
-import torch
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -30,8 +28,8 @@ from antifit.corpora import SOURCES, make_split  # noqa: E402
 from augmenters import augment  # noqa: E402
 from augmenters.spec import example_pipelines  # noqa: E402
 from bench.peer import finetune  # noqa: E402
-from trainer.evalset import EvalSet  # noqa: E402
-from trainer.model import load_classifier  # noqa: E402
+from trainer.evalset import predict_items  # noqa: E402
+from trainer.model import Classifier, load_classifier  # noqa: E402
 
 
 def with_similarity(spec: dict[str, Any], floor: float) -> dict[str, Any]:
@@ -53,14 +51,10 @@ def words_changed(original: str, variant: str) -> float:
     return 1.0 - SequenceMatcher(None, original.split(), variant.split()).ratio()
 
 
-@torch.no_grad()
-def predict(model_dir: Path, labels: list[str], texts: list[str]) -> list[str]:
-    clf = load_classifier(model_dir, labels)
-    clf.model.eval()
-    items = [{"text": t, "label": labels[0]} for t in texts]
-    evalset = EvalSet.build(clf, items, 64, 64)
-    logits = evalset.logits(lambda x: clf.model(**x).logits, torch.device("cpu"))
-    return [labels[i] for i in logits.argmax(-1).tolist()]
+def predict(clf: Classifier, texts: list[str]) -> list[str]:
+    items = [{"text": t, "label": clf.labels[0]} for t in texts]  # labels are not used
+    logits, _ = predict_items(clf, items, 64)
+    return [clf.labels[i] for i in logits.argmax(-1).tolist()]
 
 
 def main() -> None:
@@ -84,8 +78,8 @@ def main() -> None:
         probe = split.of("test")
         with tempfile.TemporaryDirectory() as tmp:
             finetune(split.records, labels, "plain", Path(tmp), epochs=args.epochs)
-            model = Path(tmp) / "model"
-            originals = predict(model, labels, [r["text"] for r in probe])
+            model = load_classifier(Path(tmp) / "model", labels)
+            originals = predict(model, [r["text"] for r in probe])
             right = {r["id"] for r, p in zip(probe, originals, strict=True) if p == r["label"]}
             print(
                 f"{name}: reference model {len(right) / len(probe):.3f} accurate on "
@@ -95,7 +89,7 @@ def main() -> None:
             for pipeline, spec in pipelines().items():
                 variants = list(augment(probe, spec, seed=0, n_variants=args.n_variants))
                 by_id = {r["id"]: r for r in probe}
-                predicted = predict(model, labels, [v.text for v in variants])
+                predicted = predict(model, [v.text for v in variants])
                 kept = [
                     p == v.label
                     for v, p in zip(variants, predicted, strict=True)

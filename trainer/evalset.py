@@ -55,3 +55,15 @@ class EvalSet:
                 out = torch.empty(len(self.items), logits.shape[-1])
             out[positions] = logits
         return out if out is not None else torch.empty(0, 0)
+
+
+@torch.no_grad()
+def predict_items(
+    classifier: Classifier, items: Batch, max_length: int, batch_size: int = 16
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A classifier's logits for ``items`` in eval mode (in the items' order), and their label
+    ids: how a saved model is scored."""
+    classifier.model.eval()
+    evalset = EvalSet.build(classifier, items, max_length, batch_size)
+    device = next(classifier.model.parameters()).device
+    return evalset.logits(lambda x: classifier.model(**x).logits, device), evalset.labels
