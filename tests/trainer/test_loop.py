@@ -321,7 +321,9 @@ def test_killed_or_stopped_run_resumes_and_ends_as_it_would_have(
 ) -> None:
     fields = {
         "preset": "advanced",  # dropout, mixout masks and SMART noise: all must be restored
-        "epochs": 3,
+        # 36 steps: the SIGTERM sent once step 8 is checkpointed lands well before the end, even on
+        # a slow machine (with 18 steps it could arrive after the run had finished)
+        "epochs": 6,
         "eval_every": 5,
         "checkpoint_every": 2,
         "regularization": {"augmented": False},
