@@ -112,7 +112,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def _train(
     args: argparse.Namespace, base: str, dataset: str, log: Any
 ) -> dict[str, dict[str, Any]]:
-    from trainer.report import plot_comparison, read_jsonl
+    from trainer.report import plot_runs, read_jsonl
     from trainer.sweep import candidate_configs, run_sweep
 
     common = {
@@ -135,7 +135,8 @@ def _train(
             "report": json.loads((out / "report.json").read_text()),
             "rows": read_jsonl(out / "metrics.jsonl"),
         }
-    plot_comparison({name: run["rows"] for name, run in runs.items()}, args.output_dir / FIGURE)
+    curves = {name: run["rows"] for name, run in runs.items()}
+    plot_runs(curves, args.output_dir / FIGURE, training=True)
     return runs
 
 

@@ -83,45 +83,28 @@ def plot_learning_curve(
     plt.close(fig)
 
 
-def plot_sweep(curves: dict[str, list[Row]], path: Path) -> None:
-    """Validation loss and accuracy per step, one line per candidate."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for name, rows in curves.items():
-        steps = [r["step"] for r in rows]
-        for ax, key in zip(axes, ("val_loss", "val_accuracy"), strict=True):
-            ax.plot(steps, [r[key] for r in rows], marker="o", markersize=3, label=name)
-    for ax, title in zip(axes, ("validation cross-entropy", "validation accuracy"), strict=True):
-        ax.set_xlabel("step")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_comparison(runs: dict[str, list[Row]], path: Path) -> None:
-    """Runs side by side: training (dashed) and validation (solid) loss, validation
-    accuracy."""
+def plot_runs(curves: dict[str, list[Row]], path: Path, training: bool = False) -> None:
+    """Runs side by side, one colour each: validation loss (solid) and accuracy per step; with
+    ``training``, the training subset's loss dashed beside the validation loss."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (loss, accuracy) = plt.subplots(1, 2, figsize=(12, 4))
-    for (name, rows), colour in zip(runs.items(), plt.rcParams["axes.prop_cycle"], strict=False):
+    for (name, rows), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"], strict=False):
         steps = [r["step"] for r in rows]
         c = colour["color"]
-        if rows and "train_loss" in rows[0]:
+        if training and rows and "train_loss" in rows[0]:
             loss.plot(steps, [r["train_loss"] for r in rows], "--", color=c, label=f"{name}: train")
-        loss.plot(steps, [r["val_loss"] for r in rows], "-o", ms=3, color=c, label=f"{name}: val")
+        val_label = f"{name}: val" if training else name
+        loss.plot(steps, [r["val_loss"] for r in rows], "-o", ms=3, color=c, label=val_label)
         accuracy.plot(steps, [r["val_accuracy"] for r in rows], "-o", ms=3, color=c, label=name)
-    loss.set_title("cross-entropy: training subset (dashed) vs validation")
+    loss.set_title(
+        "cross-entropy: training subset (dashed) vs validation"
+        if training
+        else "validation cross-entropy"
+    )
     accuracy.set_title("validation accuracy")
     for ax in (loss, accuracy):
         ax.set_xlabel("step")

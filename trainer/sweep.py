@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config import TrainConfig, merge
-from trainer.report import plot_sweep, read_jsonl, write_json
+from trainer.report import plot_runs, read_jsonl, write_json
 
 SWEEP = "sweep.json"
 CURVES = "sweep.png"
@@ -80,7 +80,7 @@ def run_sweep(
         name: read_jsonl(Path(config.output_dir) / "metrics.jsonl")
         for name, config in configs.items()
     }
-    plot_sweep(curves, output_dir / CURVES)
+    plot_runs(curves, output_dir / CURVES)
     return result
 
 
