@@ -67,6 +67,8 @@ def test_stream_errors(client: TestClient) -> None:
     token = stream_lines(client, other, batch_size=2)[0]["resume_token"]
     assert client.get(f"/v1/datasets/{ds}/stream?resume_token={token}").status_code == 422
     assert client.get(f"/v1/datasets/{ds}/stream?originals=false").status_code == 422
+    r = client.get(f"/v1/datasets/{ds}/stream?group=maybe")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.group"
     job = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": SPEC}).json()
     client.post(f"/v1/jobs/{job['id']}/cancel")
     state = wait_for_job(client, job["id"])["state"]
