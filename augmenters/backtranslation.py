@@ -18,12 +18,22 @@ import re
 import subprocess
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Annotated, Literal, Protocol
 
 from pydantic import Field, model_validator
 
 from augmenters.base import Applied, Augmenter, Draft, StepSpec
 from augmenters.errors import ResourceMissing
+from augmenters.limits import (
+    MAX_MODELS,
+    MAX_PIVOT_CHAINS,
+    MAX_PIVOT_HOPS,
+    BatchSize,
+    Device,
+    Language,
+    MaxLength,
+)
+from augmenters.registry import ModelRef
 
 Candidates = list[tuple[str, float]]  # (translation, log-score), best first; [] = failed
 
@@ -152,20 +162,23 @@ class MarianEngine:
 class BackTranslationSpec(StepSpec):
     type: Literal["back_translation"] = "back_translation"
     engine: Literal["apertium", "marian"] = "apertium"
-    source: str = Field(default="eng", min_length=2)
-    pivots: tuple[tuple[str, ...], ...] = Field(
+    source: Language = "eng"
+    pivots: tuple[Annotated[tuple[Language, ...], Field(max_length=MAX_PIVOT_HOPS)], ...] = Field(
         default=(("spa",),),
         min_length=1,
+        max_length=MAX_PIVOT_CHAINS,
         description="pivot chains; each variant draws one (e.g. [['spa'], ['cat']])",
     )
-    models: dict[str, str] = Field(
-        default_factory=dict, description="marian: 'src-tgt' -> local model directory"
+    models: dict[Annotated[str, Field(max_length=40)], ModelRef] = Field(
+        default_factory=dict,
+        max_length=MAX_MODELS,
+        description="marian: 'src-tgt' -> local model directory",
     )
     num_beams: int = Field(default=4, ge=1, le=32)
-    temperature: float = Field(default=0.0, ge=0.0)
-    batch_size: int = Field(default=32, ge=1)
-    max_length: int = Field(default=256, ge=8)
-    device: str = "auto"
+    temperature: float = Field(default=0.0, ge=0.0, le=100.0)
+    batch_size: BatchSize = 32
+    max_length: MaxLength = 256
+    device: Device = "auto"
 
     @model_validator(mode="after")
     def _chains(self) -> BackTranslationSpec:

@@ -13,14 +13,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from augmenters.protect import Protection, compile_user_patterns, protected_units, protection
+from augmenters.limits import MAX_CHANGES
+from augmenters.protect import (
+    MAX_PATTERN_CHARS,
+    MAX_PATTERNS,
+    Protection,
+    check_pattern,
+    compile_user_patterns,
+    protected_units,
+    protection,
+)
 from augmenters.rng import round_stochastic
 from augmenters.tokenize import split
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0, le=MAX_CHANGES)]
+Pattern = Annotated[
+    str, Field(min_length=1, max_length=MAX_PATTERN_CHARS), AfterValidator(check_pattern)
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +103,11 @@ class RateSpec(StepSpec, ABC):
     max_changes: Count | None = None
     protect_urls: bool = True
     protect_numbers: bool = False
-    protect: tuple[str, ...] = Field(default=(), description="extra regexes never changed")
+    protect: tuple[Pattern, ...] = Field(
+        default=(),
+        max_length=MAX_PATTERNS,
+        description="extra regexes (RE2 syntax, linear-time) whose matches are never changed",
+    )
 
     @model_validator(mode="after")
     def _check_bounds(self) -> RateSpec:

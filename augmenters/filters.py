@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from augmenters.limits import BatchSize, Device
+from augmenters.registry import ModelRef
+
 Group = tuple[str, list[str]]  # (original, variants)
 
 
@@ -77,8 +80,8 @@ class LengthRatioSpec(FilterSpec):
     """Keep variants whose length (characters) over the original's lies in [min, max]."""
 
     type: Literal["length_ratio"] = "length_ratio"
-    min: float = Field(default=0.5, ge=0.0)
-    max: float = Field(default=2.0, gt=0.0)
+    min: float = Field(default=0.5, ge=0.0, le=1_000.0)
+    max: float = Field(default=2.0, gt=0.0, le=1_000.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> LengthRatioSpec:
@@ -106,9 +109,9 @@ class SimilaritySpec(FilterSpec):
 
     type: Literal["similarity"] = "similarity"
     min: float = Field(default=0.8, ge=-1.0, le=1.0)
-    model: str | None = None
-    batch_size: int = Field(default=64, ge=1)
-    device: str = "auto"
+    model: ModelRef | None = None
+    batch_size: BatchSize = 64
+    device: Device = "auto"
 
     def build(self) -> Filter:
         return SimilarityFilter(self)

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from augmenters.base import Applied, Augmenter, Draft, RateSpec, WordAugmenter, WordLevel
+from augmenters.limits import MAX_TOP_K, BatchSize, Device, MaxLength, Token
+from augmenters.registry import ModelRef
 from augmenters.tokenize import has_letter, match_case
 
 
@@ -22,7 +24,7 @@ class MaskSpec(RateSpec):
 
     type: Literal["mask"] = "mask"
     p: float = Field(default=0.15, ge=0.0, le=1.0)
-    mask_token: str = Field(default="[MASK]", min_length=1)
+    mask_token: Token = "[MASK]"
 
     def build(self) -> MaskAugmenter:
         return MaskAugmenter(self)
@@ -44,8 +46,8 @@ class SpanMaskSpec(RateSpec):
 
     type: Literal["span_mask"] = "span_mask"
     p: float = Field(default=0.15, ge=0.0, le=1.0)
-    mean_span: float = Field(default=3.0, ge=1.0)
-    mask_token: str = Field(default="[MASK]", min_length=1)
+    mean_span: float = Field(default=3.0, ge=1.0, le=100.0)
+    mask_token: Token = "[MASK]"
     collapse: bool = True
 
     def build(self) -> SpanMaskAugmenter:
@@ -106,12 +108,14 @@ class ContextualSpec(RateSpec):
     """Mask a fraction ``p`` of the words and refill each with a masked LM's top-k sample."""
 
     type: Literal["contextual"] = "contextual"
-    model: str = Field(description="local Hugging Face masked-LM directory")
+    model: ModelRef = Field(
+        description="a registered masked-LM name, or (library, CLI) a local model directory"
+    )
     p: float = Field(default=0.15, ge=0.0, le=1.0)
-    top_k: int = Field(default=10, ge=1)
-    batch_size: int = Field(default=32, ge=1)
-    max_length: int = Field(default=256, ge=8)
-    device: str = "auto"
+    top_k: int = Field(default=10, ge=1, le=MAX_TOP_K)
+    batch_size: BatchSize = 32
+    max_length: MaxLength = 256
+    device: Device = "auto"
 
     def build(self) -> ContextualAugmenter:
         return ContextualAugmenter(self)

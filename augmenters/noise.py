@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from augmenters.base import Count, RateSpec, WordAugmenter
+from augmenters.limits import MAX_MARKS, Mark
 from augmenters.tokenize import graphemes, has_letter, is_cjk, match_case
 
 # --- data ---------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ class PunctuationSpec(RateSpec):
     type: Literal["punctuation"] = "punctuation"
     p: float = Field(default=0.15, ge=0.0, le=1.0)
     min_changes: Count = 1
-    marks: tuple[str, ...] = Field(default=PUNCTUATION, min_length=1)
+    marks: tuple[Mark, ...] = Field(default=PUNCTUATION, min_length=1, max_length=MAX_MARKS)
 
     def build(self) -> PunctuationAugmenter:
         return PunctuationAugmenter(self)

@@ -18,6 +18,7 @@ from typing import Any
 
 from augmenters.base import Applied, Draft
 from augmenters.errors import RecordError
+from augmenters.registry import Registry
 from augmenters.rng import VariantSeeder, stable_digest
 from augmenters.spec import PipelineSpec, parse_spec
 
@@ -78,10 +79,20 @@ class Variant:
 class Pipeline:
     """A built pipeline: augmenters plus filters, ready to run over records."""
 
-    def __init__(self, spec: PipelineSpec | Mapping[str, Any] | str | Path) -> None:
-        self.spec = parse_spec(spec)
-        self.root = self.spec.pipeline.build()
-        self.filters = [f.build() for f in self.spec.filters]
+    def __init__(
+        self,
+        spec: PipelineSpec | Mapping[str, Any] | str | Path,
+        served: Registry | None = None,
+    ) -> None:
+        """``served``: the registry of a service running a spec that came over the network
+        (names only, no paths); without it, names registered in ANTIFIT_RESOURCES_DIR and
+        paths both work."""
+        self.spec = parse_spec(spec, served)
+        registry = served or Registry.from_env()
+        # names become paths here, after the seeds are drawn from the spec as written
+        built = parse_spec(registry.resolve(self.spec.to_dict()))
+        self.root = built.pipeline.build()
+        self.filters = [f.build() for f in built.filters]
         self._seed_key = self.spec.pipeline_digest()
         self.dropped: Counter[str] = Counter()  # variants dropped, by filter name
 

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -158,6 +158,9 @@ def apertium_modes() -> frozenset[str]:
     return frozenset(line.strip() for line in out.splitlines() if line.strip())
 
 
+LOCAL = {"local_files_only": True}  # never a hub, whatever the string names
+
+
 def model_dir(path: str) -> Path:
     p = Path(path).expanduser()
     if not (p / "config.json").is_file():
@@ -193,7 +196,13 @@ def _load(what: str, load: Any) -> Any:
         raise ResourceMissing(what, str(exc).splitlines()[0]) from exc
 
 
-@cache
+# Models kept loaded per process and kind: a service worker holds at most this many masked LMs,
+# this many translation models and this many sentence encoders (each a few hundred MB for the
+# models antifit is used with); the least recently used is dropped first.
+MODELS_KEPT = 2
+
+
+@lru_cache(maxsize=MODELS_KEPT)
 def masked_lm(path: str, device: str) -> tuple[Any, Any]:
     """(tokenizer, model) for a local masked-LM directory, in eval mode on ``device``."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
@@ -201,38 +210,43 @@ def masked_lm(path: str, device: str) -> tuple[Any, Any]:
     quiet_transformers()
 
     directory = model_dir(path)
-    tokenizer = _load(f"model {path!r}", lambda: AutoTokenizer.from_pretrained(directory))
-    model = _load(f"model {path!r}", lambda: AutoModelForMaskedLM.from_pretrained(directory))
+    tokenizer = _load(f"model {path!r}", lambda: AutoTokenizer.from_pretrained(directory, **LOCAL))
+    model = _load(
+        f"model {path!r}", lambda: AutoModelForMaskedLM.from_pretrained(directory, **LOCAL)
+    )
     model = model.to(device).eval()
     if tokenizer.mask_token is None:
         raise ResourceMissing(f"model {path!r}", "its tokenizer has no mask token")
     return tokenizer, model
 
 
-@cache
+@lru_cache(maxsize=MODELS_KEPT)
 def seq2seq(path: str, device: str) -> tuple[Any, Any]:
     """(tokenizer, model) for a local translation model directory (MarianMT or similar)."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     quiet_transformers()
 
-    directory = model_dir(path) if Path(path).expanduser().exists() else None
-    source: str | Path = directory or path  # a hub id, where the user has network
-    tokenizer = _load(f"model {path!r}", lambda: AutoTokenizer.from_pretrained(source))
-    model = _load(f"model {path!r}", lambda: AutoModelForSeq2SeqLM.from_pretrained(source))
+    directory = model_dir(path)
+    tokenizer = _load(f"model {path!r}", lambda: AutoTokenizer.from_pretrained(directory, **LOCAL))
+    model = _load(
+        f"model {path!r}", lambda: AutoModelForSeq2SeqLM.from_pretrained(directory, **LOCAL)
+    )
     model = model.to(device).eval()
     return tokenizer, model
 
 
-@cache
+@lru_cache(maxsize=MODELS_KEPT)
 def sentence_encoder(path: str | None, device: str) -> tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
 
     quiet_transformers()
 
     directory = model_dir(path) if path else sentence_encoder_dir()
-    tokenizer = _load(f"model {directory}", lambda: AutoTokenizer.from_pretrained(directory))
-    model = _load(f"model {directory}", lambda: AutoModel.from_pretrained(directory))
+    tokenizer = _load(
+        f"model {directory}", lambda: AutoTokenizer.from_pretrained(directory, **LOCAL)
+    )
+    model = _load(f"model {directory}", lambda: AutoModel.from_pretrained(directory, **LOCAL))
     model = model.to(device).eval()
     return tokenizer, model
 

@@ -26,6 +26,7 @@ from augmenters.base import Augmenter, Probability, StepSpec
 from augmenters.compose import OneOfAugmenter, SequenceAugmenter, SometimesAugmenter
 from augmenters.errors import SpecError
 from augmenters.filters import DedupSpec, LengthRatioSpec, SimilaritySpec, UnchangedSpec
+from augmenters.limits import MAX_DEPTH, MAX_FILTERS, MAX_STEPS
 from augmenters.masking import ContextualSpec, MaskSpec, SpanMaskSpec
 from augmenters.noise import (
     CharNoiseSpec,
@@ -35,6 +36,7 @@ from augmenters.noise import (
     WordDeleteSpec,
     WordSwapSpec,
 )
+from augmenters.registry import Registry
 from augmenters.rng import canonical_json, stable_digest
 from augmenters.synonym import SynonymSpec
 
@@ -43,7 +45,7 @@ SPEC_VERSION = 1
 
 class SequenceSpec(StepSpec):
     type: Literal["sequence"] = "sequence"
-    steps: tuple[Step, ...] = Field(min_length=1)
+    steps: tuple[Step, ...] = Field(min_length=1, max_length=MAX_STEPS)
 
     def build(self) -> Augmenter:
         return SequenceAugmenter(self, [s.build() for s in self.steps])
@@ -51,8 +53,10 @@ class SequenceSpec(StepSpec):
 
 class OneOfSpec(StepSpec):
     type: Literal["one_of"] = "one_of"
-    steps: tuple[Step, ...] = Field(min_length=1)
-    weights: tuple[Annotated[float, Field(ge=0.0)], ...] | None = None
+    steps: tuple[Step, ...] = Field(min_length=1, max_length=MAX_STEPS)
+    weights: tuple[Annotated[float, Field(ge=0.0, le=1e6)], ...] | None = Field(
+        default=None, max_length=MAX_STEPS
+    )
 
     @model_validator(mode="after")
     def _weights(self) -> OneOfSpec:
@@ -110,6 +114,7 @@ def _by_type(union: Any) -> dict[str, type[BaseModel]]:
 STEPS: dict[str, type[BaseModel]] = _by_type(Step)
 FILTERS: dict[str, type[BaseModel]] = _by_type(FilterStep)
 COMPOSITIONS = ("sequence", "one_of", "sometimes")
+_TAGS = {*FILTERS, "inline", "name"}  # tags of tagged unions, left out of error paths
 
 
 class PipelineSpec(BaseModel):
@@ -117,7 +122,7 @@ class PipelineSpec(BaseModel):
 
     version: int = SPEC_VERSION
     pipeline: Step
-    filters: tuple[FilterStep, ...] = ()
+    filters: tuple[FilterStep, ...] = Field(default=(), max_length=MAX_FILTERS)
 
     @field_validator("version")
     @classmethod
@@ -156,11 +161,16 @@ def _type_first(value: Any) -> Any:
     return value
 
 
-def parse_spec(data: PipelineSpec | Mapping[str, Any] | str | bytes | Path) -> PipelineSpec:
+def parse_spec(
+    data: PipelineSpec | Mapping[str, Any] | str | bytes | Path, served: Registry | None = None
+) -> PipelineSpec:
     """Read a spec from an object, a JSON string, or a JSON file; invalid -> ``SpecError``
-    naming the field (e.g. ``pipeline.steps.1.p``)."""
+    naming the field (e.g. ``pipeline.steps.1.p``). ``served``: the spec came over the network;
+    it may name only the resources registered there, never a path."""
     if isinstance(data, PipelineSpec):
-        return data
+        if served is None:
+            return data
+        data = data.to_dict()
     if isinstance(data, Path):
         try:
             data = data.read_text(encoding="utf-8")
@@ -173,15 +183,29 @@ def parse_spec(data: PipelineSpec | Mapping[str, Any] | str | bytes | Path) -> P
             raise SpecError(f"spec is not valid JSON: {exc}") from exc
     if not isinstance(data, Mapping):
         raise SpecError("a spec is a JSON object with 'version', 'pipeline' and 'filters'")
+    _check_depth(data.get("pipeline"), "pipeline", 0)
     try:
-        return PipelineSpec.model_validate(data)
+        return PipelineSpec.model_validate(data, context={"served": served})
     except ValidationError as exc:
         raise spec_error(exc) from exc
 
 
+def _check_depth(step: Any, where: str, depth: int) -> None:
+    """Compositions nest at most MAX_DEPTH deep: checked before validation, which recurses."""
+    if not isinstance(step, Mapping) or step.get("type") not in COMPOSITIONS:
+        return
+    if depth == MAX_DEPTH:
+        raise SpecError(f"compositions nest at most {MAX_DEPTH} deep", field=where)
+    inner = step.get("steps") if step.get("type") != "sometimes" else [step.get("step")]
+    if isinstance(inner, list | tuple):
+        for i, child in enumerate(inner[:MAX_STEPS]):
+            at = f"{where}.step" if step.get("type") == "sometimes" else f"{where}.steps.{i}"
+            _check_depth(child, at, depth + 1)
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     # pydantic puts the union's tag in the path (steps.1.keyboard.p): leave it out
-    return ".".join(str(part) for part in loc if part not in STEPS and part not in FILTERS)
+    return ".".join(str(part) for part in loc if part not in STEPS and part not in _TAGS)
 
 
 def _message(error: Any) -> str:

@@ -14,12 +14,14 @@ import re
 from functools import cache, lru_cache
 from importlib import resources as importlib_resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from augmenters.base import RateSpec, WordAugmenter
 from augmenters.errors import SpecError
+from augmenters.limits import MAX_LEXICON_ENTRIES, MAX_SYNONYMS, Word
+from augmenters.registry import LexiconName, LocalPath, Registry
 from augmenters.resources import pos_tagger, wordnet
 from augmenters.tokenize import CJK_CHAR, match_case, symbols
 
@@ -120,13 +122,30 @@ def _tags(words: tuple[str, ...]) -> tuple[str, ...]:
 
 
 Lexicon = dict[str, tuple[str, ...]]
+InlineLexicon = Annotated[
+    dict[Word, Annotated[tuple[Word, ...], Field(max_length=MAX_SYNONYMS)]],
+    Field(max_length=MAX_LEXICON_ENTRIES),
+]
+# a name or an inline lexicon, told apart by the JSON type (errors then name one of them)
+LexiconField = Annotated[
+    Annotated[InlineLexicon, Tag("inline")] | Annotated[LexiconName, Tag("name")],
+    Discriminator(lambda v: "name" if isinstance(v, str) else "inline"),
+]
 
 
-@lru_cache(maxsize=32)
+MAX_LEXICON_BYTES = 64 << 20
+
+
+@lru_cache(maxsize=8)
 def load_lexicon(path: str) -> Lexicon:
+    file = Path(path).expanduser()
     try:
-        raw = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        if not file.is_file():  # not a FIFO or a device: those would never end
+            raise OSError("not a regular file")
+        if file.stat().st_size > MAX_LEXICON_BYTES:
+            raise OSError(f"larger than {MAX_LEXICON_BYTES} bytes")
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
         raise SpecError(f"cannot read lexicon {path!r}: {exc}", field="lexicon_path") from exc
     return _validate_lexicon(raw, "lexicon_path")
 
@@ -134,6 +153,8 @@ def load_lexicon(path: str) -> Lexicon:
 def _validate_lexicon(raw: object, field: str) -> Lexicon:
     if not isinstance(raw, dict):
         raise SpecError("a lexicon is a JSON object: word -> list of synonyms", field=field)
+    if len(raw) > MAX_LEXICON_ENTRIES:
+        raise SpecError(f"more than {MAX_LEXICON_ENTRIES} lexicon entries", field=field)
     out: Lexicon = {}
     for key, values in raw.items():
         if not isinstance(values, list | tuple) or not all(
@@ -165,17 +186,23 @@ class SynonymSpec(RateSpec):
     type: Literal["synonym"] = "synonym"
     p: float = Field(default=0.2, ge=0.0, le=1.0, description="fraction of eligible words")
     source: Literal["wordnet", "lexicon"] = "wordnet"
-    max_senses: int | None = Field(default=3, ge=1, description="WordNet senses to draw from")
-    lexicon: dict[str, tuple[str, ...]] | None = Field(
-        default=None, description="inline lexicon: word -> synonyms (any language)"
+    max_senses: int | None = Field(
+        default=3, ge=1, le=64, description="WordNet senses to draw from"
     )
-    lexicon_path: str | None = Field(default=None, description="JSON file: word -> synonyms")
+    lexicon: LexiconField | None = Field(
+        default=None,
+        description="inline lexicon (word -> synonyms, any language), or a registered "
+        "lexicon's name",
+    )
+    lexicon_path: LocalPath | None = Field(
+        default=None, description="JSON file: word -> synonyms (library and CLI only)"
+    )
 
     @model_validator(mode="after")
     def _lexicon_given(self) -> SynonymSpec:
         if self.source == "lexicon" and self.lexicon is None and self.lexicon_path is None:
             raise ValueError("source 'lexicon' needs 'lexicon' or 'lexicon_path'")
-        if self.lexicon is not None:
+        if isinstance(self.lexicon, dict):
             _validate_lexicon(self.lexicon, "lexicon")
         return self
 
@@ -233,7 +260,12 @@ class SynonymAugmenter(WordAugmenter):
             merged: Lexicon = {}
             if self.spec.lexicon_path is not None:
                 merged.update(load_lexicon(self.spec.lexicon_path))
-            merged.update(_validate_lexicon(self.spec.lexicon or {}, "lexicon"))
+            if isinstance(self.spec.lexicon, str):
+                merged.update(
+                    load_lexicon(str(Registry.from_env().require("lexicon", self.spec.lexicon)))
+                )
+            else:
+                merged.update(_validate_lexicon(self.spec.lexicon or {}, "lexicon"))
             self._lexicon = {k.lower(): v for k, v in merged.items() if v}
         return self._lexicon
 

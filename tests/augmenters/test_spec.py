@@ -19,6 +19,13 @@ REQUIRED: dict[str, dict[str, Any]] = {
 }
 
 
+def _nested(depth: int) -> dict[str, Any]:
+    step: dict[str, Any] = {"type": "mask"}
+    for _ in range(depth):
+        step = {"type": "sometimes", "step": step}
+    return step
+
+
 @pytest.mark.parametrize("name", sorted(STEPS))
 def test_every_registered_step_round_trips(name: str) -> None:
     spec = parse_spec({"pipeline": {"type": name, **REQUIRED.get(name, {})}})
@@ -86,8 +93,44 @@ def test_compositions_are_registered() -> None:
         ({"pipeline": {"type": "keyboard", "layout": "dvorak"}}, "pipeline.layout", "qwerty"),
         (
             {"pipeline": {"type": "mask", "protect": ["("]}},
-            "pipeline",
+            "pipeline.protect.0",
             "invalid regular expression",
+        ),
+        (
+            {"pipeline": {"type": "mask", "protect": ["x", "(?<!a)b"]}},
+            "pipeline.protect.1",
+            "no look-around",
+        ),
+        (
+            {"pipeline": {"type": "mask", "protect": ["a" * 257]}},
+            "pipeline.protect.0",
+            "at most 256 characters",
+        ),
+        ({"pipeline": {"type": "mask", "mask_token": "#" * 33}}, "pipeline.mask_token", "32"),
+        (
+            {"pipeline": {"type": "punctuation", "marks": ["!"] * 33}},
+            "pipeline.marks",
+            "at most 32 items",
+        ),
+        (
+            {"pipeline": {"type": "contextual", "model": "m", "top_k": 1000}},
+            "pipeline.top_k",
+            "less than or equal to 100",
+        ),
+        (
+            {"pipeline": {"type": "back_translation", "device": "cuda:../../x"}},
+            "pipeline.device",
+            "'auto', 'cpu' or 'cuda'",
+        ),
+        (
+            {"pipeline": {"type": "sequence", "steps": [{"type": "mask"}] * 33}},
+            "pipeline.steps",
+            "at most 32 items",
+        ),
+        (
+            {"pipeline": _nested(9)},
+            "pipeline.step.step.step.step.step.step.step.step",
+            "nest at most 8 deep",
         ),
         (
             {"pipeline": {"type": "back_translation", "engine": "marian"}},
