@@ -6,34 +6,40 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from app.api import docs
-from app.api.deps import require_api_key
 from app.api.routes import augmenters, datasets, health, jobs, stream
 from app.core import problems
 from app.core.config import Settings, get_settings
+from app.core.guard import Guard
 from app.core.metrics import Metrics
+from app.core.tokens import Signer, server_secret
 from app.jobs.executor import LocalPool
 from app.jobs.runner import JobRunner
 from app.storage.datasets import DatasetStore
 from app.storage.db import Database
 from app.storage.jobs import JobStore
+from augmenters.registry import Registry
 from augmenters.resources import check as check_resources
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    s = settings or get_settings()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        s = settings or get_settings()
         s.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(s.sqlalchemy_url())
         await run_in_threadpool(db.migrate)
-        app.state.store = store = DatasetStore(db, s.data_dir, s.shard_size)
+        signer = Signer(await run_in_threadpool(server_secret, s.secret, s.data_dir))
+        app.state.store = store = DatasetStore(db, s.data_dir, s.shard_size, signer)
         app.state.jobs = job_store = JobStore(db)
         executor = LocalPool(s.workers)
-        app.state.runner = runner = JobRunner(job_store, store, executor, app.state.metrics)
+        app.state.runner = runner = JobRunner(
+            job_store, store, executor, app.state.metrics, app.state.registry
+        )
         running = asyncio.create_task(runner.run_forever())  # resumes unfinished jobs
         # the files only: loading WordNet and the tagger is the workers' business
         app.state.resources = await run_in_threadpool(check_resources, False)
@@ -55,12 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
     app.state.metrics = Metrics()
+    app.state.registry = Registry(s.resources_dir)
     problems.install(app)
-    secured = [Depends(require_api_key)]
-    app.include_router(datasets.router, dependencies=secured)
-    app.include_router(stream.router, dependencies=secured)
-    app.include_router(jobs.router, dependencies=secured)
-    app.include_router(augmenters.router, dependencies=secured)
+    app.add_middleware(Guard, settings=s)  # keys, roles and body size, before the body
+    for router in (datasets.router, stream.router, jobs.router, augmenters.router):
+        app.include_router(router)
     app.include_router(health.router)
     docs.install(app)
     return app

@@ -6,11 +6,14 @@ from typing import Any
 
 from app.core.problems import Problem
 from augmenters import PipelineSpec, SpecError, parse_spec
+from augmenters.registry import Registry
 
 
-def request_spec(spec: dict[str, Any], where: str = "spec") -> PipelineSpec:
+def request_spec(spec: dict[str, Any], registry: Registry, where: str = "spec") -> PipelineSpec:
+    """Validate a spec that came over the network: it names registered resources, no paths.
+    Call it off the event loop (it compiles patterns and reads the registry folder)."""
     try:
-        return parse_spec(spec)
+        return parse_spec(spec, served=registry)
     except SpecError as exc:
         errors = [{**d, "field": f"{where}.{d['field']}".rstrip(".")} for d in exc.details]
         raise Problem(

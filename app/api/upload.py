@@ -14,19 +14,10 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from app.core.guard import too_large
 from app.core.problems import Problem, invalid
 
 CHUNK = 1 << 16
-
-
-def too_large(limit: int) -> Problem:
-    return Problem(
-        413,
-        "upload-too-large",
-        "Upload too large",
-        f"the upload exceeds the limit of {limit} bytes",
-        limit=limit,
-    )
 
 
 async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
@@ -34,7 +25,7 @@ async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[by
     async for chunk in stream:
         seen += len(chunk)
         if seen > limit:
-            raise too_large(limit)
+            raise too_large("upload", limit)
         yield chunk
 
 
@@ -43,7 +34,8 @@ async def receive(request: Request, limit: int, directory: Path) -> tuple[Path, 
     name (multipart only). The caller deletes the file."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit + CHUNK:
-        raise too_large(limit)  # refuse before reading a byte (multipart framing allowed for)
+        # refused before a byte is read (multipart framing allowed for)
+        raise too_large("upload", limit)
     fd, name = tempfile.mkstemp(prefix="upload-", dir=directory)
     path = Path(name)
     try:

@@ -6,8 +6,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.core.keys import ApiKey, check_unique
 
 
 class Settings(BaseSettings):
@@ -17,14 +19,45 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite file in data_dir"
     )
+    resources_dir: Path | None = Field(
+        default=None,
+        description="named resources specs may use: lexicons/NAME.json, models/NAME/",
+    )
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="any other request body, read before parsing"
+    )
+    max_text_chars: int = Field(default=20_000, ge=1, description="one record's text")
     shard_size: int = Field(default=10_000, ge=1, description="records per Parquet shard")
     max_sync_records: int = Field(default=1_000, ge=1, description="POST /v1/augment limit")
+    max_sync_variants: int = Field(
+        default=10_000, ge=1, description="records x n_variants of one POST /v1/augment"
+    )
+    max_sync_output_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    augment_deadline_s: float = Field(
+        default=30.0, gt=0, description="POST /v1/augment: 503 beyond this"
+    )
     page_size_max: int = Field(default=1_000, ge=1)
-    api_keys: list[str] = Field(default_factory=list, description="empty: no authentication")
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description='[{"name", "role", "sha256"}, ...]; empty: no authentication',
+    )
+    allow_anonymous: bool = Field(
+        default=False, description="serve a non-loopback address without API keys"
+    )
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        description="signs page and resume tokens; default: generated in data_dir",
+    )
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="job worker processes"
     )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _unique(cls, keys: list[ApiKey]) -> list[ApiKey]:
+        return check_unique(keys)
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Scope, Send
 
 from augmenters.errors import AugmentError, ResourceMissing, SpecError
 
@@ -77,6 +78,21 @@ def _response(problem: Problem, request: Request) -> JSONResponse:
         media_type=MEDIA_TYPE,
         headers=problem.headers,
     )
+
+
+async def send_problem(scope: Scope, send: Send, problem: Problem) -> None:
+    """Answer from ASGI middleware, outside the app's exception handlers."""
+    response = JSONResponse(
+        problem.body(scope["path"]),
+        status_code=problem.status,
+        media_type=MEDIA_TYPE,
+        headers=problem.headers,
+    )
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def from_augment_error(exc: AugmentError) -> Problem:

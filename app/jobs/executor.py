@@ -12,6 +12,8 @@ from typing import Protocol
 from app.core.lifeline import exit_with_parent
 from app.jobs.work import ShardResult, ShardTask, augment_shard
 
+TASKS_PER_WORKER = 64  # shards a worker process runs before it is replaced
+
 
 class Executor(Protocol):
     workers: int
@@ -34,6 +36,9 @@ class LocalPool:
             mp_context=multiprocessing.get_context("spawn"),
             initializer=exit_with_parent,
             initargs=(os.getpid(),),
+            # a fresh worker now and then, so its memory (caches, models, fragmentation) cannot
+            # only grow; the models it loaded load again in the next one
+            max_tasks_per_child=TASKS_PER_WORKER,
         )
 
     def submit(self, task: ShardTask) -> Future[ShardResult]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from app.storage.db import JobRow
 from app.storage.jobs import JobStore
 from app.storage.shards import shard_files, shard_path
 from augmenters import parse_spec
+from augmenters.registry import Registry
 
 log = logging.getLogger("antifit.jobs")
 VERSIONED = ("antifit", "nltk", "transformers", "torch", "pyarrow", "sentencepiece", "pydantic")
@@ -31,8 +33,14 @@ VERSIONED = ("antifit", "nltk", "transformers", "torch", "pyarrow", "sentencepie
 
 class JobRunner:
     def __init__(
-        self, jobs: JobStore, datasets: DatasetStore, executor: Executor, metrics: Metrics
+        self,
+        jobs: JobStore,
+        datasets: DatasetStore,
+        executor: Executor,
+        metrics: Metrics,
+        registry: Registry,
     ) -> None:
+        self.registry = registry
         self.jobs = jobs
         self.datasets = datasets
         self.executor = executor
@@ -58,9 +66,9 @@ class JobRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 -- a failed job must not stop the runner
-                log.exception("job %s failed", job.id)
+                log.exception("job %s failed", job.id)  # the details, paths included, stay here
                 await run_in_threadpool(
-                    self.jobs.set_state, job.id, "failed", error=f"{type(exc).__name__}: {exc}"
+                    self.jobs.set_state, job.id, "failed", error=public_error(exc)
                 )
                 self.metrics.jobs.labels("failed").inc()
 
@@ -91,6 +99,7 @@ class JobRunner:
                     seed=job.seed,
                     n_variants=job.n_variants,
                     splits=tuple(job.splits),
+                    resources_dir=str(self.registry.root) if self.registry.root else None,
                 )
                 result = await asyncio.wrap_future(self.executor.submit(task))
                 await self._record(result)
@@ -134,7 +143,7 @@ class JobRunner:
             "n_variants": job.n_variants,
             "splits": job.splits,
             "versions": _versions(),
-            "models": _models(job.spec),
+            "models": _models(job.spec, self.registry),
             "input": {"shards": len(inputs), "sha256": _combined(_sha256(p) for p in inputs)},
             "output": {
                 "shards": len(shards),
@@ -144,6 +153,14 @@ class JobRunner:
                 "sha256": _combined(shards[i].output_sha256 for i in sorted(shards)),
             },
         }
+
+
+_SERVER_PATH = re.compile(r"(?<![\w.:/])(?:~|\.{1,2})?/[^\s'\"]+")
+
+
+def public_error(exc: BaseException) -> str:
+    """What a client may read of a failure: its kind and message, server paths left out."""
+    return _SERVER_PATH.sub("<server path>", f"{type(exc).__name__}: {exc}")[:2_000]
 
 
 def _sha256(path: Path) -> str:
@@ -168,19 +185,23 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _models(spec: Any) -> dict[str, str]:
-    """Local model directories a spec names, with the hash of each one's config.json."""
+def _models(spec: Any, registry: Registry) -> dict[str, str]:
+    """The models a spec names, each with the hash of its config.json (by name: no server
+    path reaches a client)."""
     found: dict[str, str] = {}
     if isinstance(spec, dict):
         for key, value in spec.items():
-            paths = [value] if key == "model" else list(value.values()) if key == "models" else []
-            for path in paths:
-                if isinstance(path, str):
-                    config = Path(path).expanduser() / "config.json"
-                    found[path] = _sha256(config) if config.is_file() else "not a local directory"
+            names = [value] if key == "model" else list(value.values()) if key == "models" else []
+            for name in names:
+                if isinstance(name, str):
+                    path = registry.named("model", name)
+                    config = path / "config.json" if path is not None else None
+                    found[name] = (
+                        _sha256(config) if config and config.is_file() else "not registered"
+                    )
             if key not in ("model", "models"):
-                found.update(_models(value))
+                found.update(_models(value, registry))
     elif isinstance(spec, list):
         for item in spec:
-            found.update(_models(item))
+            found.update(_models(item, registry))
     return found

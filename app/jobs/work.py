@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from app.storage.shards import read_shard
 from augmenters import Pipeline, Record
+from augmenters.registry import Registry
 from augmenters.rng import canonical_json
 
 OUTPUT_SCHEMA = pa.schema(
@@ -45,6 +46,7 @@ class ShardTask:
     seed: int
     n_variants: int
     splits: tuple[str, ...]
+    resources_dir: str | None = None  # the service's registry: the spec names, never paths
     batch_size: int = 256
 
 
@@ -62,9 +64,10 @@ _pipelines: OrderedDict[str, Pipeline] = OrderedDict()
 _KEPT = 8  # pipelines a worker keeps (each may hold models and translation caches)
 
 
-def _pipeline(spec: dict[str, Any]) -> Pipeline:
-    key = canonical_json(spec)
-    pipeline = _pipelines.pop(key, None) or Pipeline(spec)
+def _pipeline(spec: dict[str, Any], resources_dir: str | None) -> Pipeline:
+    key = canonical_json([spec, resources_dir])
+    registry = Registry(Path(resources_dir) if resources_dir else None)
+    pipeline = _pipelines.pop(key, None) or Pipeline(spec, served=registry)
     _pipelines[key] = pipeline  # most recently used last
     while len(_pipelines) > _KEPT:
         _pipelines.popitem(last=False)
@@ -73,7 +76,7 @@ def _pipeline(spec: dict[str, Any]) -> Pipeline:
 
 
 def augment_shard(task: ShardTask) -> ShardResult:
-    pipeline = _pipeline(task.spec)
+    pipeline = _pipeline(task.spec, task.resources_dir)
     stored = [r for r in read_shard(Path(task.input_path)) if r.split in task.splits]
     splits = {r.id: r.split for r in stored}
     records = [Record(r.id, r.text, r.label) for r in stored]

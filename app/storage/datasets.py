@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import and_, or_, select
 
-from app.core import tokens
+from app.core.tokens import Signer
 from app.storage.db import Database, DatasetRow
 from app.storage.ingest import RowError, UploadOptions, ingest
 from app.storage.shards import StoredRecord, read_records
@@ -31,8 +31,9 @@ class Created:
 
 
 class DatasetStore:
-    def __init__(self, db: Database, data_dir: Path, shard_size: int) -> None:
+    def __init__(self, db: Database, data_dir: Path, shard_size: int, signer: Signer) -> None:
         self.db = db
+        self.signer = signer
         self.root = data_dir / "datasets"
         self.tmp = data_dir / "tmp"
         self.shard_size = shard_size
@@ -42,7 +43,9 @@ class DatasetStore:
     def directory(self, dataset_id: str) -> Path:
         return self.root / dataset_id
 
-    def create(self, upload: Path, options: UploadOptions, name: str) -> Created:
+    def create(
+        self, upload: Path, options: UploadOptions, name: str, owner: str | None = None
+    ) -> Created:
         """Parse ``upload`` into a new dataset. Nothing is left behind if anything fails."""
         dataset_id = uuid.uuid4().hex
         staging = self.tmp / f"ingest-{dataset_id}"
@@ -57,6 +60,7 @@ class DatasetStore:
                 row_count=result.rows,
                 shard_count=result.shards,
                 summary=result.summary,
+                owner=owner,
             )
             staging.rename(final)
             try:
@@ -76,11 +80,16 @@ class DatasetStore:
             raise UnknownDataset(dataset_id)
         return row
 
-    def page(self, page_size: int, page_token: str | None) -> tuple[list[DatasetRow], str | None]:
-        """Newest first; the token continues after the last dataset of the previous page."""
+    def page(
+        self, page_size: int, page_token: str | None, owner: str | None = None
+    ) -> tuple[list[DatasetRow], str | None]:
+        """Newest first (``owner``'s alone, if given); the token continues after the last
+        dataset of the previous page."""
         query = select(DatasetRow).order_by(DatasetRow.created_at.desc(), DatasetRow.id.desc())
+        if owner is not None:
+            query = query.where(DatasetRow.owner == owner)
         if page_token:
-            created, last_id = _decode_token(page_token)
+            created, last_id = self._decode_token(page_token)
             query = query.where(
                 or_(
                     DatasetRow.created_at < created,
@@ -91,7 +100,7 @@ class DatasetStore:
             rows = list(session.scalars(query.limit(page_size + 1)))
         more = len(rows) > page_size
         rows = rows[:page_size]
-        token = _encode_token(rows[-1]) if more and rows else None
+        token = self._encode_token(rows[-1]) if more and rows else None
         return rows, token
 
     def records(
@@ -114,20 +123,18 @@ class DatasetStore:
             self.directory(dataset_id).rename(doomed)
             shutil.rmtree(doomed, ignore_errors=True)
 
+    def _encode_token(self, row: DatasetRow) -> str:
+        return self.signer.encode([row.created_at.isoformat(), row.id])
+
+    def _decode_token(self, token: str) -> tuple[datetime, str]:
+        try:
+            created, last_id = self.signer.decode(token)
+            return datetime.fromisoformat(created), str(last_id)
+        except (ValueError, TypeError) as exc:
+            raise BadPageToken(token) from exc
+
     def check(self) -> None:
         """Raise OSError unless the data directory is writable."""
         probe = self.tmp / f".probe-{uuid.uuid4().hex}"
         probe.write_bytes(b"ok")
         probe.unlink()
-
-
-def _encode_token(row: DatasetRow) -> str:
-    return tokens.encode([row.created_at.isoformat(), row.id])
-
-
-def _decode_token(token: str) -> tuple[datetime, str]:
-    try:
-        created, last_id = tokens.decode(token)
-        return datetime.fromisoformat(created), str(last_id)
-    except (ValueError, TypeError) as exc:
-        raise BadPageToken(token) from exc

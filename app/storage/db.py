@@ -55,6 +55,7 @@ class DatasetRow(Base):
     shard_count: Mapped[int] = mapped_column(Integer)
     # rows per split, label counts, text length stats, source format and fields
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)  # the API key's name
 
 
 class JobRow(Base):
@@ -81,6 +82,7 @@ class JobRow(Base):
     manifest: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     request_hash: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(64))
 
 
 class JobShardRow(Base):

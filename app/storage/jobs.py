@@ -38,6 +38,7 @@ class JobStore:
         records_total: int,
         idempotency_key: str | None,
         request_hash: str,
+        owner: str | None = None,
     ) -> tuple[JobRow, bool]:
         """The new job and True, or, for a repeated idempotency key, the first job and False."""
         if idempotency_key is not None:
@@ -58,6 +59,7 @@ class JobStore:
             variants_written=0,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            owner=owner,
         )
         try:
             with self.db.session() as session:

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from app.core import tokens
+from app.core.tokens import Signer
 from app.storage.shards import shard_files, shard_path
 from augmenters.rng import stable_digest
 
@@ -50,13 +50,13 @@ class BadToken(ValueError):
     pass
 
 
-def encode_token(params: StreamParams, position: int) -> str:
-    return tokens.encode({"v": TOKEN_VERSION, "p": asdict(params), "pos": position})
+def encode_token(params: StreamParams, position: int, signer: Signer) -> str:
+    return signer.encode({"v": TOKEN_VERSION, "p": asdict(params), "pos": position})
 
 
-def decode_token(token: str) -> tuple[StreamParams, int]:
+def decode_token(token: str, signer: Signer) -> tuple[StreamParams, int]:
     try:
-        raw = tokens.decode(token)
+        raw = signer.decode(token)
         if raw["v"] != TOKEN_VERSION or raw["pos"] < 0:
             raise ValueError("version")
         return StreamParams(**raw["p"]), int(raw["pos"])

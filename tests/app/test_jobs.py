@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
+from app.main import create_app
 from augmenters import augment
 from tests.app.helpers import dataset_of, wait_for_job
 
@@ -92,10 +95,27 @@ def test_cancel_and_failure(client: TestClient) -> None:
     again = client.post(f"/v1/jobs/{job['id']}/cancel")
     assert again.status_code == 409 and again.json()["type"] == "urn:antifit:problem:job-finished"
 
-    missing_model = {"pipeline": {"type": "contextual", "model": "/nonexistent/model"}}
-    job = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": missing_model}).json()
-    failed = wait_for_job(client, job["id"])
-    assert failed["state"] == "failed" and "never downloads" in failed["error"]
+
+def test_a_served_spec_names_registered_models_and_failures_show_no_server_path(
+    settings: Settings, tmp_path: Path
+) -> None:
+    broken = tmp_path / "resources" / "models" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{}")  # registered, but no model can load from it
+    served = Settings(**{**settings.model_dump(), "resources_dir": tmp_path / "resources"})
+    with TestClient(create_app(served)) as client:
+        ds = dataset_of(client, 10)
+        by_path = {"pipeline": {"type": "contextual", "model": "/nonexistent/model"}}
+        r = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": by_path})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "spec.pipeline.model"
+        assert "never server paths" in r.json()["detail"]
+        by_name = {"pipeline": {"type": "contextual", "model": "broken"}}
+        job = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": by_name}).json()
+        failed = wait_for_job(client, job["id"])
+        assert failed["state"] == "failed"
+        assert str(tmp_path) not in failed["error"]
+        catalogue = client.get("/v1/augmenters").json()
+        assert catalogue["resources"] == {"lexicons": [], "models": ["broken"]}
 
 
 def test_metrics_count_uploads_jobs_and_streams(client: TestClient) -> None:

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from app.api.deps import MetricsDep, SettingsDep, StoreDep
+from app.api.deps import MetricsDep, PrincipalDep, SettingsDep, StoreDep, owned_dataset
+from app.api.ids import SEED_MAX, DatasetId
 from app.api.upload import receive, sniff_format
-from app.core import tokens
 from app.core.problems import Problem, invalid, not_found
-from app.storage.datasets import BadPageToken, UnknownDataset
+from app.core.tokens import MAX_TOKEN_CHARS
+from app.storage.datasets import BadPageToken, DatasetStore, UnknownDataset
 from app.storage.db import DatasetRow
 from app.storage.ingest import UploadOptions, UploadRejected, parse_split_ratios
 
@@ -68,16 +69,18 @@ async def create_dataset(
     settings: SettingsDep,
     store: StoreDep,
     metrics: MetricsDep,
+    principal: PrincipalDep,
     name: Annotated[str | None, Query(max_length=200)] = None,
     format: Literal["jsonl", "csv", "parquet"] | None = None,
-    text_field: str = "text",
-    label_field: str = "label",
-    id_field: str | None = None,
-    split_field: str | None = None,
+    text_field: Annotated[str, Query(min_length=1, max_length=200)] = "text",
+    label_field: Annotated[str, Query(min_length=1, max_length=200)] = "label",
+    id_field: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    split_field: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     splits: Annotated[
-        str | None, Query(description="split ratios, e.g. train:0.8,validation:0.1,test:0.1")
+        str | None,
+        Query(max_length=200, description="split ratios, e.g. train:0.8,validation:0.1,test:0.1"),
     ] = None,
-    split_seed: int = 0,
+    split_seed: Annotated[int, Query(ge=0, le=SEED_MAX)] = 0,
     on_error: Literal["reject", "skip"] = "reject",
 ) -> Created:
     """Upload JSONL, CSV or Parquet as a multipart ``file`` or as the raw body."""
@@ -107,7 +110,7 @@ async def create_dataset(
             on_error=on_error,
         )
         created = await run_in_threadpool(
-            store.create, path, options, name or filename or "dataset"
+            store.create, path, options, (name or filename or "dataset")[:200], principal.name
         )
     except UploadRejected as exc:
         metrics.uploads.labels("rejected").inc()
@@ -135,46 +138,48 @@ async def create_dataset(
 def list_datasets(
     settings: SettingsDep,
     store: StoreDep,
-    page_size: Annotated[int, Query(ge=1)] = 50,
-    page_token: str | None = None,
+    principal: PrincipalDep,
+    page_size: Annotated[int, Query(ge=1, le=SEED_MAX)] = 50,
+    page_token: Annotated[str | None, Query(max_length=MAX_TOKEN_CHARS)] = None,
 ) -> DatasetPage:
+    owner = None if principal.admin else principal.name
     try:
-        rows, token = store.page(min(page_size, settings.page_size_max), page_token)
+        rows, token = store.page(min(page_size, settings.page_size_max), page_token, owner)
     except BadPageToken as exc:
         raise _bad_token() from exc
     return DatasetPage(datasets=[Dataset.of(r) for r in rows], next_page_token=token)
 
 
 @router.get("/{dataset_id}", response_model=Dataset)
-def get_dataset(dataset_id: str, store: StoreDep) -> Dataset:
-    try:
-        return Dataset.of(store.get(dataset_id))
-    except UnknownDataset as exc:
-        raise not_found("Dataset", dataset_id) from exc
+def get_dataset(dataset_id: DatasetId, store: StoreDep, principal: PrincipalDep) -> Dataset:
+    return Dataset.of(owned_dataset(store, dataset_id, principal))
 
 
 @router.get("/{dataset_id}/records", response_model=RecordPage)
 def list_records(
-    dataset_id: str,
+    dataset_id: DatasetId,
     settings: SettingsDep,
     store: StoreDep,
+    principal: PrincipalDep,
     split: Split | None = None,
-    page_size: Annotated[int, Query(ge=1)] = 100,
-    page_token: str | None = None,
+    page_size: Annotated[int, Query(ge=1, le=SEED_MAX)] = 100,
+    page_token: Annotated[str | None, Query(max_length=MAX_TOKEN_CHARS)] = None,
 ) -> RecordPage:
-    offset = _offset(page_token)
+    offset = _offset(store, page_token)
     size = min(page_size, settings.page_size_max)
+    owned_dataset(store, dataset_id, principal)
     try:
         records = store.records(dataset_id, split=split, offset=offset, limit=size + 1)
     except UnknownDataset as exc:
         raise not_found("Dataset", dataset_id) from exc
     more = len(records) > size
-    token = _token(offset + size) if more else None
+    token = store.signer.encode({"offset": offset + size}) if more else None
     return RecordPage(records=[r.to_dict() for r in records[:size]], next_page_token=token)
 
 
 @router.delete("/{dataset_id}", status_code=204)
-def delete_dataset(dataset_id: str, store: StoreDep) -> Response:
+def delete_dataset(dataset_id: DatasetId, store: StoreDep, principal: PrincipalDep) -> Response:
+    owned_dataset(store, dataset_id, principal)
     try:
         store.delete(dataset_id)
     except UnknownDataset as exc:
@@ -182,15 +187,11 @@ def delete_dataset(dataset_id: str, store: StoreDep) -> Response:
     return Response(status_code=204)
 
 
-def _token(offset: int) -> str:
-    return tokens.encode({"offset": offset})
-
-
-def _offset(token: str | None) -> int:
+def _offset(store: DatasetStore, token: str | None) -> int:
     if token is None:
         return 0
     try:
-        offset = tokens.decode(token)["offset"]
+        offset = store.signer.decode(token)["offset"]
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise ValueError(token)
         return offset

@@ -9,12 +9,21 @@ from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from app.api.deps import JobsDep, MetricsDep, RunnerDep, StoreDep
+from app.api.deps import (
+    JobsDep,
+    MetricsDep,
+    PrincipalDep,
+    RegistryDep,
+    RunnerDep,
+    StoreDep,
+    owned_dataset,
+    owned_job,
+)
+from app.api.ids import SEED_MAX, DatasetId, JobId
 from app.api.specs import request_spec
-from app.core.problems import Problem, invalid, not_found
-from app.storage.datasets import UnknownDataset
+from app.core.problems import Problem, invalid
 from app.storage.db import JobRow
-from app.storage.jobs import ACTIVE, IdempotencyConflict, UnknownJob
+from app.storage.jobs import ACTIVE, IdempotencyConflict
 from augmenters.rng import canonical_json, stable_digest
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -24,7 +33,7 @@ Split = Literal["train", "validation", "test"]
 
 class JobRequest(BaseModel):
     spec: dict[str, Any] = Field(description="pipeline spec (see GET /v1/augmenters)")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=SEED_MAX)
     n_variants: int = Field(default=1, ge=1, le=64, description="variants per record")
     splits: list[Split] = Field(
         default=["train"],
@@ -84,21 +93,20 @@ class Job(BaseModel):
 
 @router.post("/datasets/{dataset_id}/jobs", status_code=202, response_model=Job)
 async def start_job(
-    dataset_id: str,
+    dataset_id: DatasetId,
     body: JobRequest,
     response: Response,
     store: StoreDep,
     jobs: JobsDep,
     runner: RunnerDep,
+    registry: RegistryDep,
+    principal: PrincipalDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Job:
     """Queue a job; 202 with its Location. A repeated ``Idempotency-Key`` with the same body
     returns the first job; with a different body it is a 422."""
-    spec = request_spec(body.spec)
-    try:
-        dataset = await run_in_threadpool(store.get, dataset_id)
-    except UnknownDataset as exc:
-        raise not_found("Dataset", dataset_id) from exc
+    spec = await run_in_threadpool(request_spec, body.spec, registry)
+    dataset = await run_in_threadpool(owned_dataset, store, dataset_id, principal)
     total = sum(dataset.summary["splits"].get(s, 0) for s in body.splits)
     if total == 0:
         raise invalid(
@@ -120,6 +128,7 @@ async def start_job(
                 records_total=total,
                 idempotency_key=idempotency_key,
                 request_hash=stable_digest(canonical_json(request), size=32).hex(),
+                owner=principal.name,
             )
         )
     except IdempotencyConflict as exc:
@@ -137,28 +146,23 @@ async def start_job(
 
 
 @router.get("/jobs/{job_id}", response_model=Job)
-def get_job(job_id: str, jobs: JobsDep) -> Job:
-    try:
-        return Job.of(jobs.get(job_id))
-    except UnknownJob as exc:
-        raise not_found("Job", job_id) from exc
+def get_job(job_id: JobId, jobs: JobsDep, principal: PrincipalDep) -> Job:
+    return Job.of(owned_job(jobs, job_id, principal))
 
 
 @router.get("/datasets/{dataset_id}/jobs", response_model=list[Job])
-def list_jobs(dataset_id: str, store: StoreDep, jobs: JobsDep) -> list[Job]:
-    try:
-        store.get(dataset_id)
-    except UnknownDataset as exc:
-        raise not_found("Dataset", dataset_id) from exc
+def list_jobs(
+    dataset_id: DatasetId, store: StoreDep, jobs: JobsDep, principal: PrincipalDep
+) -> list[Job]:
+    owned_dataset(store, dataset_id, principal)
     return [Job.of(row) for row in jobs.for_dataset(dataset_id)]
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=Job)
-def cancel_job(job_id: str, jobs: JobsDep, runner: RunnerDep, metrics: MetricsDep) -> Job:
-    try:
-        row = jobs.get(job_id)
-    except UnknownJob as exc:
-        raise not_found("Job", job_id) from exc
+def cancel_job(
+    job_id: JobId, jobs: JobsDep, runner: RunnerDep, metrics: MetricsDep, principal: PrincipalDep
+) -> Job:
+    row = owned_job(jobs, job_id, principal)
     if not jobs.set_state(job_id, "cancelled"):
         raise Problem(
             409,

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import JobsDep, MetricsDep, StoreDep
+from app.api.deps import JobsDep, MetricsDep, PrincipalDep, StoreDep, owned_dataset, owned_job
+from app.api.ids import MAX_WORLD, SEED_MAX, DatasetId
 from app.core.metrics import Metrics
 from app.core.problems import Problem, invalid, not_found
-from app.storage.datasets import UnknownDataset
-from app.storage.jobs import UnknownJob
+from app.core.tokens import MAX_TOKEN_CHARS, Signer
 from app.storage.stream import BadToken, StreamParams, decode_token, encode_token, rank_items
 
 router = APIRouter(prefix="/v1/datasets", tags=["stream"])
@@ -22,14 +22,20 @@ router = APIRouter(prefix="/v1/datasets", tags=["stream"])
 
 @router.get("/{dataset_id}/stream", response_class=StreamingResponse)
 async def stream(
-    dataset_id: str,
+    dataset_id: DatasetId,
     store: StoreDep,
     jobs: JobsDep,
     metrics: MetricsDep,
+    principal: PrincipalDep,
     split: Literal["train", "validation", "test"] = "train",
-    job: Annotated[str | None, Query(description="augmented version (a succeeded job)")] = None,
+    job: Annotated[
+        str | None,
+        Query(max_length=64, description="augmented version (a succeeded job)"),
+    ] = None,
     originals: bool = True,
-    variants: Annotated[int | None, Query(ge=0, description="max variants per record")] = None,
+    variants: Annotated[
+        int | None, Query(ge=0, le=1_000, description="max variants per record")
+    ] = None,
     batch_size: Annotated[int, Query(ge=1, le=10_000)] = 32,
     shuffle: bool = True,
     group: Annotated[
@@ -39,11 +45,11 @@ async def stream(
             "counts records"
         ),
     ] = False,
-    seed: int = 0,
-    epoch: Annotated[int, Query(ge=0)] = 0,
-    rank: Annotated[int, Query(ge=0)] = 0,
-    world_size: Annotated[int, Query(ge=1)] = 1,
-    resume_token: str | None = None,
+    seed: Annotated[int, Query(ge=0, le=SEED_MAX)] = 0,
+    epoch: Annotated[int, Query(ge=0, le=SEED_MAX)] = 0,
+    rank: Annotated[int, Query(ge=0, le=MAX_WORLD)] = 0,
+    world_size: Annotated[int, Query(ge=1, le=MAX_WORLD)] = 1,
+    resume_token: Annotated[str | None, Query(max_length=MAX_TOKEN_CHARS)] = None,
 ) -> StreamingResponse:
     """One JSON object per line: ``{"batch": [...], "resume_token": ..., "position": n}``, then
     ``{"end": true, "records": n}``. Order is a pure function of (seed, epoch); each rank of
@@ -51,7 +57,7 @@ async def stream(
     (its parameters replace the others, but ``batch_size``)."""
     if resume_token is not None:
         try:
-            params, start = decode_token(resume_token)
+            params, start = decode_token(resume_token, store.signer)
         except BadToken as exc:
             raise invalid(
                 "resume_token",
@@ -95,15 +101,9 @@ async def stream(
             group,
         )
         start = 0
-    try:
-        await run_in_threadpool(store.get, dataset_id)
-    except UnknownDataset as exc:
-        raise not_found("Dataset", dataset_id) from exc
+    await run_in_threadpool(owned_dataset, store, dataset_id, principal)
     if params.job_id is not None:
-        try:
-            row = await run_in_threadpool(jobs.get, params.job_id)
-        except UnknownJob as exc:
-            raise not_found("Job", params.job_id) from exc
+        row = await run_in_threadpool(owned_job, jobs, params.job_id, principal)
         if row.dataset_id != dataset_id:
             raise not_found("Job", params.job_id)
         if row.state != "succeeded":
@@ -116,12 +116,18 @@ async def stream(
     directory = store.directory(dataset_id)
     metrics.streams.inc()
     return StreamingResponse(
-        _lines(directory, params, start, batch_size, metrics), media_type="application/x-ndjson"
+        _lines(directory, params, start, batch_size, metrics, store.signer),
+        media_type="application/x-ndjson",
     )
 
 
 async def _lines(
-    directory: Any, params: StreamParams, start: int, batch_size: int, metrics: Metrics
+    directory: Any,
+    params: StreamParams,
+    start: int,
+    batch_size: int,
+    metrics: Metrics,
+    signer: Signer,
 ) -> AsyncIterator[bytes]:
     """Each shard is read off the event loop; each line waits for the client to take it, so a
     slow client holds at most one shard and one line of the server's memory."""
@@ -143,13 +149,13 @@ async def _lines(
                 units += 1
                 position += 1
                 if units == batch_size:
-                    yield _line(batch, params, position)
+                    yield _line(batch, params, position, signer)
                     delivered += len(batch)
                     metrics.stream_batches.inc()
                     metrics.stream_records.inc(len(batch))
                     batch, units = [], 0
         if batch:
-            yield _line(batch, params, position)
+            yield _line(batch, params, position, signer)
             delivered += len(batch)
             metrics.stream_batches.inc()
             metrics.stream_records.inc(len(batch))
@@ -158,10 +164,12 @@ async def _lines(
         metrics.streams_open.dec()
 
 
-def _line(batch: list[dict[str, Any]], params: StreamParams, position: int) -> bytes:
+def _line(
+    batch: list[dict[str, Any]], params: StreamParams, position: int, signer: Signer
+) -> bytes:
     body = {
         "batch": batch,
-        "resume_token": encode_token(params, position),
+        "resume_token": encode_token(params, position, signer),
         "position": position,
         "epoch": params.epoch,
         "rank": params.rank,

@@ -1,0 +1,111 @@
+"""The door of /v1: who is asking, may they, and how large a body they may send — decided from
+the headers alone, before a byte of the body is read (ASGI middleware)."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.config import Settings
+from app.core.keys import ANONYMOUS, authenticate, presented_key
+from app.core.problems import Problem, send_problem
+
+
+def is_upload(scope: Scope) -> bool:
+    """Dataset uploads stream to disk under their own cap (app/api/upload.py)."""
+    return bool(scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/datasets")
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        principal = ANONYMOUS
+        if self.settings.api_keys:
+            found = authenticate(presented_key(headers), self.settings.api_keys)
+            if found is None:
+                await send_problem(scope, send, _unauthorized())
+                return
+            principal = found
+        if not principal.may(scope["method"]):
+            await send_problem(scope, send, _forbidden(principal.name, scope["method"]))
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        if is_upload(scope):
+            await self.app(scope, receive, send)
+            return
+        limit = self.settings.max_body_bytes
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            await send_problem(scope, send, too_large("request body", limit))
+            return
+        body = await _read_capped(receive, limit)
+        if body is None:
+            await send_problem(scope, send, too_large("request body", limit))
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def _read_capped(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes ``limit`` (the rest is never read)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away; the app sees an empty body and then the disconnect
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+def too_large(what: str, limit: int) -> Problem:
+    return Problem(
+        413,
+        "body-too-large" if what == "request body" else "upload-too-large",
+        "Request body too large" if what == "request body" else "Upload too large",
+        f"the {what} exceeds the limit of {limit} bytes",
+        limit=limit,
+    )
+
+
+def _unauthorized() -> Problem:
+    return Problem(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "a valid API key is required (X-API-Key or Authorization: Bearer)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _forbidden(name: str, method: str) -> Problem:
+    return Problem(
+        403,
+        "forbidden",
+        "Forbidden",
+        f"key {name!r} is read-only: {method} is not allowed",
+    )
