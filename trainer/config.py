@@ -255,7 +255,12 @@ class TrainConfig(Section):
     {"label_smoothing": 0.2}}`` is basic with more smoothing)."""
 
     service: str = Field(default="http://127.0.0.1:8000", description="the service's base URL")
-    api_key: str | None = Field(default=None, description="the service's API key, if it has one")
+    api_key: str | None = Field(
+        default=None,
+        exclude=True,  # never in report.json, checkpoints or --print-config
+        repr=False,
+        description="the service's API key, if it has one (or ANTIFIT_TRAIN_API_KEY)",
+    )
     dataset: str = Field(min_length=1, description="dataset id (train and validation splits)")
     job: str | None = Field(
         default=None, description="augmented version (job id) whose variants to train on"

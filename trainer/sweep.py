@@ -59,14 +59,14 @@ def run_sweep(
     if jobs <= 1:
         for name, config in configs.items():
             log(f"candidate {name}: training")
-            reports[name] = _train(config.model_dump_json(), 0)
+            reports[name] = _train(config.model_dump_json(), 0, config.api_key)
             log(f"candidate {name}: {_summary(reports[name])}")
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, mp_context=context) as pool:
             futures = {
-                name: pool.submit(_train, config.model_dump_json(), threads)
+                name: pool.submit(_train, config.model_dump_json(), threads, config.api_key)
                 for name, config in configs.items()
             }
             for name, future in futures.items():
@@ -84,15 +84,17 @@ def run_sweep(
     return result
 
 
-def _train(config_json: str, threads: int) -> dict[str, Any]:
-    """One candidate (in a pool process: with ``threads`` torch threads)."""
+def _train(config_json: str, threads: int, api_key: str | None) -> dict[str, Any]:
+    """One candidate (in a pool process: with ``threads`` torch threads). The API key travels
+    apart: a config's JSON never holds it."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     from trainer.loop import train
 
-    return train(TrainConfig.model_validate_json(config_json), progress=False)
+    config = TrainConfig.model_validate_json(config_json).model_copy(update={"api_key": api_key})
+    return train(config, progress=False)
 
 
 def _row(name: str, report: dict[str, Any]) -> dict[str, Any]:

@@ -127,3 +127,11 @@ def test_metrics_count_uploads_jobs_and_streams(client: TestClient) -> None:
     assert 'antifit_jobs_total{state="succeeded"} 1.0' in text
     assert "antifit_job_records_total 10.0" in text
     assert "antifit_stream_records_total 10.0" in text
+
+
+def test_job_errors_keep_server_paths_to_the_log() -> None:
+    from app.jobs.runner import public_error
+
+    message = public_error(OSError("cannot open '/srv/antifit/models/x/config.json': denied"))
+    assert message == "OSError: cannot open '<server path>': denied"
+    assert "https://example.org/a" in public_error(ValueError("see https://example.org/a"))

@@ -165,3 +165,31 @@ def _alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/stat")  # a zombie (exited, not yet reaped by init) is gone
     return not (status.exists() and status.read_text().split()[2] == "Z")
+
+
+def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTIFIT_")}
+    env["ANTIFIT_DATA_DIR"] = str(tmp_path)
+    command = [sys.executable, "-m", "antifit.cli", "serve", "--host", "0.0.0.0"]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without API keys" in proc.stderr
+    bad = subprocess.run(
+        command, env={**env, "ANTIFIT_API_KEYS": '[""]'}, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "must not be empty" in bad.stderr
+
+
+def test_keys_new_prints_a_key_and_only_its_digest_for_the_server() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "antifit.cli", "keys", "new", "alice", "--role", "read-only"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    key = proc.stdout.split("it is shown once): ")[1].split()[0]
+    entry = json.loads(proc.stdout.split("digest): ")[1])
+    from app.core.keys import digest
+
+    assert entry == {"name": "alice", "role": "read-only", "sha256": digest(key)}

@@ -379,10 +379,15 @@ def test_cli_config_layers_and_errors(tmp_path: Path) -> None:
         "--set",
         "regularization.label_smoothing=0.2",
         "--print-config",
-        env={"ANTIFIT_TRAIN_SEED": "7", "ANTIFIT_TRAIN_EPOCHS": "4"},
+        env={
+            "ANTIFIT_TRAIN_SEED": "7",
+            "ANTIFIT_TRAIN_EPOCHS": "4",
+            "ANTIFIT_TRAIN_API_KEY": "secret-key-never-printed",
+        },
     )
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
+    assert b"secret-key-never-printed" not in out  # nor in report.json or checkpoints
     printed = json.loads(out)
     assert (printed["dataset"], printed["epochs"], printed["seed"]) == ("d1", 5, 7)
     assert printed["job"] == "job1"
