@@ -59,3 +59,4 @@ def test_health(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["database"] == "ok" and ready.json()["checks"]["storage"] == "ok"
+    assert "/" not in ready.text  # no path, host or exception text for anonymous callers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.api.deps import MetricsDep, StoreDep
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("antifit.health")
 
 
 @router.get("/livez")
@@ -22,16 +24,21 @@ def livez() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(request: Request, store: StoreDep) -> JSONResponse:
     """Ready when the database answers and the data directory is writable; the offline
-    resources (their files, looked for at start-up) are reported, not required."""
+    resources (their files, looked for at start-up) are reported, not required. Anyone may
+    ask: the answer says ok or failed/missing, and the reasons (hosts, paths) go to the log."""
     checks: dict[str, Any] = {}
     for name, probe in (("database", store.db.ping), ("storage", store.check)):
         try:
             await run_in_threadpool(probe)
             checks[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 -- any failure means not ready
-            checks[name] = f"failed: {type(exc).__name__}: {exc}"
+        except Exception:  # noqa: BLE001 -- any failure means not ready
+            log.exception("readiness check %s failed", name)
+            checks[name] = "failed"
     ready = all(v == "ok" for v in checks.values())
-    checks["resources"] = request.app.state.resources
+    checks["resources"] = {
+        name: "ok" if status.startswith("ok") else "missing"
+        for name, status in request.app.state.resources.items()
+    }
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
