@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from augmenters.rng import stable_digest
 SPLITS = ("train", "validation", "test")
 Format = Literal["jsonl", "csv", "parquet"]
 MAX_LISTED = 100  # errors or skipped rows listed in a response
+MAX_LINE_BYTES = 1 << 20  # one JSONL line: a longer one is a row error, never read whole
+MAX_ID_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class UploadOptions:
     split_ratios: dict[str, float] | None = None
     split_seed: int = 0
     on_error: Literal["reject", "skip"] = "reject"
+    max_text_chars: int = 20_000
 
 
 @dataclass
@@ -91,9 +95,23 @@ def _rows(path: Path, options: UploadOptions) -> Iterator[tuple[int, dict[str, A
         yield from _parquet_rows(path, options)
 
 
+def _lines(f: Any, limit: int) -> Iterator[bytes | None]:
+    """The file's lines; None for one longer than ``limit`` bytes (skipped in bounded reads)."""
+    while raw := f.readline(limit + 1):
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield raw
+            continue
+        while (rest := f.readline(limit)) and not rest.endswith(b"\n"):
+            pass
+        yield None
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     with path.open("rb") as f:
-        for line_no, raw in enumerate(f, start=1):
+        for line_no, raw in enumerate(_lines(f, MAX_LINE_BYTES), start=1):
+            if raw is None:
+                yield line_no, RowError(line_no, None, f"longer than {MAX_LINE_BYTES} bytes")
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -108,6 +126,10 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
                     line_no,
                     RowError(line_no, None, f"invalid JSON: {exc.msg} (column {exc.colno})"),
                 )
+                continue
+            except (ValueError, RecursionError) as exc:  # a 5,000-digit number, deep nesting
+                reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                yield line_no, RowError(line_no, None, f"invalid JSON: {reason}")
                 continue
             if not isinstance(obj, dict):
                 yield line_no, RowError(line_no, None, "a line must hold a JSON object")
@@ -206,15 +228,25 @@ def _record(
         return RowError(line, options.text_field, f"text is {what}")
     if not text.strip():
         return RowError(line, options.text_field, "text is empty")
+    if len(text) > options.max_text_chars:
+        return RowError(
+            line,
+            options.text_field,
+            f"text has {len(text)} characters; the limit is {options.max_text_chars}",
+        )
     label = row.get(options.label_field)
-    if label is None or label == "" or isinstance(label, dict | list):
+    if label is None or label == "" or not isinstance(label, str | int | float):
         what = "missing" if label is None or label == "" else "not a string or number"
         return RowError(line, options.label_field, f"label is {what}")
+    if isinstance(label, float) and not math.isfinite(label):
+        return RowError(line, options.label_field, f"label is {label}, not a finite number")
     if options.id_field is not None:
         raw_id = row.get(options.id_field)
         if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
             return RowError(line, options.id_field, "id must be a non-empty string or integer")
         record_id = str(raw_id)
+        if len(record_id) > MAX_ID_CHARS:
+            return RowError(line, options.id_field, f"id longer than {MAX_ID_CHARS} characters")
     else:
         record_id = str(line)
     split = split_of(row, record_id, line)

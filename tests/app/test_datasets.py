@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
@@ -198,3 +199,46 @@ def test_concurrent_uploads(client: TestClient) -> None:
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(upload, range(8))) == [201] * 8
     assert len(client.get("/v1/datasets?page_size=100").json()["datasets"]) == 8
+
+
+def test_hostile_rows_are_row_errors_not_500s(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.storage.ingest.MAX_LINE_BYTES", 6_000)
+    rows = [
+        b'{"text": "fine", "label": 1}',
+        b'{"text": "' + b"x" * 10_000 + b'", "label": 1}',  # over the line cap: never parsed
+        b'{"text": "big number", "label": ' + b"9" * 5_000 + b"}",
+        b'{"text": "deep", "label": 1, "meta": ' + b"[" * 2_000 + b"]" * 2_000 + b"}",
+        b'{"text": "nan", "label": NaN}',
+        b'{"text": "inf", "label": Infinity}',
+        b'{"text": "long id", "label": 1, "id": "' + b"i" * 300 + b'"}',
+    ]
+    r = client.post(
+        "/v1/datasets?id_field=id&on_error=reject",
+        content=b"\n".join(rows),
+        headers=NDJSON,
+    )
+    assert r.status_code == 422, r.text
+    by_line = {e["line"]: e for e in r.json()["errors"]}
+    assert "longer than 6000 bytes" in by_line[2]["message"]
+    assert by_line[3]["message"].startswith("invalid JSON")
+    assert by_line[4]["message"] == "invalid JSON: nested too deeply"
+    assert by_line[5]["field"] == "label" and "finite" in by_line[5]["message"]
+    assert by_line[6]["field"] == "label"
+    assert stored_nothing(settings)
+
+
+def test_texts_over_the_limit_are_row_errors(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient as Client
+
+    from app.main import create_app
+
+    small = Settings(data_dir=tmp_path / "d", max_text_chars=10)
+    with Client(create_app(small)) as c:
+        body = b'{"text": "short", "label": 1}\n{"text": "far too long a text", "label": 1}\n'
+        r = c.post("/v1/datasets", content=body, headers=NDJSON)
+        assert r.status_code == 422
+        assert r.json()["errors"] == [
+            {"line": 2, "field": "text", "message": "text has 19 characters; the limit is 10"}
+        ]

@@ -108,6 +108,7 @@ async def create_dataset(
             split_ratios=ratios,
             split_seed=split_seed,
             on_error=on_error,
+            max_text_chars=settings.max_text_chars,
         )
         created = await run_in_threadpool(
             store.create, path, options, (name or filename or "dataset")[:200], principal.name
