@@ -15,6 +15,7 @@ from app.core import problems
 from app.core.config import Settings, get_settings
 from app.core.guard import Guard
 from app.core.metrics import Metrics
+from app.core.streams import StreamSlots
 from app.core.tokens import Signer, server_secret
 from app.jobs.executor import LocalPool
 from app.jobs.runner import JobRunner
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         signer = Signer(await run_in_threadpool(server_secret, s.secret, s.data_dir))
         app.state.store = store = DatasetStore(db, s.data_dir, s.shard_size, signer)
         app.state.jobs = job_store = JobStore(db)
+        app.state.stream_slots = StreamSlots(s.max_streams, s.stream_threads)
         executor = LocalPool(s.workers)
         app.state.runner = runner = JobRunner(
             job_store, store, executor, app.state.metrics, app.state.registry

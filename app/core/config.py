@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="POST /v1/augment: 503 beyond this"
     )
     page_size_max: int = Field(default=1_000, ge=1)
+    max_streams: int = Field(default=64, ge=1, description="streams served at once (429 beyond)")
+    stream_threads: int = Field(
+        default=8, ge=1, description="threads reading shards for streams, of the shared pool"
+    )
     api_keys: list[ApiKey] = Field(
         default_factory=list,
         description='[{"name", "role", "sha256"}, ...]; empty: no authentication',

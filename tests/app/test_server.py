@@ -111,9 +111,10 @@ def _batches_sent(base: str) -> float:
 
 def test_a_stalled_client_stalls_only_its_stream(tmp_path: Path) -> None:
     """Backpressure: while the client reads nothing, the server stops producing batches (what
-    it holds is bounded by the socket buffers), and other requests are still served."""
+    it holds is bounded by the socket buffers), and other requests are still served; beyond
+    the maximum of open streams (1 here) a stream is a 429 until one ends."""
     n = 300_000
-    with running(tmp_path) as (base, _):
+    with running(tmp_path, {"ANTIFIT_MAX_STREAMS": "1"}) as (base, _):
         body = "".join(
             json.dumps({"text": f"record {i} " + "words " * 20, "label": i % 2}) + "\n"
             for i in range(n)
@@ -127,12 +128,16 @@ def test_a_stalled_client_stalls_only_its_stream(tmp_path: Path) -> None:
             time.sleep(3)  # the client stalls
             stalled_at = _batches_sent(base)
             assert httpx.get(f"{base}/livez", timeout=5).status_code == 200
+            another = httpx.get(f"{base}/v1/datasets/{ds}/stream", params={"split": "test"})
+            assert another.status_code == 429, another.text
             time.sleep(1)
             assert _batches_sent(base) == stalled_at  # nothing more while stalled
             total_batches = -(-n // 64)
             assert stalled_at < total_batches / 2
             received = 1 + sum(1 for _ in lines)
         assert received == total_batches + 1  # every batch, then the end line
+        after = httpx.get(f"{base}/v1/datasets/{ds}/stream", params={"split": "test"})
+        assert after.status_code == 200  # the slot came back
 
 
 def test_a_server_started_for_a_process_ends_with_it(tmp_path: Path) -> None:

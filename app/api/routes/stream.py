@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+import anyio
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -14,6 +16,7 @@ from app.api.deps import JobsDep, MetricsDep, PrincipalDep, StoreDep, owned_data
 from app.api.ids import MAX_WORLD, SEED_MAX, DatasetId
 from app.core.metrics import Metrics
 from app.core.problems import Problem, invalid, not_found
+from app.core.streams import Slot, StreamSlots
 from app.core.tokens import MAX_TOKEN_CHARS, Signer
 from app.storage.stream import BadToken, StreamParams, decode_token, encode_token, rank_items
 
@@ -22,6 +25,7 @@ router = APIRouter(prefix="/v1/datasets", tags=["stream"])
 
 @router.get("/{dataset_id}/stream", response_class=StreamingResponse)
 async def stream(
+    request: Request,
     dataset_id: DatasetId,
     store: StoreDep,
     jobs: JobsDep,
@@ -114,11 +118,22 @@ async def stream(
                 f"job {row.id} is {row.state}; stream it once it has succeeded",
             )
     directory = store.directory(dataset_id)
+    slots: StreamSlots = request.app.state.stream_slots
+    slot = slots.take()
+    if slot is None:
+        raise Problem(
+            429,
+            "too-many-streams",
+            "Too many streams",
+            f"the server is serving its maximum of {slots.limit} streams; try again shortly",
+            headers={"Retry-After": "5"},
+        )
     metrics.streams.inc()
-    return StreamingResponse(
-        _lines(directory, params, start, batch_size, metrics, store.signer),
-        media_type="application/x-ndjson",
-    )
+    lines = _lines(directory, params, start, batch_size, metrics, store.signer, slot)
+    # a stream whose client left before its first byte never runs its finally: the slot is
+    # also given back when the generator is collected
+    weakref.finalize(lines, slot.release)
+    return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
 async def _lines(
@@ -128,6 +143,7 @@ async def _lines(
     batch_size: int,
     metrics: Metrics,
     signer: Signer,
+    slot: Slot,
 ) -> AsyncIterator[bytes]:
     """Each shard is read off the event loop; each line waits for the client to take it, so a
     slow client holds at most one shard and one line of the server's memory."""
@@ -138,7 +154,9 @@ async def _lines(
         units = 0  # in this batch: items, or records when grouped
         position = start
         delivered = 0
-        while (chunk := await run_in_threadpool(next, chunks, None)) is not None:
+        while (
+            chunk := await anyio.to_thread.run_sync(next, chunks, None, limiter=slot.readers)
+        ) is not None:
             first, items = chunk
             position = first
             for unit in items:
@@ -162,6 +180,7 @@ async def _lines(
         yield json.dumps({"end": True, "records": delivered, "position": position}).encode() + b"\n"
     finally:
         metrics.streams_open.dec()
+        slot.release()
 
 
 def _line(
