@@ -81,10 +81,13 @@ class Service:
         n_variants: int,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         poll: float = 1.0,
+        retries: int = 2,
     ) -> str:
         """Start (or join: the idempotency key is the request's hash, so every rank and every
         resumed run gets the same job) an augmentation job over the training split and wait
-        until it has succeeded."""
+        until it has succeeded. A failed job (a transient fault: a worker killed, a full disk)
+        is retried ``retries`` times, resuming from its finished shards; a cancelled one is
+        not (someone meant it)."""
         body = {
             "spec": spec if spec is not None else default_augmentation(),
             "seed": seed,
@@ -101,6 +104,12 @@ class Service:
             raise StreamError(f"the augmentation job was refused: {response.text}")
         job: dict[str, Any] = response.json()
         while job["state"] != JOB_DONE:
+            if job["state"] == "failed" and retries > 0:
+                retries -= 1
+                retried = self._request("POST", f"/v1/jobs/{job['id']}/retry")
+                if retried.status_code == 202:
+                    job = retried.json()
+                    continue
             if job["state"] in JOB_FAILED:
                 raise StreamError(f"augmentation job {job['id']} {job['state']}: {job['error']}")
             if on_progress:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         min_length=16,
         description="signs page and resume tokens; default: generated in data_dir",
     )
+    shard_deadline_s: float = Field(
+        default=3600.0, gt=0, description="a job shard running longer fails its job"
+    )
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="job worker processes"
     )

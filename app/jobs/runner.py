@@ -22,12 +22,18 @@ from app.jobs.executor import Executor
 from app.jobs.work import ShardResult, ShardTask
 from app.storage.datasets import DatasetStore
 from app.storage.db import JobRow
-from app.storage.jobs import JobStore
+from app.storage.jobs import JobStore, UnknownJob
 from app.storage.shards import shard_files, shard_path
 from augmenters import parse_spec
 from augmenters.registry import Registry
 
 log = logging.getLogger("antifit.jobs")
+
+
+class ShardDeadline(Exception):
+    """A shard ran past its deadline."""
+
+
 VERSIONED = ("antifit", "nltk", "transformers", "torch", "pyarrow", "sentencepiece", "pydantic")
 
 
@@ -39,8 +45,10 @@ class JobRunner:
         executor: Executor,
         metrics: Metrics,
         registry: Registry,
+        shard_deadline: float = 3600.0,
     ) -> None:
         self.registry = registry
+        self.shard_deadline = shard_deadline
         self.jobs = jobs
         self.datasets = datasets
         self.executor = executor
@@ -66,6 +74,7 @@ class JobRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 -- a failed job must not stop the runner
+                self.executor.abort()  # no shard of a failed job keeps running
                 log.exception("job %s failed", job.id)  # the details, paths included, stay here
                 await run_in_threadpool(
                     self.jobs.set_state, job.id, "failed", error=public_error(exc)
@@ -76,20 +85,20 @@ class JobRunner:
         return self.datasets.directory(job.dataset_id) / "jobs" / job.id
 
     async def _run(self, job: JobRow) -> None:
+        """Run a job's pending shards until they are done, one fails (its siblings are then
+        stopped: the job failed), one runs past the shard deadline (likewise), or the job is
+        cancelled (running shards are stopped, not waited for)."""
         if not await run_in_threadpool(self.jobs.set_state, job.id, "running"):
             return  # cancelled meanwhile
         inputs = shard_files(self.datasets.directory(job.dataset_id))
         done = await run_in_threadpool(self.jobs.done_shards, job.id)
         pending = [i for i in range(len(inputs)) if i not in done]
-        limit = asyncio.Semaphore(max(1, self.executor.workers) * 2)
-        cancelled = False
+        # as many shards in flight as workers: a submitted shard starts at once, so its
+        # deadline counts its own work, not its wait in the pool's queue
+        limit = asyncio.Semaphore(max(1, self.executor.workers))
 
         async def one(shard: int) -> None:
-            nonlocal cancelled
             async with limit:
-                if cancelled or await self._cancelled(job.id):
-                    cancelled = True
-                    return
                 task = ShardTask(
                     job_id=job.id,
                     shard=shard,
@@ -101,18 +110,56 @@ class JobRunner:
                     splits=tuple(job.splits),
                     resources_dir=str(self.registry.root) if self.registry.root else None,
                 )
-                result = await asyncio.wrap_future(self.executor.submit(task))
+                future = asyncio.wrap_future(self.executor.submit(task))
+                try:
+                    result = await asyncio.wait_for(future, timeout=self.shard_deadline)
+                except TimeoutError:
+                    raise ShardDeadline(
+                        f"shard {shard} ran longer than {self.shard_deadline:g} s "
+                        "(ANTIFIT_SHARD_DEADLINE_S); its worker was stopped"
+                    ) from None
                 await self._record(result)
 
-        await asyncio.gather(*(one(i) for i in pending))
-        if cancelled or await self._cancelled(job.id):
+        async def shards() -> None:
+            async with asyncio.TaskGroup() as group:  # one failure cancels the others
+                for i in pending:
+                    group.create_task(one(i))
+
+        work = asyncio.create_task(shards())
+        watch = asyncio.create_task(self._until_cancelled(job.id))
+        try:
+            await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the server is stopping
+            work.cancel()
+            watch.cancel()
+            raise
+        if watch.done():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            self.executor.abort()  # running shards stop now, not when they would finish
+            return
+        watch.cancel()
+        try:
+            work.result()
+        except BaseExceptionGroup as group:
+            raise group.exceptions[0] from None  # the first failure is the job's
+        if await self._cancelled(job.id):
             return
         manifest = await run_in_threadpool(self._manifest, job, inputs)
         if await run_in_threadpool(self.jobs.set_state, job.id, "succeeded", manifest=manifest):
             self.metrics.jobs.labels("succeeded").inc()
 
     async def _cancelled(self, job_id: str) -> bool:
-        return (await run_in_threadpool(self.jobs.get, job_id)).state == "cancelled"
+        """Cancelled by a client, or gone with its dataset."""
+        try:
+            return (await run_in_threadpool(self.jobs.get, job_id)).state == "cancelled"
+        except UnknownJob:
+            return True
+
+    async def _until_cancelled(self, job_id: str, every: float = 0.5) -> None:
+        # read from the database, so a cancel through any replica stops the job here
+        while not await self._cancelled(job_id):
+            await asyncio.sleep(every)
 
     async def _record(self, result: ShardResult) -> None:
         await run_in_threadpool(

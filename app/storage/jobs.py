@@ -136,6 +136,17 @@ class JobStore:
                 )
             )
 
+    def retry(self, job_id: str) -> bool:
+        """Queue a failed or cancelled job again (its done shards stay done); False if it is
+        in another state."""
+        with self.db.session() as session:
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.state.in_(("failed", "cancelled")))
+                .values(state="queued", error=None, finished_at=None, manifest=None)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     def set_state(self, job_id: str, state: str, **values: Any) -> bool:
         """Move an active job to ``state``; False if it had already left the active states
         (cancelled meanwhile, say)."""

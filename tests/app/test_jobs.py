@@ -1,3 +1,5 @@
+import os
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -135,3 +137,58 @@ def test_job_errors_keep_server_paths_to_the_log() -> None:
     message = public_error(OSError("cannot open '/srv/antifit/models/x/config.json': denied"))
     assert message == "OSError: cannot open '<server path>': denied"
     assert "https://example.org/a" in public_error(ValueError("see https://example.org/a"))
+
+
+def _stuck(settings: Settings, dataset_id: str) -> None:
+    """Make the dataset's shard a FIFO nobody writes: a worker reading it hangs for good."""
+    shard = settings.data_dir / "datasets" / dataset_id / "shard-00000.parquet"
+    shard.unlink()
+    os.mkfifo(shard)
+
+
+def test_a_stuck_shard_fails_its_job_at_the_deadline_and_cancel_stops_one(
+    settings: Settings,
+) -> None:
+    quick = Settings(**{**settings.model_dump(), "workers": 1, "shard_deadline_s": 2.0})
+    with TestClient(create_app(quick)) as client:
+        stuck = dataset_of(client, 5)
+        _stuck(quick, stuck)
+        job = client.post(f"/v1/datasets/{stuck}/jobs", json={"spec": SPEC}).json()
+        failed = wait_for_job(client, job["id"], timeout=30)
+        assert failed["state"] == "failed" and "ran longer than 2 s" in failed["error"]
+
+        # the one worker is free again: a healthy job after it succeeds
+        healthy = dataset_of(client, 5)
+        ok = client.post(f"/v1/datasets/{healthy}/jobs", json={"spec": SPEC}).json()
+        assert wait_for_job(client, ok["id"], timeout=60)["state"] == "succeeded"
+
+        # cancel stops a running shard, not only queued ones
+        job = client.post(f"/v1/datasets/{stuck}/jobs", json={"spec": SPEC, "seed": 1}).json()
+        while client.get(f"/v1/jobs/{job['id']}").json()["state"] != "running":
+            time.sleep(0.05)
+        assert client.post(f"/v1/jobs/{job['id']}/cancel").status_code == 202
+        again = client.post(f"/v1/datasets/{healthy}/jobs", json={"spec": SPEC, "seed": 2}).json()
+        assert wait_for_job(client, again["id"], timeout=30)["state"] == "succeeded"
+
+
+def test_a_failed_job_can_be_retried_and_resumes(settings: Settings) -> None:
+    quick = Settings(**{**settings.model_dump(), "workers": 1, "shard_deadline_s": 2.0})
+    with TestClient(create_app(quick)) as client:
+        ds = dataset_of(client, 25)  # three shards of 10
+        shard = quick.data_dir / "datasets" / ds / "shard-00002.parquet"
+        kept = shard.read_bytes()
+        shard.unlink()
+        os.mkfifo(shard)
+        job = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": SPEC}).json()
+        assert wait_for_job(client, job["id"], timeout=30)["state"] == "failed"
+        shard.unlink()
+        shard.write_bytes(kept)  # the transient fault is gone
+        r = client.post(f"/v1/jobs/{job['id']}/retry")
+        assert r.status_code == 202 and r.json()["state"] == "queued" and r.json()["error"] is None
+        done = wait_for_job(client, job["id"], timeout=60)
+        assert done["state"] == "succeeded" and done["records_done"] == 25
+        again = client.post(f"/v1/jobs/{job['id']}/retry")
+        assert (
+            again.status_code == 409
+            and again.json()["type"] == "urn:antifit:problem:job-not-retryable"
+        )

@@ -173,3 +173,19 @@ def cancel_job(
     metrics.jobs.labels("cancelled").inc()
     runner.wake()
     return Job.of(jobs.get(job_id))
+
+
+@router.post("/jobs/{job_id}/retry", status_code=202, response_model=Job)
+def retry_job(job_id: JobId, jobs: JobsDep, runner: RunnerDep, principal: PrincipalDep) -> Job:
+    """Queue a failed or cancelled job again; the shards it had finished are kept, the rest
+    run. (A repeated ``Idempotency-Key`` keeps returning this job: retry it.)"""
+    row = owned_job(jobs, job_id, principal)
+    if not jobs.retry(job_id):
+        raise Problem(
+            409,
+            "job-not-retryable",
+            "Job cannot be retried",
+            f"job {job_id} is {row.state}; only failed or cancelled jobs can be retried",
+        )
+    runner.wake()
+    return Job.of(jobs.get(job_id))
