@@ -22,6 +22,7 @@ from app.jobs.runner import JobRunner
 from app.storage.datasets import DatasetStore
 from app.storage.db import Database
 from app.storage.jobs import JobStore
+from app.storage.sweep import sweep
 from augmenters.registry import Registry
 from augmenters.resources import check as check_resources
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         signer = Signer(await run_in_threadpool(server_secret, s.secret, s.data_dir))
         app.state.store = store = DatasetStore(db, s.data_dir, s.shard_size, signer)
         app.state.jobs = job_store = JobStore(db)
+        await run_in_threadpool(lambda: sweep(s.data_dir, store.ids(), job_store.ids()))
         app.state.stream_slots = StreamSlots(s.max_streams, s.stream_threads)
         executor = LocalPool(s.workers)
         app.state.runner = runner = JobRunner(
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             running.cancel()
             executor.shutdown()
+            store.close()
             db.dispose()
 
     app = FastAPI(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +15,7 @@ from starlette.types import Message, Scope, Send
 from augmenters.errors import AugmentError, ResourceMissing, SpecError
 
 MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("antifit.api")
 
 
 class Problem(Exception):
@@ -116,6 +119,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(AugmentError)
     async def _augment(request: Request, exc: AugmentError) -> JSONResponse:
         return _response(from_augment_error(exc), request)
+
+    @app.exception_handler(OSError)
+    async def _os(request: Request, exc: OSError) -> JSONResponse:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            log.error("unhandled %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
+            problem = Problem(500, "internal-error", "Internal error", "see the server log")
+            return _response(problem, request)
+        log.error("storage full on %s: %s", request.url.path, exc)
+        problem = Problem(
+            507,
+            "insufficient-storage",
+            "Insufficient storage",
+            "the server's storage is full; nothing was stored — try again once space is freed",
+        )
+        return _response(problem, request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from app.storage.shards import read_shard
+from app.storage.shards import fsync_dir, fsync_file, read_shard
 from augmenters import Pipeline, Record
 from augmenters.registry import Registry
 from augmenters.rng import canonical_json
@@ -89,11 +89,15 @@ def augment_shard(task: ShardTask) -> ShardResult:
         columns["split"].append(splits[v.record_id])
         columns["ops"].append(json.dumps([op.to_dict() for op in v.ops]))
     out = Path(task.output_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    # never parents=True: a dataset deleted meanwhile must not get its folder back
+    out.parent.parent.mkdir(exist_ok=True)
+    out.parent.mkdir(exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     pq.write_table(pa.table(columns, schema=OUTPUT_SCHEMA), tmp)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    fsync_file(tmp)
     os.replace(tmp, out)
+    fsync_dir(out.parent)
     return ShardResult(
         task.job_id, task.shard, len(records), len(columns["id"]), dict(pipeline.dropped), digest
     )

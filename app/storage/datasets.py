@@ -13,7 +13,8 @@ from sqlalchemy import and_, or_, select
 from app.core.tokens import Signer
 from app.storage.db import Database, DatasetRow
 from app.storage.ingest import RowError, UploadOptions, ingest
-from app.storage.shards import StoredRecord, read_records
+from app.storage.shards import StoredRecord, fsync_dir, read_records
+from app.storage.sweep import Scratch
 
 
 class UnknownDataset(LookupError):
@@ -35,10 +36,17 @@ class DatasetStore:
         self.db = db
         self.signer = signer
         self.root = data_dir / "datasets"
-        self.tmp = data_dir / "tmp"
-        self.shard_size = shard_size
         self.root.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self._scratch = Scratch(data_dir / "tmp")
+        self.tmp = self._scratch.path  # this process's: uploads, staging, deletions
+        self.shard_size = shard_size
+
+    def close(self) -> None:
+        self._scratch.close()
+
+    def ids(self) -> set[str]:
+        with self.db.session() as session:
+            return set(session.scalars(select(DatasetRow.id)))
 
     def directory(self, dataset_id: str) -> Path:
         return self.root / dataset_id
@@ -62,7 +70,9 @@ class DatasetStore:
                 summary=result.summary,
                 owner=owner,
             )
+            fsync_dir(staging)
             staging.rename(final)
+            fsync_dir(self.root)
             try:
                 with self.db.session() as session:
                     session.add(row)

@@ -80,6 +80,10 @@ class JobStore:
             raise IdempotencyConflict(key)
         return row
 
+    def ids(self) -> set[str]:
+        with self.db.session() as session:
+            return set(session.scalars(select(JobRow.id)))
+
     def get(self, job_id: str) -> JobRow:
         with self.db.session() as session:
             row = session.get(JobRow, job_id)

@@ -6,6 +6,7 @@ Columns: id, text, label (JSON text, so ints stay ints), split, meta (JSON text)
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,9 +71,25 @@ class ShardWriter:
         if not self._rows["id"]:
             return
         table = pa.table(self._rows, schema=SCHEMA)
-        pq.write_table(table, shard_path(self.directory, self.shards))
+        path = shard_path(self.directory, self.shards)
+        pq.write_table(table, path)
+        fsync_file(path)
         self.shards += 1
         self._rows = {name: [] for name in SCHEMA.names}
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a written file to the disk: after a crash a renamed file is whole, never empty."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries (a rename into it) to the disk."""
+    fsync_file(path)
 
 
 def shard_files(directory: Path) -> list[Path]:

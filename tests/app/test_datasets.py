@@ -17,7 +17,9 @@ REVIEWS = (EXAMPLES / "reviews.jsonl").read_bytes()
 
 def stored_nothing(settings: Settings) -> bool:
     datasets = list((settings.data_dir / "datasets").iterdir())
-    leftovers = list((settings.data_dir / "tmp").iterdir())
+    # the server's own scratch folder stays (locked while it runs), empty
+    leftovers = [p for p in (settings.data_dir / "tmp").rglob("*") if p.is_file()]
+    leftovers = [p for p in leftovers if p.name != ".lock"]
     return datasets == [] and leftovers == []
 
 
@@ -242,3 +244,35 @@ def test_texts_over_the_limit_are_row_errors(tmp_path: Path) -> None:
         assert r.json()["errors"] == [
             {"line": 2, "field": "text", "message": "text has 19 characters; the limit is 10"}
         ]
+
+
+def test_a_full_disk_is_507_and_leaves_nothing(tmp_path: Path) -> None:
+    import subprocess
+
+    from fastapi.testclient import TestClient as Client
+
+    from app.main import create_app
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"needs root to mount a 2 MB tmpfs: {mounted.stderr.decode().strip()}")
+    try:
+        full = Settings(
+            data_dir=disk / "data",
+            database_url=f"sqlite:///{tmp_path / 'meta.db'}",  # the metadata lives elsewhere
+            max_upload_bytes=10_000_000,
+        )
+        with Client(create_app(full)) as c:
+            line = json.dumps({"text": "words " * 200, "label": 1}) + "\n"
+            r = c.post("/v1/datasets", content=line * 4_000, headers=NDJSON)  # ~5 MB
+            assert r.status_code == 507, r.text
+            assert r.json()["type"] == "urn:antifit:problem:insufficient-storage"
+            assert stored_nothing(full)
+            ok = c.post("/v1/datasets", content=line * 10, headers=NDJSON)
+            assert ok.status_code == 201  # space came back: the service works on
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

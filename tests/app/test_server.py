@@ -5,11 +5,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
+import pytest
 
 from app.local_server import free_port, running, start
 from augmenters import augment
@@ -198,3 +201,52 @@ def test_keys_new_prints_a_key_and_only_its_digest_for_the_server() -> None:
     from app.core.keys import digest
 
     assert entry == {"name": "alice", "role": "read-only", "sha256": digest(key)}
+
+
+def test_killed_mid_upload_then_restarted_leaves_no_orphans(tmp_path: Path) -> None:
+    """kill -9 while an upload streams in; stale leftovers of other crashes planted beside it;
+    the next start sweeps them all and keeps every real dataset whole."""
+    data = tmp_path / "data"
+    port = free_port()
+    proc = start(data, port)
+    base = f"http://127.0.0.1:{port}"
+    body = "".join(json.dumps({"text": f"text {i}", "label": i % 2}) + "\n" for i in range(50))
+    kept = httpx.post(f"{base}/v1/datasets", content=body, timeout=30).json()["id"]
+
+    def slow_upload() -> Iterator[bytes]:
+        yield body.encode()
+        for _ in range(300):  # the server dies while this upload trickles in
+            time.sleep(0.1)
+            yield b"\n"
+
+    spooled: list[Path] = []
+
+    def killer() -> None:
+        while not spooled:
+            spooled.extend(p for p in (data / "tmp").rglob("upload-*"))
+            time.sleep(0.05)
+        proc.kill()
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    with pytest.raises(httpx.HTTPError):
+        httpx.post(f"{base}/v1/datasets", content=slow_upload(), timeout=60)
+    thread.join()
+    proc.wait(timeout=10)
+    assert spooled[0].exists()  # what the crash left
+    old = time.time() - 3_600
+    planted = [
+        data / "datasets" / ("f" * 32),  # a dataset folder whose row was never written
+        data / "datasets" / kept / "jobs" / ("e" * 32),  # outputs of a job that is gone
+    ]
+    for folder in planted:
+        folder.mkdir(parents=True)
+        (folder / "shard-00000.parquet").write_bytes(b"x")
+        os.utime(folder, (old, old))
+    with running(data) as (base, _):
+        assert not spooled[0].exists()
+        assert not any(p.exists() for p in planted)
+        records = httpx.get(f"{base}/v1/datasets/{kept}/records", params={"page_size": 100})
+        assert len(records.json()["records"]) == 50
+        leftovers = [p for p in (data / "tmp").rglob("*") if p.is_file() and p.name != ".lock"]
+        assert leftovers == []
