@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from app.api import docs
+from app.api import docs, openapi
 from app.api.routes import augmenters, datasets, health, jobs, stream
 from app.core import problems
 from app.core.config import Settings, get_settings
@@ -73,4 +73,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(health.router)
     docs.install(app)
+    openapi.install(app, app.state.registry)
     return app

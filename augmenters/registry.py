@@ -133,10 +133,18 @@ def _no_paths(value: str, info: ValidationInfo) -> str:
     return value
 
 
-_Ref = Field(min_length=1, max_length=MAX_PATH_CHARS)
-ModelRef = Annotated[str, _Ref, AfterValidator(_reference("model"))]
+# the x- marks let a service's schema say what it accepts there: its registered names
+# (app/api/openapi.py), where the library's says "a name or a path"
+RESOURCE_MARK = "x-antifit-resource"
+
+
+def _ref(kind: str) -> Any:
+    return Field(min_length=1, max_length=MAX_PATH_CHARS, json_schema_extra={RESOURCE_MARK: kind})
+
+
+ModelRef = Annotated[str, _ref("model"), AfterValidator(_reference("model"))]
 """A model: a registered name, or (library and CLI only) a local directory."""
-LexiconName = Annotated[str, _Ref, AfterValidator(_reference("lexicon"))]
+LexiconName = Annotated[str, _ref("lexicon"), AfterValidator(_reference("lexicon"))]
 """A registered lexicon's name."""
-LocalPath = Annotated[str, _Ref, AfterValidator(_no_paths)]
+LocalPath = Annotated[str, _ref("path"), AfterValidator(_no_paths)]
 """A path on the machine running the spec: refused in specs sent to the service."""

@@ -185,7 +185,12 @@ def parse_spec(
         raise SpecError("a spec is a JSON object with 'version', 'pipeline' and 'filters'")
     _check_depth(data.get("pipeline"), "pipeline", 0)
     try:
-        return PipelineSpec.model_validate(data, context={"served": served})
+        if served is not None:  # JSON from the network: strict, as its schema says (no true
+            # for 1, no 2.0 for 2)
+            return PipelineSpec.model_validate_json(
+                json.dumps(data), strict=True, context={"served": served}
+            )
+        return PipelineSpec.model_validate(data)
     except ValidationError as exc:
         raise spec_error(exc) from exc
 

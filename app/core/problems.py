@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 from starlette.types import Message, Scope, Send
 
 from augmenters.errors import AugmentError, ResourceMissing, SpecError
@@ -109,6 +110,16 @@ def from_augment_error(exc: AugmentError) -> Problem:
     return Problem(422, slug, title, str(exc), errors=exc.details)
 
 
+def _allowed(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        # PARTIAL: the path matches, the method does not; FULL: both
+        if isinstance(route, Route) and route.methods:
+            if route.matches(request.scope)[0] is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     """Route every error through problem+json."""
 
@@ -155,11 +166,8 @@ def install(app: FastAPI) -> None:
         slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
             exc.status_code, "http-error"
         )
-        problem = Problem(
-            exc.status_code,
-            slug,
-            str(exc.detail),
-            str(exc.detail),
-            headers=getattr(exc, "headers", None),
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method of every route on this path, not the first's
+            headers["Allow"] = ", ".join(_allowed(request))
+        problem = Problem(exc.status_code, slug, str(exc.detail), str(exc.detail), headers=headers)
         return _response(problem, request)

@@ -10,10 +10,11 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import RegistryDep, SettingsDep
-from app.api.ids import SEED_MAX
+from app.api.ids import SEED_MAX, SpecBody
+from app.api.openapi import V1, problems
 from app.api.specs import request_spec
 from app.core.config import Settings
 from app.core.problems import Problem, invalid
@@ -21,13 +22,14 @@ from augmenters import Pipeline, Record, example_pipelines, json_schema, step_sc
 from augmenters.registry import Registry
 from augmenters.spec import COMPOSITIONS, FILTERS
 
-router = APIRouter(prefix="/v1", tags=["augment"])
+router = APIRouter(prefix="/v1", tags=["augment"], responses=problems(*V1))
 
 
 class AugmentRequest(BaseModel):
+    model_config = ConfigDict(strict=True)  # no true for 1, as the schema says
     # validated record by record off the event loop (errors name records[i].field)
     records: list[Any] = Field(description="{id, text, label} objects or texts")
-    spec: dict[str, Any] = Field(description="a pipeline spec (see GET /v1/augmenters)")
+    spec: SpecBody
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
     n_variants: int = Field(default=1, ge=0, le=64)
 
@@ -37,7 +39,7 @@ class AugmentResponse(BaseModel):
     dropped: dict[str, int] = Field(description="variants dropped, by filter")
 
 
-@router.post("/augment", response_model=AugmentResponse)
+@router.post("/augment", response_model=AugmentResponse, responses=problems(503))
 async def augment(body: AugmentRequest, settings: SettingsDep, registry: RegistryDep) -> Response:
     """Augment up to ``max_sync_records`` records (and ``max_sync_variants`` variants) now,
     within ``augment_deadline_s``; larger sets are jobs."""

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from app.api.deps import MetricsDep, PrincipalDep, SettingsDep, StoreDep, owned_dataset
 from app.api.ids import SEED_MAX, DatasetId
+from app.api.openapi import V1, problems
 from app.api.upload import receive, sniff_format
 from app.core.problems import Problem, invalid, not_found
 from app.core.tokens import MAX_TOKEN_CHARS
@@ -18,7 +19,7 @@ from app.storage.datasets import BadPageToken, DatasetStore, UnknownDataset
 from app.storage.db import DatasetRow
 from app.storage.ingest import UploadOptions, UploadRejected, parse_split_ratios
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=problems(*V1))
 
 Split = Literal["train", "validation", "test"]
 
@@ -62,7 +63,7 @@ class RecordPage(BaseModel):
     next_page_token: str | None
 
 
-@router.post("", status_code=201, response_model=Created)
+@router.post("", status_code=201, response_model=Created, responses=problems(400))
 async def create_dataset(
     request: Request,
     response: Response,
@@ -151,12 +152,12 @@ def list_datasets(
     return DatasetPage(datasets=[Dataset.of(r) for r in rows], next_page_token=token)
 
 
-@router.get("/{dataset_id}", response_model=Dataset)
+@router.get("/{dataset_id}", response_model=Dataset, responses=problems(404))
 def get_dataset(dataset_id: DatasetId, store: StoreDep, principal: PrincipalDep) -> Dataset:
     return Dataset.of(owned_dataset(store, dataset_id, principal))
 
 
-@router.get("/{dataset_id}/records", response_model=RecordPage)
+@router.get("/{dataset_id}/records", response_model=RecordPage, responses=problems(404))
 def list_records(
     dataset_id: DatasetId,
     settings: SettingsDep,
@@ -178,7 +179,7 @@ def list_records(
     return RecordPage(records=[r.to_dict() for r in records[:size]], next_page_token=token)
 
 
-@router.delete("/{dataset_id}", status_code=204)
+@router.delete("/{dataset_id}", status_code=204, responses=problems(404))
 def delete_dataset(dataset_id: DatasetId, store: StoreDep, principal: PrincipalDep) -> Response:
     owned_dataset(store, dataset_id, principal)
     try:

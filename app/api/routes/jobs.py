@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import (
     JobsDep,
@@ -19,20 +19,22 @@ from app.api.deps import (
     owned_dataset,
     owned_job,
 )
-from app.api.ids import SEED_MAX, DatasetId, JobId
+from app.api.ids import SEED_MAX, DatasetId, JobId, SpecBody
+from app.api.openapi import V1, problems
 from app.api.specs import request_spec
 from app.core.problems import Problem, invalid
 from app.storage.db import JobRow
 from app.storage.jobs import ACTIVE, IdempotencyConflict
 from augmenters.rng import canonical_json, stable_digest
 
-router = APIRouter(prefix="/v1", tags=["jobs"])
+router = APIRouter(prefix="/v1", tags=["jobs"], responses=problems(*V1))
 
 Split = Literal["train", "validation", "test"]
 
 
 class JobRequest(BaseModel):
-    spec: dict[str, Any] = Field(description="pipeline spec (see GET /v1/augmenters)")
+    model_config = ConfigDict(strict=True)  # no true for 1, as the schema says
+    spec: SpecBody
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
     n_variants: int = Field(default=1, ge=1, le=64, description="variants per record")
     splits: list[Split] = Field(
@@ -91,7 +93,9 @@ class Job(BaseModel):
         )
 
 
-@router.post("/datasets/{dataset_id}/jobs", status_code=202, response_model=Job)
+@router.post(
+    "/datasets/{dataset_id}/jobs", status_code=202, response_model=Job, responses=problems(404)
+)
 async def start_job(
     dataset_id: DatasetId,
     body: JobRequest,
@@ -145,12 +149,12 @@ async def start_job(
     return Job.of(row)
 
 
-@router.get("/jobs/{job_id}", response_model=Job)
+@router.get("/jobs/{job_id}", response_model=Job, responses=problems(404))
 def get_job(job_id: JobId, jobs: JobsDep, principal: PrincipalDep) -> Job:
     return Job.of(owned_job(jobs, job_id, principal))
 
 
-@router.get("/datasets/{dataset_id}/jobs", response_model=list[Job])
+@router.get("/datasets/{dataset_id}/jobs", response_model=list[Job], responses=problems(404))
 def list_jobs(
     dataset_id: DatasetId, store: StoreDep, jobs: JobsDep, principal: PrincipalDep
 ) -> list[Job]:
@@ -158,7 +162,9 @@ def list_jobs(
     return [Job.of(row) for row in jobs.for_dataset(dataset_id)]
 
 
-@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=Job)
+@router.post(
+    "/jobs/{job_id}/cancel", status_code=202, response_model=Job, responses=problems(404, 409)
+)
 def cancel_job(
     job_id: JobId, jobs: JobsDep, runner: RunnerDep, metrics: MetricsDep, principal: PrincipalDep
 ) -> Job:
@@ -175,7 +181,9 @@ def cancel_job(
     return Job.of(jobs.get(job_id))
 
 
-@router.post("/jobs/{job_id}/retry", status_code=202, response_model=Job)
+@router.post(
+    "/jobs/{job_id}/retry", status_code=202, response_model=Job, responses=problems(404, 409)
+)
 def retry_job(job_id: JobId, jobs: JobsDep, runner: RunnerDep, principal: PrincipalDep) -> Job:
     """Queue a failed or cancelled job again; the shards it had finished are kept, the rest
     run. (A repeated ``Idempotency-Key`` keeps returning this job: retry it.)"""

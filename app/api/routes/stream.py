@@ -14,16 +14,21 @@ from fastapi.responses import StreamingResponse
 
 from app.api.deps import JobsDep, MetricsDep, PrincipalDep, StoreDep, owned_dataset, owned_job
 from app.api.ids import MAX_WORLD, SEED_MAX, DatasetId
+from app.api.openapi import V1, problems
 from app.core.metrics import Metrics
 from app.core.problems import Problem, invalid, not_found
 from app.core.streams import Slot, StreamSlots
 from app.core.tokens import MAX_TOKEN_CHARS, Signer
 from app.storage.stream import BadToken, StreamParams, decode_token, encode_token, rank_items
 
-router = APIRouter(prefix="/v1/datasets", tags=["stream"])
+router = APIRouter(prefix="/v1/datasets", tags=["stream"], responses=problems(*V1))
 
 
-@router.get("/{dataset_id}/stream", response_class=StreamingResponse)
+@router.get(
+    "/{dataset_id}/stream",
+    response_class=StreamingResponse,
+    responses=problems(404, 409, 429),
+)
 async def stream(
     request: Request,
     dataset_id: DatasetId,
