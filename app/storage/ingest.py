@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from app.storage.idset import IdSet
 from app.storage.shards import ShardWriter, StoredRecord
 from augmenters.rng import stable_digest
 
@@ -25,6 +26,8 @@ Format = Literal["jsonl", "csv", "parquet"]
 MAX_LISTED = 100  # errors or skipped rows listed in a response
 MAX_LINE_BYTES = 1 << 20  # one JSONL line: a longer one is a row error, never read whole
 MAX_ID_CHARS = 200
+MAX_ROW_GROUP_BYTES = 1 << 30  # uncompressed, per Parquet row group
+BATCH_BYTES = 32 << 20  # decoded Parquet held at once
 
 
 @dataclass(frozen=True)
@@ -186,8 +189,26 @@ def _parquet_rows(
     except (pyarrow.lib.ArrowException, OSError) as exc:
         raise UploadRejected([RowError(0, None, f"not a Parquet file: {exc}")], 1) from exc
     _require_columns(file.schema_arrow.names, options, "the Parquet schema")
+    meta = file.metadata
+    for i in range(meta.num_row_groups):  # a decompression bomb is refused before decoding
+        size = meta.row_group(i).total_byte_size
+        if size > MAX_ROW_GROUP_BYTES:
+            raise UploadRejected(
+                [
+                    RowError(
+                        0,
+                        None,
+                        f"row group {i} holds {size} bytes uncompressed; the "
+                        f"limit is {MAX_ROW_GROUP_BYTES}",
+                    )
+                ],
+                1,
+            )
+    uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    per_row = max(1, uncompressed // max(1, meta.num_rows))
+    rows_per_batch = max(1, min(4096, BATCH_BYTES // per_row))  # about BATCH_BYTES decoded
     row_no = 0
-    for batch in file.iter_batches(batch_size=4096):
+    for batch in file.iter_batches(batch_size=rows_per_batch):
         for row in batch.to_pylist():
             row_no += 1
             yield row_no, row
@@ -265,23 +286,31 @@ def ingest(path: Path, options: UploadOptions, directory: Path, shard_size: int)
     """Write the file's good rows as shards into ``directory``; raise UploadRejected."""
     writer = ShardWriter(directory, shard_size)
     split_of = _Splitter(options)
+    seen = IdSet(directory.with_name(f"{directory.name}.ids"))
+    try:
+        return _ingest(path, options, writer, split_of, seen)
+    finally:
+        seen.close()
+
+
+def _ingest(
+    path: Path, options: UploadOptions, writer: ShardWriter, split_of: _Splitter, seen: IdSet
+) -> IngestResult:
     errors: list[RowError] = []
     n_errors = 0
-    seen: set[str] = set()
     splits: Counter[str] = Counter()
     labels: Counter[str] = Counter()
     shortest, longest, total_chars = 0, 0, 0
     rows = 0
     for line, row in _rows(path, options):
         item = row if isinstance(row, RowError) else _record(row, line, options, split_of)
-        if isinstance(item, StoredRecord) and item.id in seen:
+        if isinstance(item, StoredRecord) and not seen.add(item.id):
             item = RowError(line, options.id_field, f"duplicate id {item.id!r}")
         if isinstance(item, RowError):
             n_errors += 1
             if len(errors) < MAX_LISTED:
                 errors.append(item)
             continue
-        seen.add(item.id)
         if n_errors and options.on_error == "reject":
             continue  # keep scanning to report more bad rows, but write nothing more
         writer.add(item)

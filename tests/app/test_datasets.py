@@ -276,3 +276,20 @@ def test_a_full_disk_is_507_and_leaves_nothing(tmp_path: Path) -> None:
             assert ok.status_code == 201  # space came back: the service works on
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_parquet_decompression_bomb_is_refused_before_decoding(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.storage.ingest.MAX_ROW_GROUP_BYTES", 50_000)
+    table = pa.table({"text": ["a" * 100_000] * 10, "label": [1] * 10})  # compresses to little
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    assert len(buffer.getvalue()) < 5_000
+    r = client.post(
+        "/v1/datasets?format=parquet",
+        content=buffer.getvalue(),
+        headers={"content-type": "application/vnd.apache.parquet"},
+    )
+    assert r.status_code == 422 and "uncompressed" in r.json()["errors"][0]["message"]
+    assert stored_nothing(settings)
