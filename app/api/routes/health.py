@@ -17,7 +17,7 @@ log = logging.getLogger("antifit.health")
 
 
 @router.get("/livez")
-def livez() -> dict[str, str]:
+async def livez() -> dict[str, str]:  # on the event loop itself: it answers when the loop does
     return {"status": "ok"}
 
 
