@@ -121,6 +121,7 @@ def main() -> None:
         rss_start = _rss_kb(proc.pid)
         deadline = time.monotonic() + args.seconds
         streams_done = [0]
+        rss: list[int] = []
 
         def uploader(k: int) -> None:
             c = httpx.Client(base_url=base, headers=HEADERS, timeout=120)
@@ -195,9 +196,14 @@ def main() -> None:
                 rec.timed("GET /livez", c, "GET", "/livez", (200,))
                 time.sleep(0.1)
 
+        def sampler() -> None:
+            while time.monotonic() < deadline:
+                rss.append(_rss_kb(proc.pid))
+                time.sleep(5)
+
         threads = [threading.Thread(target=uploader, args=(k,)) for k in range(2)]
         threads += [threading.Thread(target=augmenter, args=(k,)) for k in range(4)]
-        threads += [threading.Thread(target=job_starter), threading.Thread(target=pinger)]
+        threads += [threading.Thread(target=f) for f in (job_starter, pinger, sampler)]
         threads += [threading.Thread(target=streamer, args=(k,)) for k in range(args.streams)]
         for t in threads:
             t.start()
@@ -221,8 +227,9 @@ def main() -> None:
     for line in rec.unexpected[:10]:
         print("  ", line)
     print(
-        f"server RSS (with job workers): start {rss_start / 1024:.0f} MB, "
-        f"end {rss_end / 1024:.0f} MB"
+        f"server RSS (with job workers), MB: before {rss_start / 1024:.0f}, every 5 s "
+        + " ".join(f"{kb / 1024:.0f}" for kb in rss)
+        + f", after {rss_end / 1024:.0f}"
     )
 
 
