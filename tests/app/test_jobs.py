@@ -192,3 +192,22 @@ def test_a_failed_job_can_be_retried_and_resumes(settings: Settings) -> None:
             again.status_code == 409
             and again.json()["type"] == "urn:antifit:problem:job-not-retryable"
         )
+
+
+def test_deleting_a_dataset_stops_its_running_job_and_its_folder_stays_gone(
+    settings: Settings,
+) -> None:
+    quick = Settings(**{**settings.model_dump(), "workers": 1})
+    with TestClient(create_app(quick)) as client:
+        doomed = dataset_of(client, 5)
+        _stuck(quick, doomed)
+        job = client.post(f"/v1/datasets/{doomed}/jobs", json={"spec": SPEC}).json()
+        while client.get(f"/v1/jobs/{job['id']}").json()["state"] != "running":
+            time.sleep(0.05)
+        assert client.delete(f"/v1/datasets/{doomed}").status_code == 204
+        assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
+        # the stuck worker is stopped: the only worker takes the next job
+        other = dataset_of(client, 5)
+        next_job = client.post(f"/v1/datasets/{other}/jobs", json={"spec": SPEC}).json()
+        assert wait_for_job(client, next_job["id"], timeout=30)["state"] == "succeeded"
+        assert not (quick.data_dir / "datasets" / doomed).exists()
