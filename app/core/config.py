@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     )
     page_size_max: int = Field(default=1_000, ge=1)
     max_streams: int = Field(default=64, ge=1, description="streams served at once (429 beyond)")
+    stream_write_timeout_s: float = Field(
+        default=120.0, gt=0, description="a stream whose client takes nothing this long ends"
+    )
     stream_threads: int = Field(
         default=8, ge=1, description="threads reading shards for streams, of the shared pool"
     )

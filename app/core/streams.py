@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import anyio
+from fastapi.responses import StreamingResponse
+from starlette.types import Message, Receive, Scope, Send
 
 
 class StreamSlots:
@@ -19,6 +24,33 @@ class StreamSlots:
             return None
         self.open += 1
         return Slot(self)
+
+
+log = logging.getLogger("antifit.stream")
+
+
+class WriteTimeoutStreamingResponse(StreamingResponse):
+    """A stream that ends when its client has taken nothing for ``write_timeout`` seconds
+    (each write waits for the client: a stalled one would hold its slot for ever)."""
+
+    def __init__(self, *args: object, write_timeout: float, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.write_timeout = write_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_or_give_up(message: Message) -> None:
+            await asyncio.wait_for(send(message), self.write_timeout)
+
+        try:
+            await super().__call__(scope, receive, send_or_give_up)
+        except TimeoutError:
+            log.info(
+                "%s: the client took nothing for %g s; stream ended",
+                scope["path"],
+                self.write_timeout,
+            )
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]  # its slot, now
+            raise
 
 
 class Slot:

@@ -250,3 +250,22 @@ def test_killed_mid_upload_then_restarted_leaves_no_orphans(tmp_path: Path) -> N
         assert len(records.json()["records"]) == 50
         leftovers = [p for p in (data / "tmp").rglob("*") if p.is_file() and p.name != ".lock"]
         assert leftovers == []
+
+
+def test_a_client_that_takes_nothing_loses_its_stream_and_slot(tmp_path: Path) -> None:
+    env = {"ANTIFIT_MAX_STREAMS": "1", "ANTIFIT_STREAM_WRITE_TIMEOUT_S": "1"}
+    n = 150_000
+    with running(tmp_path, env) as (base, _):
+        body = "".join(
+            json.dumps({"text": f"record {i} " + "words " * 20, "label": i % 2}) + "\n"
+            for i in range(n)
+        )
+        ds = httpx.post(f"{base}/v1/datasets", content=body, timeout=120).json()["id"]
+        url = f"{base}/v1/datasets/{ds}/stream"
+        with httpx.stream("GET", url, params={"batch_size": 64}, timeout=120) as resp:
+            lines = resp.iter_lines()
+            next(lines)
+            time.sleep(4)  # the client stalls; the server gives up after 1 s of it
+            assert httpx.get(url, params={"split": "test"}).status_code == 200  # slot free
+            with pytest.raises(httpx.HTTPError):
+                sum(1 for _ in lines)  # cut short, never the end line

@@ -12,12 +12,20 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import JobsDep, MetricsDep, PrincipalDep, StoreDep, owned_dataset, owned_job
+from app.api.deps import (
+    JobsDep,
+    MetricsDep,
+    PrincipalDep,
+    SettingsDep,
+    StoreDep,
+    owned_dataset,
+    owned_job,
+)
 from app.api.ids import MAX_WORLD, SEED_MAX, DatasetId
 from app.api.openapi import V1, problems
 from app.core.metrics import Metrics
 from app.core.problems import Problem, invalid, not_found
-from app.core.streams import Slot, StreamSlots
+from app.core.streams import Slot, StreamSlots, WriteTimeoutStreamingResponse
 from app.core.tokens import MAX_TOKEN_CHARS, Signer
 from app.storage.stream import BadToken, StreamParams, decode_token, encode_token, rank_items
 
@@ -36,6 +44,7 @@ async def stream(
     jobs: JobsDep,
     metrics: MetricsDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     split: Literal["train", "validation", "test"] = "train",
     job: Annotated[
         str | None,
@@ -138,7 +147,9 @@ async def stream(
     # a stream whose client left before its first byte never runs its finally: the slot is
     # also given back when the generator is collected
     weakref.finalize(lines, slot.release)
-    return StreamingResponse(lines, media_type="application/x-ndjson")
+    return WriteTimeoutStreamingResponse(
+        lines, media_type="application/x-ndjson", write_timeout=settings.stream_write_timeout_s
+    )
 
 
 async def _lines(
