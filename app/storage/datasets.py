@@ -14,7 +14,7 @@ from app.core.tokens import Signer
 from app.storage.db import Database, DatasetRow
 from app.storage.ingest import RowError, UploadOptions, ingest
 from app.storage.shards import StoredRecord, fsync_dir, read_records
-from app.storage.sweep import Scratch
+from app.storage.sweep import PENDING, Scratch
 
 
 class UnknownDataset(LookupError):
@@ -70,6 +70,9 @@ class DatasetStore:
                 summary=result.summary,
                 owner=owner,
             )
+            # marked until its row exists: the start-up sweep tells a dataset being created
+            # (by another replica, say) from a leftover of a crash
+            (staging / PENDING).touch()
             fsync_dir(staging)
             staging.rename(final)
             fsync_dir(self.root)
@@ -79,6 +82,7 @@ class DatasetStore:
             except BaseException:
                 shutil.rmtree(final, ignore_errors=True)
                 raise
+            (final / PENDING).unlink()
             return Created(row, result.skipped)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

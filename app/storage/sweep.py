@@ -2,11 +2,11 @@
 
 Each server process spools uploads, stages datasets and moves deleted ones out of sight in a
 scratch folder of its own under ``data/tmp/``, locked (``flock``) while the process lives: a
-folder whose lock can be taken belongs to a process that is gone, and goes whole. Dataset
-folders without a row and job outputs of jobs that no longer exist (a crash between a rename
-and the database write, a delete cut short) go too, as do temp files of killed shard workers
-— those three only once older than a grace period, since another replica sharing the data
-directory may be writing them at this moment.
+folder whose lock can be taken belongs to a process that is gone, and goes whole. A dataset
+folder without a row goes too: at once if it is a delete cut short, after a grace period if it
+is still marked ``.pending`` (a create between its rename and its row: another replica sharing
+the data directory may be finishing it). Outputs of jobs that no longer exist and temp files of
+killed shard workers go once older than the grace period, for the same reason.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import IO
 log = logging.getLogger("antifit.sweep")
 GRACE_SECONDS = 60.0
 LOCK = ".lock"
+PENDING = ".pending"  # in a dataset folder until its row is written
 
 
 class Scratch:
@@ -90,7 +91,7 @@ def sweep(
     root = data_dir / "datasets"
     for folder in root.iterdir() if root.is_dir() else ():
         if folder.name not in datasets:
-            if _old(folder, now, grace):
+            if not (folder / PENDING).exists() or _old(folder / PENDING, now, grace):
                 _remove(folder)
                 removed["dataset folders without a dataset"] += 1
             continue

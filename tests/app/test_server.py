@@ -243,9 +243,16 @@ def test_killed_mid_upload_then_restarted_leaves_no_orphans(tmp_path: Path) -> N
         folder.mkdir(parents=True)
         (folder / "shard-00000.parquet").write_bytes(b"x")
         os.utime(folder, (old, old))
+    cut_short = data / "datasets" / ("d" * 32)  # a delete killed between its row and folder
+    creating = data / "datasets" / ("c" * 32)  # another replica's create, row not yet written
+    for folder in (cut_short, creating):
+        folder.mkdir()
+        (folder / "shard-00000.parquet").write_bytes(b"x")
+    (creating / ".pending").touch()
     with running(data) as (base, _):
         assert not spooled[0].exists()
         assert not any(p.exists() for p in planted)
+        assert not cut_short.exists() and creating.exists()
         records = httpx.get(f"{base}/v1/datasets/{kept}/records", params={"page_size": 100})
         assert len(records.json()["records"]) == 50
         leftovers = [p for p in (data / "tmp").rglob("*") if p.is_file() and p.name != ".lock"]
