@@ -42,7 +42,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stream_slots = StreamSlots(s.max_streams, s.stream_threads)
         executor = LocalPool(s.workers)
         app.state.runner = runner = JobRunner(
-            job_store, store, executor, app.state.metrics, app.state.registry, s.shard_deadline_s
+            job_store,
+            store,
+            executor,
+            app.state.metrics,
+            app.state.registry,
+            s.shard_deadline_s,
+            s.max_shard_output_bytes,
         )
         running = asyncio.create_task(runner.run_forever())  # resumes unfinished jobs
         # the files only: loading WordNet and the tagger is the workers' business

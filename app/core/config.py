@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         min_length=16,
         description="signs page and resume tokens; default: generated in data_dir",
     )
+    max_shard_output_bytes: int = Field(
+        default=1 << 30, ge=1, description="variant text one job shard may write"
+    )
     shard_deadline_s: float = Field(
         default=3600.0, gt=0, description="a job shard running longer fails its job"
     )

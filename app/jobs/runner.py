@@ -46,8 +46,10 @@ class JobRunner:
         metrics: Metrics,
         registry: Registry,
         shard_deadline: float = 3600.0,
+        shard_output_bytes: int = 1 << 30,
     ) -> None:
         self.registry = registry
+        self.shard_output_bytes = shard_output_bytes
         self.shard_deadline = shard_deadline
         self.jobs = jobs
         self.datasets = datasets
@@ -109,6 +111,7 @@ class JobRunner:
                     n_variants=job.n_variants,
                     splits=tuple(job.splits),
                     resources_dir=str(self.registry.root) if self.registry.root else None,
+                    max_output_bytes=self.shard_output_bytes,
                 )
                 future = asyncio.wrap_future(self.executor.submit(task))
                 try:

@@ -47,6 +47,7 @@ class ShardTask:
     n_variants: int
     splits: tuple[str, ...]
     resources_dir: str | None = None  # the service's registry: the spec names, never paths
+    max_output_bytes: int = 1 << 30  # of variant text per shard
     batch_size: int = 256
 
 
@@ -58,6 +59,10 @@ class ShardResult:
     variants: int
     dropped: dict[str, int]
     output_sha256: str
+
+
+class OutputBudgetExceeded(Exception):
+    """A shard's variants would take more room than a shard may."""
 
 
 _pipelines: OrderedDict[str, Pipeline] = OrderedDict()
@@ -81,7 +86,15 @@ def augment_shard(task: ShardTask) -> ShardResult:
     splits = {r.id: r.split for r in stored}
     records = [Record(r.id, r.text, r.label) for r in stored]
     columns: dict[str, list[Any]] = {name: [] for name in OUTPUT_SCHEMA.names}
+    size = 0
     for v in pipeline.augment(records, task.seed, task.n_variants, task.batch_size):
+        size += len(v.text.encode())
+        if size > task.max_output_bytes:
+            raise OutputBudgetExceeded(
+                f"shard {task.shard}: its variants exceed the output budget of "
+                f"{task.max_output_bytes} bytes per shard (ANTIFIT_MAX_SHARD_OUTPUT_BYTES); "
+                "ask for fewer variants, or upload with smaller shards"
+            )
         columns["id"].append(v.record_id)
         columns["variant"].append(v.variant)
         columns["text"].append(v.text)

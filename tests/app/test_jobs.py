@@ -211,3 +211,13 @@ def test_deleting_a_dataset_stops_its_running_job_and_its_folder_stays_gone(
         next_job = client.post(f"/v1/datasets/{other}/jobs", json={"spec": SPEC}).json()
         assert wait_for_job(client, next_job["id"], timeout=30)["state"] == "succeeded"
         assert not (quick.data_dir / "datasets" / doomed).exists()
+
+
+def test_a_job_over_its_output_budget_fails_naming_it(settings: Settings) -> None:
+    small = Settings(**{**settings.model_dump(), "max_shard_output_bytes": 500})
+    with TestClient(create_app(small)) as client:
+        ds = dataset_of(client, 10)
+        job = client.post(f"/v1/datasets/{ds}/jobs", json={"spec": SPEC, "n_variants": 8})
+        failed = wait_for_job(client, job.json()["id"])
+        assert failed["state"] == "failed"
+        assert "output budget of 500 bytes per shard" in failed["error"]
