@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
@@ -12,9 +13,9 @@ from app.core.keys import ANONYMOUS, Principal
 from app.core.metrics import Metrics
 from app.core.problems import not_found
 from app.jobs.runner import JobRunner
-from app.storage.datasets import DatasetStore, UnknownDataset
+from app.storage.datasets import DatasetStore
 from app.storage.db import DatasetRow, JobRow
-from app.storage.jobs import JobStore, UnknownJob
+from app.storage.jobs import JobStore
 from augmenters.registry import Registry
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -69,22 +70,28 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def owned_dataset(store: DatasetStore, dataset_id: str, principal: Principal) -> DatasetRow:
-    """The dataset if this principal may see it; 404 alike for missing and someone else's."""
+class _Owned(Protocol):
+    owner: str | None
+
+
+Row = TypeVar("Row", bound=_Owned)
+
+
+def _owned(get: Callable[[str], Row], ident: str, what: str, principal: Principal) -> Row:
+    """The row if this principal may see it; a 404 alike for a missing one and for someone
+    else's (nothing tells them apart)."""
     try:
-        row = store.get(dataset_id)
-    except UnknownDataset as exc:
-        raise not_found("Dataset", dataset_id) from exc
+        row = get(ident)
+    except LookupError as exc:  # UnknownDataset, UnknownJob
+        raise not_found(what, ident) from exc
     if not principal.owns(row.owner):
-        raise not_found("Dataset", dataset_id)
+        raise not_found(what, ident)
     return row
+
+
+def owned_dataset(store: DatasetStore, dataset_id: str, principal: Principal) -> DatasetRow:
+    return _owned(store.get, dataset_id, "Dataset", principal)
 
 
 def owned_job(jobs: JobStore, job_id: str, principal: Principal) -> JobRow:
-    try:
-        row = jobs.get(job_id)
-    except UnknownJob as exc:
-        raise not_found("Job", job_id) from exc
-    if not principal.owns(row.owner):
-        raise not_found("Job", job_id)
-    return row
+    return _owned(jobs.get, job_id, "Job", principal)
