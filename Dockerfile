@@ -28,4 +28,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status != 200)"]
 ENTRYPOINT ["antifit"]
+# it listens on every address of the container, so it starts only with ANTIFIT_API_KEYS (or
+# ANTIFIT_ALLOW_ANONYMOUS=true): see .env.example and docs/security.md
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
