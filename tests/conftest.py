@@ -148,6 +148,80 @@ def tiny_marian_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
     return dirs
 
 
+DECODERS = ("gpt2", "llama", "qwen2")
+
+
+@pytest.fixture(scope="session")
+def tiny_decoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Random 2-layer GPT-2, Llama and Qwen2 causal LMs sharing a byte-level BPE tokenizer
+    trained on CORPUS that, like GPT-2's, has an end-of-text token and no pad token."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+    )
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(CORPUS * 5, trainer)
+    vocab = tok.get_vocab_size()
+    eos = tok.token_to_id("<|endoftext|>")
+    small = {"vocab_size": vocab, "bos_token_id": eos, "eos_token_id": eos}
+    configs = {
+        "gpt2": (
+            GPT2LMHeadModel,
+            GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=128, **small),
+        ),
+        "llama": (
+            LlamaForCausalLM,
+            LlamaConfig(
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                num_key_value_heads=1,
+                max_position_embeddings=128,
+                **small,
+            ),
+        ),
+        "qwen2": (
+            Qwen2ForCausalLM,
+            Qwen2Config(
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                num_key_value_heads=1,
+                max_position_embeddings=128,
+                **small,
+            ),
+        ),
+    }
+    out: dict[str, Path] = {}
+    for name, (cls, config) in configs.items():
+        folder = tmp_path_factory.mktemp(f"tiny-{name}")
+        PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            eos_token="<|endoftext|>",
+            bos_token="<|endoftext|>",
+            model_input_names=["input_ids", "attention_mask"],
+        ).save_pretrained(folder)
+        cls(config).save_pretrained(folder)
+        out[name] = folder
+    return out
+
+
 @pytest.fixture(scope="session")
 def reviews() -> list[dict[str, object]]:
     with (EXAMPLES / "reviews.jsonl").open(encoding="utf-8") as f:

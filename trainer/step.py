@@ -61,7 +61,7 @@ class Stepper:
         head = None
         if reg.domain_adversarial.enabled:
             head = DomainClassifier(classifier.model.config.hidden_size)
-        self.module = TaskModule(classifier.model, head).to(self.device)
+        self.module = TaskModule(classifier.model, head, classifier.pooling).to(self.device)
         # the smoothness forwards use self.module directly (see trainer/module.py)
         self.ddp = DistributedDataParallel(self.module) if distributed else None
         wd = reg.weight_decay

@@ -415,3 +415,36 @@ def test_bf16_autocast(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) 
     assert report["bf16"] and report["device"] == "cpu"
     row = read_jsonl(tmp_path / "metrics.jsonl")[-1]
     assert all(row[k] == row[k] for k in ("train_loss", "val_loss", "val_ece"))  # not NaN
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_a_decoder_lm_trains_with_the_regularizers(
+    service: dict[str, str], tiny_decoders: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    """A GPT-2 or Llama directory: LP-FT on its last-token features, SMART through word
+    embeddings with left padding, the domain head on the same position, a saved model that
+    transformers loads back with its pad token."""
+    cfg = config(
+        service,
+        tmp_path,
+        tiny_decoders[kind],
+        preset="basic",
+        max_steps=4,
+        eval_every=2,
+        auxiliary_dataset=service["auxiliary"],
+        regularization={
+            "smart": {"enabled": True},
+            "domain_adversarial": {"enabled": True, "auxiliary_dataset": service["auxiliary"]},
+        },
+    )
+    report = train(cfg, progress=False)
+    assert report["steps"] == 4
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert all(r["val_loss"] == r["val_loss"] for r in rows)  # finite, not NaN
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    saved = tmp_path / "model"
+    model = AutoModelForSequenceClassification.from_pretrained(saved)
+    tokenizer = AutoTokenizer.from_pretrained(saved)
+    assert model.config.pad_token_id == tokenizer.pad_token_id is not None
+    assert tokenizer.padding_side == "left"

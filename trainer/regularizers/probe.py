@@ -29,7 +29,10 @@ def features(
     captured: list[torch.Tensor] = []
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        captured.append(inputs[0].detach().float().cpu())
+        x = inputs[0].detach()
+        if x.dim() == 3:  # a decoder's head scores every position: keep the last (left padding)
+            x = x[:, -1]
+        captured.append(x.float().cpu())
 
     handle = layer.register_forward_pre_hook(hook)
     was_training = model.training
