@@ -71,6 +71,13 @@ def add_config_arguments(t: argparse.ArgumentParser) -> None:
         help="any field by dotted path, e.g. regularization.mixout.p=0.2 (VALUE as JSON, "
         "else a string)",
     )
+    t.add_argument(
+        "--lora",
+        action="store_true",
+        default=None,
+        help="train LoRA adapters (peft) instead of every weight: lora.enabled=true (rank, "
+        "alpha, dropout, target_modules, merge under --set lora.*)",
+    )
     t.add_argument("--print-config", action="store_true", help="print the config and exit")
 
 
@@ -149,6 +156,8 @@ def gather(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
     for name in FLAGS:
         if getattr(args, name) is not None:
             data[name] = getattr(args, name)
+    if getattr(args, "lora", None):
+        _set_path(data, "lora.enabled", True)
     for item in args.set:
         path, sep, text = item.partition("=")
         if not sep:

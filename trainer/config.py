@@ -197,6 +197,21 @@ class Regularization(Section):
         return self
 
 
+class Lora(Section):
+    """LoRA (Hu et al. 2021) through peft: the pretrained weights frozen, a rank-``rank``
+    update ``alpha / rank * B A`` trained on ``target_modules`` (default: peft's per
+    architecture, e.g. the attention's query and value), the classifier head trained whole.
+    ``dropout`` is LoRA's own, on the adapter's input, besides the model's. The model is saved
+    as a peft adapter, or merged into full weights with ``merge``."""
+
+    enabled: bool = False
+    rank: int = Field(default=8, ge=1, le=1024)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = Field(default=None, min_length=1)
+    merge: bool = False
+
+
 PresetName = Literal["none", "basic", "enhanced", "advanced"]
 
 
@@ -285,6 +300,7 @@ class TrainConfig(Section):
         default=None, description="general-domain dataset id for domain-adversarial training"
     )
     regularization: Regularization = Regularization()
+    lora: Lora = Lora()
     epochs: int = Field(default=10, ge=1)
     max_steps: int | None = Field(default=None, ge=1)
     learning_rate: float = Field(default=5e-5, gt=0.0)
@@ -334,6 +350,28 @@ class TrainConfig(Section):
             )
         if reg.early_stopping.enabled and "gap" in reg.early_stopping.metric:
             raise ValueError("a gap metric needs the training subset: train_eval_size > 0")
+        return self
+
+    @model_validator(mode="after")
+    def _lora(self) -> TrainConfig:
+        """What LoRA changes: the regularizers defined on full weights that it refuses."""
+        if not self.lora.enabled:
+            return self
+        reg = self.regularization
+        refused = {
+            "regularization.mixout": reg.mixout.enabled,  # mixes frozen weights: a no-op
+            # the pretrained weights do not move: L2-SP would only decay the adapter
+            "regularization.weight_decay.l2sp": reg.weight_decay.l2sp,
+            # both keep a full copy of the model, what LoRA exists to avoid
+            "regularization.averaging": reg.averaging.enabled,
+            "regularization.smart.teacher": reg.smart.enabled and reg.smart.teacher,
+        }
+        on = [name for name, enabled in refused.items() if enabled]
+        if on:
+            raise ValueError(
+                f"lora does not go with {', '.join(on)} (see docs/training.md, LoRA); "
+                "weight_decay.rate decays the adapter, smart without its teacher works"
+            )
         return self
 
     @model_validator(mode="before")

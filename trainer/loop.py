@@ -26,6 +26,7 @@ from trainer import checkpoint
 from trainer.calibration import fit_temperature, fold_temperature, nll
 from trainer.config import TrainConfig, direction
 from trainer.evalset import EvalSet
+from trainer.lora import apply_lora, load_trainable_state, trainable_state
 from trainer.metrics import evaluate, reliability
 from trainer.model import load_classifier
 from trainer.module import Inputs
@@ -148,6 +149,8 @@ class Training:
         self.grouped = self.reg.consistency.enabled and self.job is not None
 
         self.classifier = load_classifier(config.model, self.labels, self.reg.dropout)
+        if config.lora.enabled:
+            self.classifier.model = apply_lora(self.classifier.model, config.lora)
         self.validation = self._evalset(self.service.originals(config.dataset, "validation"))
         self.train_subset = (
             self._evalset(
@@ -446,7 +449,7 @@ class Training:
         if self.stopper.update(float(row[self.stopper.metric]), self.step, tie):
             self.best_logits = logits
             if es.enabled:  # the weights to restore at the end
-                self.best_state = checkpoint.snapshot(self.stepper.evaluated.state_dict())
+                self.best_state = checkpoint.snapshot(trainable_state(self.stepper.evaluated))
         row["best_step"] = self.stopper.best_step
         row["train_examples_per_second"] = (
             self.examples_since_eval / self.train_seconds_since_eval
@@ -566,7 +569,7 @@ class Training:
         restored = self.reg.early_stopping.enabled and self.best_state is not None
         model = self.stepper.evaluated
         if restored and self.best_state is not None:
-            model.load_state_dict(self.best_state)
+            load_trainable_state(model, self.best_state)
         logits = self.best_logits if restored else self.last_logits
         if logits is None:
             raise TrainingError("the run ended without an evaluation")
@@ -612,7 +615,10 @@ class Training:
             "files": {"metrics": METRICS, "learning_curve": CURVE, "model": MODEL},
         }
         if self.rank == 0:
-            model.save_pretrained(self.out / MODEL)  # type: ignore[operator]
+            shipped: Any = model
+            if self.config.lora.enabled and self.config.lora.merge:
+                shipped = model.merge_and_unload()  # type: ignore[operator]
+            shipped.save_pretrained(self.out / MODEL)  # a peft adapter, or full weights
             self.classifier.tokenizer.save_pretrained(self.out / MODEL)
             marked = self.stopper.best_step if restored else None
             plot_learning_curve(rows, self.out / CURVE, marked, report["calibration"]["bins"])

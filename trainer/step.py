@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from trainer.config import Regularization
+from trainer.lora import load_trainable_state, trainable_state
 from trainer.model import Classifier
 from trainer.module import Inputs, Outputs, TaskModule, task_rows
 from trainer.regularizers.adversarial import DomainClassifier, dann_lambda
@@ -217,7 +218,7 @@ class Stepper:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "module": self.module.state_dict(),
+            "module": trainable_state(self.module),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "teacher": self.teacher.average.state_dict() if self.teacher else None,
@@ -234,7 +235,7 @@ class Stepper:
             self.elr.load_state_dict(state["elr"])
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.module.load_state_dict(state["module"])
+        load_trainable_state(self.module, state["module"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.teacher is not None:

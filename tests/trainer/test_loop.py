@@ -394,6 +394,18 @@ def test_cli_config_layers_and_errors(tmp_path: Path) -> None:
     assert printed["regularization"]["label_smoothing"] == 0.2  # --set over the preset
     assert printed["regularization"]["augmented"] is True  # the rest of enhanced stays
 
+    proc = cli("--dataset", "d1", "--lora", "--set", "lora.rank=4", "--print-config")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out)["lora"] == {
+        "enabled": True,
+        "rank": 4,
+        "alpha": 16,
+        "dropout": 0.05,
+        "target_modules": None,
+        "merge": False,
+    }
+
     proc = cli("--dataset", "d1", "--set", "regularization.mixout.p=2", "--print-config")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
@@ -448,3 +460,56 @@ def test_a_decoder_lm_trains_with_the_regularizers(
     tokenizer = AutoTokenizer.from_pretrained(saved)
     assert model.config.pad_token_id == tokenizer.pad_token_id is not None
     assert tokenizer.padding_side == "left"
+
+
+def test_lora_trains_adapters_only_resumes_from_a_small_checkpoint_and_saves_loadable(
+    service: dict[str, str], tiny_decoders: dict[str, Path], tmp_path: Path
+) -> None:
+    from peft import AutoPeftModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    base = tiny_decoders["llama"]
+
+    def lora_config(out: Path, merge: bool = False) -> TrainConfig:
+        return config(
+            service,
+            out,
+            base,
+            preset="basic",
+            max_steps=4,
+            eval_every=2,
+            lora={"enabled": True, "rank": 4, "merge": merge},
+            regularization={"smart": {"enabled": True, "teacher": False}},
+        )
+
+    cfg = lora_config(tmp_path / "adapter")
+    state = interrupted_state(cfg, 3)
+    saved = state["stepper"]["module"]
+    assert saved and all("lora_" in k or "score" in k for k in saved)  # no frozen weight
+    report = train(cfg, progress=False)  # resumes at step 3
+    assert report["resumed_from_step"] == 3 and report["steps"] == 4
+    reference = train(lora_config(tmp_path / "straight"), progress=False)
+    assert reference["final"] == report["final"]  # a resumed run ends as a straight one
+
+    # the saved adapter loads back with peft onto the base, and merging gives the same logits
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "adapter" / "model")
+    batch = dict(
+        tokenizer(["the cat sat", "the battery lasts two days"], padding=True, return_tensors="pt")
+    )
+    adapter = AutoPeftModelForSequenceClassification.from_pretrained(
+        tmp_path / "adapter" / "model", num_labels=2, pad_token_id=tokenizer.pad_token_id
+    ).eval()
+    merged_report = train(lora_config(tmp_path / "merged", merge=True), progress=False)
+    assert merged_report["final"] == reference["final"]
+    merged = AutoModelForSequenceClassification.from_pretrained(tmp_path / "merged" / "model")
+    with torch.no_grad():
+        a = adapter(**batch).logits
+        m = merged.eval()(**batch).logits
+    torch.testing.assert_close(a, m, atol=1e-4, rtol=1e-4)
+
+
+def test_lora_refuses_what_needs_full_weights(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="regularization.mixout"):
+        TrainConfig.model_validate(
+            {"dataset": "d", "preset": "advanced", "lora": {"enabled": True}}
+        )

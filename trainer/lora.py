@@ -1,0 +1,41 @@
+"""LoRA through peft: wrap a classifier's model, and tell a trainable parameter from a frozen
+one (checkpoints and the best weights keep only what training changes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from trainer.config import Lora
+
+
+def apply_lora(model: nn.Module, spec: Lora) -> Any:
+    """The model with LoRA adapters on ``spec.target_modules`` and its classifier head
+    trainable (peft's sequence-classification task saves the head whole)."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=spec.rank,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=spec.target_modules,
+    )
+    return get_peft_model(model, config)
+
+
+def trainable_state(module: nn.Module) -> dict[str, Any]:
+    """``state_dict()`` without frozen parameters: all of it for full fine-tuning, the
+    adapters and the head (megabytes, not the whole model) under LoRA."""
+    frozen = {name for name, p in module.named_parameters() if not p.requires_grad}
+    return {k: v for k, v in module.state_dict().items() if k not in frozen}
+
+
+def load_trainable_state(module: nn.Module, state: dict[str, Any]) -> None:
+    """Load what ``trainable_state`` kept; anything else missing is an error."""
+    frozen = {name for name, p in module.named_parameters() if not p.requires_grad}
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    absent = [k for k in missing if k not in frozen]
+    if absent or unexpected:
+        raise RuntimeError(f"state does not fit the model: missing {absent}, extra {unexpected}")
