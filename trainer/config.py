@@ -156,8 +156,17 @@ class LinearProbe(Section):
     l2: float = Field(default=1e-2, gt=0.0)
 
 
+class NEFTune(Section):
+    """Noise on the input embeddings while training (Jain et al. 2023): uniform in
+    ``[-b, b]``, ``b = alpha / sqrt(L * d)``."""
+
+    enabled: bool = False
+    alpha: float = Field(default=5.0, gt=0.0)
+
+
 class Regularization(Section):
     weight_decay: WeightDecay = WeightDecay()
+    neftune: NEFTune = NEFTune()
     dropout: Dropout = Dropout()
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     augmented: bool = Field(default=False, description="train on the augmented version's batches")
@@ -301,6 +310,9 @@ class TrainConfig(Section):
     )
     regularization: Regularization = Regularization()
     lora: Lora = Lora()
+    gradient_checkpointing: bool = Field(
+        default=False, description="recompute activations in the backward pass: less memory"
+    )
     epochs: int = Field(default=10, ge=1)
     max_steps: int | None = Field(default=None, ge=1)
     learning_rate: float = Field(default=5e-5, gt=0.0)

@@ -149,8 +149,14 @@ class Training:
         self.grouped = self.reg.consistency.enabled and self.job is not None
 
         self.classifier = load_classifier(config.model, self.labels, self.reg.dropout)
+        if config.gradient_checkpointing:  # transformers 5 renamed it; 4.x has the old name
+            model = self.classifier.model
+            enable = getattr(model, "activation_checkpointing_enable", None)
+            (enable or model.gradient_checkpointing_enable)()
         if config.lora.enabled:
             self.classifier.model = apply_lora(self.classifier.model, config.lora)
+            if config.gradient_checkpointing:  # frozen embeddings: let gradients flow through
+                self.classifier.model.enable_input_require_grads()
         self.validation = self._evalset(self.service.originals(config.dataset, "validation"))
         self.train_subset = (
             self._evalset(

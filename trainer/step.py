@@ -25,6 +25,7 @@ from trainer.regularizers.averaging import WeightAverage, half_life_decay
 from trainer.regularizers.consistency import uda_consistency
 from trainer.regularizers.label_smoothing import LabelSmoother
 from trainer.regularizers.mixout import apply_mixout
+from trainer.regularizers.neftune import add_neftune
 from trainer.regularizers.robust_loss import EarlyLearning, generalized_cross_entropy
 from trainer.regularizers.smoothness import (
     R3F,
@@ -59,6 +60,8 @@ class Stepper:
         self.n_classes = len(classifier.labels)
         if reg.mixout.enabled:
             self.mixed = apply_mixout(classifier.model, reg.mixout.p)
+        if reg.neftune.enabled:
+            add_neftune(classifier.model.get_input_embeddings(), reg.neftune.alpha)
         head = None
         if reg.domain_adversarial.enabled:
             head = DomainClassifier(classifier.model.config.hidden_size)

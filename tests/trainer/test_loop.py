@@ -513,3 +513,27 @@ def test_lora_refuses_what_needs_full_weights(tmp_path: Path) -> None:
         TrainConfig.model_validate(
             {"dataset": "d", "preset": "advanced", "lora": {"enabled": True}}
         )
+
+
+def test_gradient_checkpointing_changes_memory_not_results_and_neftune_trains(
+    service: dict[str, str], tiny_decoders: dict[str, Path], tmp_path: Path
+) -> None:
+    def run(out: Path, **extra: Any) -> dict[str, Any]:
+        return train(
+            config(
+                service,
+                out,
+                tiny_decoders["qwen2"],
+                preset="none",
+                max_steps=3,
+                lora={"enabled": True, "rank": 4},
+                **extra,
+            ),
+            progress=False,
+        )
+
+    plain = run(tmp_path / "plain")
+    checkpointed = run(tmp_path / "checkpointed", gradient_checkpointing=True)
+    assert checkpointed["final"] == plain["final"]  # recomputed, same dropout masks
+    noisy = run(tmp_path / "noisy", regularization={"neftune": {"enabled": True, "alpha": 5}})
+    assert noisy["final"] != plain["final"] and noisy["steps"] == 3

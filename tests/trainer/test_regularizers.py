@@ -355,3 +355,21 @@ def test_linear_probe_fits_the_head_on_frozen_features() -> None:
     model.eval()
     assert (model(x).argmax(-1) == y).float().mean() > 0.95
     assert torch.equal(model[3].weight.detach(), weight)
+
+
+def test_neftune_noise_is_bounded_uniform_in_training_and_off_in_eval() -> None:
+    from trainer.regularizers.neftune import add_neftune
+
+    embeddings = torch.nn.Embedding(50, 64)
+    ids = torch.randint(0, 50, (4, 25))
+    clean = embeddings(ids).detach()
+    handle = add_neftune(embeddings, alpha=5.0)
+    bound = 5.0 / (25 * 64) ** 0.5
+    noise = embeddings(ids).detach() - clean
+    assert noise.abs().max() <= bound + 1e-6
+    assert abs(noise.abs().mean().item() - bound / 2) < bound * 0.05  # uniform: mean |x| = b/2
+    embeddings.eval()
+    assert torch.equal(embeddings(ids), clean)
+    handle.remove()
+    embeddings.train()
+    assert torch.equal(embeddings(ids), clean)
