@@ -33,6 +33,7 @@ FLAGS = {
     "max_steps": int,
     "learning_rate": float,
     "batch_size": int,
+    "grad_accum": int,
     "max_length": int,
     "eval_every": int,
     "checkpoint_minutes": float,

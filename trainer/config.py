@@ -318,6 +318,13 @@ class TrainConfig(Section):
     learning_rate: float = Field(default=5e-5, gt=0.0)
     warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
     batch_size: int = Field(default=16, ge=1)
+    grad_accum: int = Field(
+        default=1,
+        ge=1,
+        le=1024,
+        description="batches per optimisation step (gradient accumulation): an effective batch "
+        "of batch_size x grad_accum in the memory of one batch",
+    )
     eval_batch_size: int | None = Field(
         default=None,
         ge=1,

@@ -291,7 +291,8 @@ class Training:
         if self.job and not self.grouped:
             examples += int(self.service.job(self.job).get("variants_written") or 0)
         per_rank = math.ceil(examples / self.world)
-        return max(1, math.ceil(per_rank / self.config.batch_size))
+        batches = math.ceil(per_rank / self.config.batch_size)
+        return max(1, math.ceil(batches / self.config.grad_accum))
 
     # ----------------------------------------------------------------------------- the loop
 
@@ -333,16 +334,24 @@ class Training:
         return report
 
     def _epoch(self, bar: Any) -> str | None:
+        """One epoch: a step every ``grad_accum`` batches (the epoch's last step takes what is
+        left). Checkpoints fall between steps, so a resumed run never splits one."""
         batches = iter(self.stream)
         try:
             while True:
-                batch = next(batches, None)
-                if not self._everyone(batch is not None) or batch is None:
+                group: list[Batch] = []
+                more = True
+                while more and len(group) < self.config.grad_accum:
+                    batch = next(batches, None)
+                    more = self._everyone(batch is not None) and batch is not None
+                    if more and batch is not None:
+                        group.append(batch)
+                if not group:
                     return None
                 started = time.monotonic()
-                objective = self._train_step(batch)
+                objective = self._train_step(group)
                 self.train_seconds_since_eval += time.monotonic() - started
-                self.examples_since_eval += len(batch)
+                self.examples_since_eval += sum(len(b) for b in group)
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(epoch=self.epoch + 1, loss=f"{objective:.4f}")
@@ -394,25 +403,33 @@ class Training:
             self._aux_iter = None
             self.aux_stream.set_epoch(self.aux_stream.epoch + 1)
 
-    def _train_step(self, batch: Batch) -> float:
-        if self.config.trace_ids:
-            append_jsonl(
-                self.out / f"batches.rank{self.rank}.jsonl",
-                {
-                    "step": self.step + 1,
-                    "epoch": self.epoch,
-                    "ids": [[item["id"], item.get("variant")] for item in batch],
-                },
+    def _train_step(self, group: list[Batch]) -> float:
+        """One optimisation step over ``group``'s batches (their gradients accumulated)."""
+        objectives = []
+        for batch in group:
+            if self.config.trace_ids:
+                append_jsonl(
+                    self.out / f"batches.rank{self.rank}.jsonl",
+                    {
+                        "step": self.step + 1,
+                        "epoch": self.epoch,
+                        "ids": [[item["id"], item.get("variant")] for item in batch],
+                    },
+                )
+            aux = self._aux_batch() if self.aux_stream is not None else []
+            inputs = self._encode([item["text"] for item in batch + aux])
+            objectives.append(
+                self.stepper.accumulate(
+                    inputs,
+                    self._labels(batch),
+                    n_aux=len(aux),
+                    ids=[str(item["id"]) for item in batch],
+                    sources=_sources(batch).to(self.device) if self.grouped else None,
+                    scale=1 / len(group),
+                )
             )
-        aux = self._aux_batch() if self.aux_stream is not None else []
-        inputs = self._encode([item["text"] for item in batch + aux])
-        objective = self.stepper.step(
-            inputs,
-            self._labels(batch),
-            n_aux=len(aux),
-            ids=[str(item["id"]) for item in batch],
-            sources=_sources(batch).to(self.device) if self.grouped else None,
-        )
+        self.stepper.apply()
+        objective = sum(objectives) / len(objectives)
         self.objective_sum += objective
         self.objective_count += 1
         return objective

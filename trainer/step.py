@@ -116,6 +116,23 @@ class Stepper:
         ``ids``) and whose last ``n_aux`` rows are the auxiliary domain's; ``sources[i]`` is
         the row of task row i's original when row i is an augmented variant of it, else -1
         (consistency training). Returns the training objective."""
+        objective = self.accumulate(inputs, labels, n_aux, ids=ids, sources=sources)
+        self.apply()
+        return objective
+
+    def accumulate(
+        self,
+        inputs: Inputs,
+        labels: torch.Tensor,
+        n_aux: int = 0,
+        *,
+        ids: Sequence[str] | None = None,
+        sources: torch.Tensor | None = None,
+        scale: float = 1.0,
+    ) -> float:
+        """The forward and backward of one (micro-)batch, its gradients times ``scale`` added
+        to the parameters' (gradient accumulation: ``scale`` = 1 / micro-batches per step);
+        ``apply`` then takes the step. Returns the training objective."""
         self.module.train()
         n_task = len(labels)
         lam = dann_lambda(min(1.0, self.steps_done / self.total_steps))
@@ -148,7 +165,11 @@ class Stepper:
                 domains = torch.tensor([0] * (copies * n_task) + [1] * n_aux, device=self.device)
                 weight = self.reg.domain_adversarial.weight
                 objective = objective + weight * F.cross_entropy(out.domain.float(), domains)
-        objective.backward()  # type: ignore[no-untyped-call]
+        (objective * scale).backward()  # type: ignore[no-untyped-call]
+        return float(objective.detach())
+
+    def apply(self) -> None:
+        """The optimizer step on the accumulated gradients, and what follows a step."""
         if self.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.grad_clip)
         lr = self.optimizer.param_groups[-1]["lr"]
@@ -162,7 +183,6 @@ class Stepper:
             self.average.update(self.module.model)
         self.scheduler.step()
         self.steps_done += 1
-        return float(objective.detach())
 
     def _supervised(
         self, n_task: int, ids: Sequence[str] | None, sources: torch.Tensor | None

@@ -537,3 +537,32 @@ def test_gradient_checkpointing_changes_memory_not_results_and_neftune_trains(
     assert checkpointed["final"] == plain["final"]  # recomputed, same dropout masks
     noisy = run(tmp_path / "noisy", regularization={"neftune": {"enabled": True, "alpha": 5}})
     assert noisy["final"] != plain["final"] and noisy["steps"] == 3
+
+
+def test_gradient_accumulation_matches_the_larger_batch(
+    service: dict[str, str], tiny_decoders: dict[str, Path], tmp_path: Path
+) -> None:
+    """Qwen2 has no dropout: 2 accumulated batches of 4 take the step one batch of 8 does
+    (the stream's order does not depend on the batch size)."""
+
+    def run(out: Path, batch_size: int, grad_accum: int) -> dict[str, Any]:
+        cfg = config(
+            service,
+            out,
+            tiny_decoders["qwen2"],
+            preset="none",
+            epochs=1,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            lora={"enabled": True, "rank": 4, "dropout": 0.0},
+            trace_ids=True,
+        )
+        return train(cfg, progress=False)
+
+    big = run(tmp_path / "big", 8, 1)
+    accumulated = run(tmp_path / "accumulated", 4, 2)
+    assert big["steps"] == accumulated["steps"] == 6
+    for key in ("val_loss", "val_accuracy", "train_loss"):
+        assert abs(big["final"][key] - accumulated["final"][key]) < 1e-4, key
+    trace = read_jsonl(tmp_path / "accumulated" / "batches.rank0.jsonl")
+    assert [row["step"] for row in trace[:4]] == [1, 1, 2, 2]
