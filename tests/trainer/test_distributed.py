@@ -84,3 +84,37 @@ def test_torchrun_runs_the_cli(service: dict[str, str], tiny_mlm: Path, tmp_path
     done = subprocess.run([*run, *cli, *args], capture_output=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr.decode()[-4000:]
     assert json.loads((tmp_path / "report.json").read_text())["world_size"] == 2
+
+
+def test_lora_under_torchrun_keeps_the_ranks_adapters_identical(
+    service: dict[str, str], tiny_decoders: dict[str, Path], tmp_path: Path
+) -> None:
+    config = {
+        "service": service["base"],
+        "dataset": service["dataset"],
+        "model": str(tiny_decoders["llama"]),
+        "output_dir": str(tmp_path),
+        "preset": "basic",
+        "lora": {"enabled": True, "rank": 4},
+        "regularization": {"min_steps": 0, "smart": {"enabled": True, "teacher": False}},
+        "epochs": 1,
+        "batch_size": 8,
+        "grad_accum": 2,
+        "max_length": 32,
+        "learning_rate": 1e-3,
+        "train_eval_size": 16,
+    }
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    done = subprocess.run(
+        [*run, str(script), json.dumps(config)], capture_output=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr.decode()[-4000:]
+    weights = [torch.load(tmp_path / f"weights.rank{r}.pt", weights_only=True) for r in range(2)]
+    adapters = [k for k in weights[0] if "lora_" in k]
+    assert adapters and all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["world_size"] == 2 and report["steps"] == 2  # 24 records a rank, 8 x 2
+    assert (tmp_path / "model" / "adapter_config.json").exists()
