@@ -7,6 +7,13 @@ CPU unless CUDA is present. Arms alternate within each round; the ratio is the m
 rounds of (the arm's median step time / plain's) in that round.
 
     .venv/bin/python bench/train_step.py --rounds 7 --steps 3
+
+``--decoder`` measures a decoder LM instead: a random-init Llama (``--layers``, ``--hidden``;
+no weights needed for timing) built locally with MiniLM's tokenizer, full fine-tuning (the
+plain transformers step as the peer, and antifit's) against LoRA and LoRA with gradient
+checkpointing, with each arm's trainable parameters and optimizer state (what LoRA saves).
+
+    .venv/bin/python bench/train_step.py --decoder --rounds 5 --steps 2
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -36,7 +44,7 @@ from trainer.config import (  # noqa: E402
     WeightDecay,
     preset,
 )
-from trainer.model import load_classifier  # noqa: E402
+from trainer.model import enable_checkpointing, load_classifier  # noqa: E402
 from trainer.step import Stepper  # noqa: E402
 
 WORDS = (
@@ -80,8 +88,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per arm per round")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--length", type=int, default=64)
+    parser.add_argument("--decoder", action="store_true", help="a Llama: full vs LoRA")
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--hidden", type=int, default=512)
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.decoder:
+        decoder_arms(args, device)
+        return
 
     labels = [0, 1, 2]
     plain = load_classifier(None, labels)
@@ -132,14 +146,25 @@ def main() -> None:
         else:
             steps[name] = lambda s=stepper: s.step(inputs, y, ids=ids)
 
+    print(
+        f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {device}, "
+        f"{torch.get_num_threads()} threads, {args.rounds} rounds x {args.steps} steps"
+    )
+    report(time_rounds(steps, args.rounds, args.steps, device), "plain fine-tuning (peer)")
+
+
+def time_rounds(
+    steps: dict[str, Callable[[], None]], rounds: int, per_round: int, device: torch.device
+) -> dict[str, list[float]]:
+    """Each arm's median step time per round, the arms alternating within each round."""
     times: dict[str, list[list[float]]] = {name: [] for name in steps}
     for step in steps.values():  # warm-up
         step()
         step()
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name, step in steps.items():
             times[name].append([])
-            for _ in range(args.steps):
+            for _ in range(per_round):
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()
@@ -147,21 +172,118 @@ def main() -> None:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 times[name][-1].append(time.perf_counter() - start)
+    return {name: [statistics.median(r) for r in values] for name, values in times.items()}
 
-    # each round's median per arm; ratios paired by round (drift on a shared machine cancels)
-    rounds = {name: [statistics.median(r) for r in values] for name, values in times.items()}
-    peer = rounds["plain fine-tuning (peer)"]
-    print(
-        f"MiniLM-L6, batch {args.batch_size}, length {args.length}, {device}, "
-        f"{torch.get_num_threads()} threads, {args.rounds} rounds x {args.steps} steps"
-    )
+
+def report(
+    rounds: dict[str, list[float]], peer_name: str, extra: dict[str, str] | None = None
+) -> None:
+    """Ratios paired by round (drift on a shared machine cancels)."""
+    peer = rounds[peer_name]
     print(f"{'arm':32s} {'median ms/step':>15s} {'vs plain':>9s} {'range over rounds':>18s}")
     for name, values in rounds.items():
         ratios = [a / b for a, b in zip(values, peer, strict=True)]
         print(
             f"{name:32s} {1000 * statistics.median(values):15.1f} "
             f"{statistics.median(ratios):8.2f}x {min(ratios):8.2f}-{max(ratios):.2f}x"
+            + (f"  {extra[name]}" if extra and name in extra else "")
         )
+
+
+def decoder_arms(args: argparse.Namespace, device: torch.device) -> None:
+    import tempfile
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from trainer.config import Lora
+    from trainer.lora import apply_lora
+
+    labels = [0, 1, 2]
+    folder = Path(tempfile.mkdtemp(prefix="bench-llama-"))
+    minilm = load_classifier(None, labels)
+    minilm.tokenizer.save_pretrained(folder)
+    config = LlamaConfig(
+        vocab_size=len(minilm.tokenizer),
+        hidden_size=args.hidden,
+        intermediate_size=args.hidden * 8 // 3,
+        num_hidden_layers=args.layers,
+        num_attention_heads=max(1, args.hidden // 64),
+        num_key_value_heads=max(1, args.hidden // 256),
+        max_position_embeddings=512,
+        pad_token_id=minilm.tokenizer.pad_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)  # random weights: timing needs no others
+    n = args.batch_size
+    texts_n = texts(n, 0)
+    y = torch.tensor([i % 3 for i in range(n)], device=device)
+
+    def classifier() -> Any:
+        return load_classifier(folder, labels)
+
+    peer = classifier()
+    batch = {k: v.to(device) for k, v in peer.encode(texts_n, args.length).items()}
+    peer_model = peer.model.to(device).train()
+    peer_opt = torch.optim.AdamW(peer_model.parameters(), lr=2e-5)
+
+    def peer_step() -> None:
+        peer_model(**batch, labels=y).loss.backward()
+        peer_opt.step()
+        peer_opt.zero_grad(set_to_none=True)
+
+    steps: dict[str, Callable[[], None]] = {"Llama, plain step (peer)": peer_step}
+    optimizers: dict[str, Any] = {"Llama, plain step (peer)": peer_opt}
+    trainable: dict[str, int] = {
+        "Llama, plain step (peer)": sum(p.numel() for p in peer_model.parameters())
+    }
+    for name, lora, checkpointing in (
+        ("Llama, antifit full", False, False),
+        ("Llama, antifit LoRA r=8", True, False),
+        ("Llama, LoRA r=8 + grad. ckpt.", True, True),
+    ):
+        clf = classifier()
+        if checkpointing:
+            enable_checkpointing(clf.model)
+        if lora:
+            clf.model = apply_lora(clf.model, Lora(enabled=True, rank=8))
+            if checkpointing:
+                clf.model.enable_input_require_grads()
+        stepper = Stepper(
+            clf,
+            Regularization(),
+            learning_rate=2e-5,
+            total_steps=10_000,
+            grad_clip=None,
+            device=device,
+        )
+        steps[name] = lambda s=stepper: s.step(batch, y)
+        optimizers[name] = stepper.optimizer
+        trainable[name] = sum(p.numel() for p in clf.model.parameters() if p.requires_grad)
+
+    rounds = time_rounds(steps, args.rounds, args.steps, device)
+    state_mb = {
+        name: sum(
+            t.numel() * t.element_size()
+            for st in opt.state.values()
+            for t in st.values()
+            if torch.is_tensor(t)
+        )
+        / 2**20
+        for name, opt in optimizers.items()
+    }
+    total = trainable["Llama, plain step (peer)"]
+    print(
+        f"random Llama, {args.layers} layers, hidden {args.hidden} ({total / 1e6:.1f}M "
+        f"parameters), batch {n}, length {args.length}, {device}, "
+        f"{torch.get_num_threads()} threads, {args.rounds} rounds x {args.steps} steps"
+    )
+    report(
+        rounds,
+        "Llama, plain step (peer)",
+        {
+            name: f"trainable {trainable[name] / 1e6:.2f}M, optimizer state {state_mb[name]:.1f} MB"
+            for name in steps
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from trainer.config import TrainConfig, direction
 from trainer.evalset import EvalSet
 from trainer.lora import apply_lora, load_trainable_state, trainable_state
 from trainer.metrics import evaluate, reliability
-from trainer.model import load_classifier
+from trainer.model import enable_checkpointing, load_classifier
 from trainer.module import Inputs
 from trainer.regularizers.early_stopping import EarlyStopping
 from trainer.regularizers.layers import reinit_top_layers
@@ -149,10 +149,8 @@ class Training:
         self.grouped = self.reg.consistency.enabled and self.job is not None
 
         self.classifier = load_classifier(config.model, self.labels, self.reg.dropout)
-        if config.gradient_checkpointing:  # transformers 5 renamed it; 4.x has the old name
-            model = self.classifier.model
-            enable = getattr(model, "activation_checkpointing_enable", None)
-            (enable or model.gradient_checkpointing_enable)()
+        if config.gradient_checkpointing:
+            enable_checkpointing(self.classifier.model)
         if config.lora.enabled:
             self.classifier.model = apply_lora(self.classifier.model, config.lora)
             if config.gradient_checkpointing:  # frozen embeddings: let gradients flow through

@@ -102,6 +102,12 @@ def load_classifier(
     return Classifier(model, tokenizer, ordered, "last" if decoder else "first")
 
 
+def enable_checkpointing(model: Any) -> None:
+    """Recompute activations in the backward pass (transformers 5 renamed the method)."""
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    (enable or model.gradient_checkpointing_enable)()
+
+
 def is_decoder(config: Any) -> bool:
     """A causal LM that is no masked LM (BERT and RoBERTa have causal heads too)."""
     from transformers.models.auto.modeling_auto import (
