@@ -27,8 +27,9 @@ from trainer.calibration import fit_temperature, fold_temperature, nll
 from trainer.config import TrainConfig, direction
 from trainer.evalset import EvalSet
 from trainer.lora import apply_lora, load_trainable_state, trainable_state
+from trainer.memory import available, check_fits, estimate
 from trainer.metrics import evaluate, reliability
-from trainer.model import enable_checkpointing, load_classifier
+from trainer.model import Classifier, enable_checkpointing, load_classifier
 from trainer.module import Inputs
 from trainer.regularizers.early_stopping import EarlyStopping
 from trainer.regularizers.layers import reinit_top_layers
@@ -148,13 +149,7 @@ class Training:
         # consistency training needs each original with its variants in one batch
         self.grouped = self.reg.consistency.enabled and self.job is not None
 
-        self.classifier = load_classifier(config.model, self.labels, self.reg.dropout)
-        if config.gradient_checkpointing:
-            enable_checkpointing(self.classifier.model)
-        if config.lora.enabled:
-            self.classifier.model = apply_lora(self.classifier.model, config.lora)
-            if config.gradient_checkpointing:  # frozen embeddings: let gradients flow through
-                self.classifier.model.enable_input_require_grads()
+        self.classifier = self._classifier()
         self.validation = self._evalset(self.service.originals(config.dataset, "validation"))
         self.train_subset = (
             self._evalset(
@@ -281,6 +276,34 @@ class Training:
         positions = torch.cat([p for _, p in self.train_subset.batches])
         weight, bias = fit_probe(x, self.train_subset.labels[positions], n, probe.l2)
         set_head(model, n, weight, bias)
+
+    def _classifier(self) -> Classifier:
+        """The model as configured: LoRA adapters (over a bf16 base when bf16 is on: the
+        frozen weights need no fp32 master copy; what is trained stays fp32), gradient
+        checkpointing; checked to fit the device before anything runs."""
+        config = self.config
+        frozen_bf16 = config.lora.enabled and self.bf16
+        classifier = load_classifier(
+            config.model, self.labels, self.reg.dropout, torch.bfloat16 if frozen_bf16 else None
+        )
+        if config.gradient_checkpointing:
+            enable_checkpointing(classifier.model)
+        if config.lora.enabled:
+            classifier.model = apply_lora(classifier.model, config.lora)
+            for param in classifier.model.parameters():
+                if param.requires_grad:
+                    param.data = param.data.float()
+            if config.gradient_checkpointing:  # frozen embeddings: let gradients flow through
+                classifier.model.enable_input_require_grads()
+        reg = self.reg
+        rows = config.batch_size * (3 if self.reg.consistency.enabled else 1)
+        rows *= 2 if reg.rdrop.enabled or reg.domain_adversarial.enabled else 1
+        need = estimate(classifier.model, rows, config.max_length, config.gradient_checkpointing)
+        try:
+            check_fits(need, self.device, available(self.device))
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from exc
+        return classifier
 
     def _steps_per_epoch(self) -> int:
         """Batches per epoch and rank: records, or records + variants (a grouped stream

@@ -66,7 +66,10 @@ class Classifier:
 
 
 def load_classifier(
-    path: str | Path | None, labels: Sequence[Any], dropout: Dropout | None = None
+    path: str | Path | None,
+    labels: Sequence[Any],
+    dropout: Dropout | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Classifier:
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -98,7 +101,9 @@ def load_classifier(
                 )
             tokenizer.pad_token = tokenizer.eos_token
         config.pad_token_id = tokenizer.pad_token_id
-    model = AutoModelForSequenceClassification.from_pretrained(directory, config=config)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        directory, config=config, dtype=dtype or torch.float32
+    )
     return Classifier(model, tokenizer, ordered, "last" if decoder else "first")
 
 

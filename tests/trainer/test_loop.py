@@ -566,3 +566,38 @@ def test_gradient_accumulation_matches_the_larger_batch(
         assert abs(big["final"][key] - accumulated["final"][key]) < 1e-4, key
     trace = read_jsonl(tmp_path / "accumulated" / "batches.rank0.jsonl")
     assert [row["step"] for row in trace[:4]] == [1, 1, 2, 2]
+
+
+def test_a_run_that_cannot_fit_says_how_much_it_needs(
+    service: dict[str, str],
+    tiny_decoders: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("trainer.loop.available", lambda device: 64 * 1024)
+    cfg = config(service, tmp_path, tiny_decoders["gpt2"], preset="none", max_steps=1)
+    with pytest.raises(TrainingError, match=r"needs about .* GiB \(weights .*try --lora"):
+        train(cfg, progress=False)
+
+
+def test_lora_over_a_bf16_base_trains_fp32_adapters(
+    service: dict[str, str], tiny_decoders: dict[str, Path], tmp_path: Path
+) -> None:
+    from trainer.loop import Training
+
+    cfg = config(
+        service,
+        tmp_path,
+        tiny_decoders["llama"],
+        preset="none",
+        max_steps=2,
+        bf16=True,
+        lora={"enabled": True, "rank": 4},
+    )
+    training = Training(cfg, progress=False)
+    params = dict(training.classifier.model.named_parameters())
+    frozen = {p.dtype for p in params.values() if not p.requires_grad}
+    trained = {p.dtype for p in params.values() if p.requires_grad}
+    assert frozen == {torch.bfloat16} and trained == {torch.float32}
+    report = training.run()
+    assert report["steps"] == 2 and report["final"]["val_loss"] == report["final"]["val_loss"]
