@@ -178,35 +178,22 @@ def tiny_decoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     vocab = tok.get_vocab_size()
     eos = tok.token_to_id("<|endoftext|>")
     small = {"vocab_size": vocab, "bos_token_id": eos, "eos_token_id": eos}
+    llama_like = {  # Llama and Qwen2 share these names
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "max_position_embeddings": 128,
+        **small,
+    }
     configs = {
         "gpt2": (
             GPT2LMHeadModel,
             GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=128, **small),
         ),
-        "llama": (
-            LlamaForCausalLM,
-            LlamaConfig(
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=2,
-                num_attention_heads=2,
-                num_key_value_heads=1,
-                max_position_embeddings=128,
-                **small,
-            ),
-        ),
-        "qwen2": (
-            Qwen2ForCausalLM,
-            Qwen2Config(
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=2,
-                num_attention_heads=2,
-                num_key_value_heads=1,
-                max_position_embeddings=128,
-                **small,
-            ),
-        ),
+        "llama": (LlamaForCausalLM, LlamaConfig(**llama_like)),
+        "qwen2": (Qwen2ForCausalLM, Qwen2Config(**llama_like)),
     }
     out: dict[str, Path] = {}
     for name, (cls, config) in configs.items():

@@ -33,6 +33,18 @@ dist.destroy_process_group()
 """
 
 
+def torchrun_ranks(config: dict[str, object], tmp_path: Path) -> None:
+    """RANK_SCRIPT on two CPU ranks under torchrun; each saves its final weights."""
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
+    done = subprocess.run(
+        [*run, str(script), json.dumps(config)], capture_output=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr.decode()[-4000:]
+
+
 def test_ranks_see_disjoint_records_and_keep_identical_weights(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
@@ -50,14 +62,7 @@ def test_ranks_see_disjoint_records_and_keep_identical_weights(
         "train_eval_size": 16,
         "trace_ids": True,
     }
-    script = tmp_path / "rank.py"
-    script.write_text(RANK_SCRIPT)
-    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
-    done = subprocess.run(
-        [*run, str(script), json.dumps(config)], capture_output=True, env=env, timeout=300
-    )
-    assert done.returncode == 0, done.stderr.decode()[-4000:]
+    torchrun_ranks(config, tmp_path)
 
     traces = [read_jsonl(tmp_path / f"batches.rank{r}.jsonl") for r in range(2)]
     assert [len(t) for t in traces] == [6, 6]  # 24 records each, batches of 8, two epochs
@@ -104,14 +109,7 @@ def test_lora_under_torchrun_keeps_the_ranks_adapters_identical(
         "learning_rate": 1e-3,
         "train_eval_size": 16,
     }
-    script = tmp_path / "rank.py"
-    script.write_text(RANK_SCRIPT)
-    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
-    done = subprocess.run(
-        [*run, str(script), json.dumps(config)], capture_output=True, env=env, timeout=300
-    )
-    assert done.returncode == 0, done.stderr.decode()[-4000:]
+    torchrun_ranks(config, tmp_path)
     weights = [torch.load(tmp_path / f"weights.rank{r}.pt", weights_only=True) for r in range(2)]
     adapters = [k for k in weights[0] if "lora_" in k]
     assert adapters and all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
