@@ -160,8 +160,8 @@ SCENARIOS: dict[str, tuple[PresetName, str]] = {
     ),
     "little-compute": (
         "basic",
-        "'basic' costs nothing per step over plain fine-tuning: a linear-probe start, "
-        "best-epoch selection and a calibrated saved model.",
+        "'basic' costs nothing per step over plain fine-tuning: enough steps, best-epoch "
+        "selection and a calibrated saved model.",
     ),
     "cross-domain": (
         "advanced",

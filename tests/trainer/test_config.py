@@ -9,7 +9,8 @@ def test_presets_build_on_each_other() -> None:
     assert none == Regularization()
     assert basic.weight_decay.rate > 0 and basic.dropout.hidden and basic.early_stopping.enabled
     assert basic.early_stopping.metric == "val_accuracy" and basic.early_stopping.tie_break
-    assert basic.linear_probe.enabled and basic.temperature_scaling and basic.min_steps > 0
+    assert not basic.linear_probe.enabled  # measured to cost accuracy (docs/benchmarks.md)
+    assert basic.temperature_scaling and basic.min_steps > 0
     assert not basic.augmented and basic.label_smoothing == 0
     assert enhanced.augmented and enhanced.consistency.enabled
     assert (

@@ -445,6 +445,7 @@ def test_a_decoder_lm_trains_with_the_regularizers(
         eval_every=2,
         auxiliary_dataset=service["auxiliary"],
         regularization={
+            "linear_probe": {"enabled": True},
             "smart": {"enabled": True},
             "domain_adversarial": {"enabled": True, "auxiliary_dataset": service["auxiliary"]},
         },
