@@ -276,3 +276,21 @@ def test_a_client_that_takes_nothing_loses_its_stream_and_slot(tmp_path: Path) -
             assert httpx.get(url, params={"split": "test"}).status_code == 200  # slot free
             with pytest.raises(httpx.HTTPError):
                 sum(1 for _ in lines)  # cut short, never the end line
+
+
+def test_shutdown_does_not_hang_on_a_stuck_shard(tmp_path: Path) -> None:
+    with running(tmp_path, {"ANTIFIT_WORKERS": "1"}) as (base, proc):
+        body = "".join(json.dumps({"text": f"t {i}", "label": i % 2}) + "\n" for i in range(5))
+        ds = httpx.post(f"{base}/v1/datasets", content=body, timeout=30).json()["id"]
+        shard = tmp_path / "datasets" / ds / "shard-00000.parquet"
+        shard.unlink()
+        os.mkfifo(shard)  # a worker reading it never returns
+        spec = {"pipeline": {"type": "mask"}}
+        job = httpx.post(f"{base}/v1/datasets/{ds}/jobs", json={"spec": spec}).json()
+        while httpx.get(f"{base}/v1/jobs/{job['id']}").json()["state"] != "running":
+            time.sleep(0.05)
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc.terminate()
+        proc.wait(timeout=40)  # the grace period (10 s), then the worker is killed
+        assert time.monotonic() - started < 30
