@@ -178,7 +178,9 @@ def test_consistency_averaging_and_a_calibrated_saved_model(
         logits = clf.model(**clf.encode([i["text"] for i in items], 32)).logits
     saved = evaluate(logits, clf.label_ids(items))
     assert saved.loss == pytest.approx(report["saved_model"]["val_loss"], abs=1e-4)
-    assert saved.ece == pytest.approx(report["saved_model"]["val_ece"], abs=1e-4)
+    # ECE bins its confidences: float noise between two batchings of the same model can move
+    # a prediction across a bin edge, so it gets a looser tolerance than the loss above
+    assert saved.ece == pytest.approx(report["saved_model"]["val_ece"], abs=1e-3)
 
 
 def test_min_steps_adds_epochs(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) -> None:
@@ -198,8 +200,14 @@ def test_no_training_side_evaluation(
     row = read_jsonl(tmp_path / "metrics.jsonl")[-1]
     assert "train_loss" not in row and "gap_loss" not in row and row["val_loss"] > 0
     assert report["final"]["gap_loss"] is None and (tmp_path / "learning_curve.png").exists()
-    with pytest.raises(ValueError, match="train_eval_size"):
-        config(service, tmp_path, tiny_mlm, preset="basic", train_eval_size=0)
+    with pytest.raises(ValueError, match="train_eval_size"):  # LP-FT fits on that subset
+        config(
+            service,
+            tmp_path,
+            tiny_mlm,
+            train_eval_size=0,
+            regularization={"linear_probe": {"enabled": True}},
+        )
 
 
 def test_domain_adversarial_with_r3f(
