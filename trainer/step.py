@@ -90,6 +90,11 @@ class Stepper:
             else None
         )
         self.smoother = LabelSmoother(reg.label_smoothing) if reg.label_smoothing else None
+        smart, r3f = reg.smart, reg.r3f  # built once, not every step
+        self.smart = (
+            SMART(smart.epsilon, smart.sigma, smart.eta, smart.steps) if smart.enabled else None
+        )
+        self.r3f = R3F(r3f.sigma, r3f.noise) if r3f.enabled else None
         robust = reg.robust_loss
         self.elr = (
             EarlyLearning(self.n_classes, robust.beta, robust.weight)
@@ -210,19 +215,18 @@ class Stepper:
         return F.cross_entropy(logits.float(), labels)
 
     def _smoothness(self, inputs: Inputs, logits: torch.Tensor) -> torch.Tensor | float:
-        smart, r3f = self.reg.smart, self.reg.r3f
-        if not (smart.enabled or r3f.enabled):
+        if self.smart is None and self.r3f is None:
             return 0.0
         embeds = self.module.embed(inputs["input_ids"])
 
         def forward(e: torch.Tensor) -> torch.Tensor:
             return self.module.logits_from_embeds(e, inputs)
 
-        if smart.enabled:
-            unit = SMART(smart.epsilon, smart.sigma, smart.eta, smart.steps)
-            delta = unit.perturbation(forward, embeds, logits.detach())
-            return smart.weight * divergence("kl", forward(embeds + delta), logits)
-        return r3f.weight * R3F(r3f.sigma, r3f.noise)(forward, embeds, logits)
+        if self.smart is not None:
+            delta = self.smart.perturbation(forward, embeds, logits.detach())
+            return self.reg.smart.weight * divergence("kl", forward(embeds + delta), logits)
+        assert self.r3f is not None
+        return self.reg.r3f.weight * self.r3f(forward, embeds, logits)
 
     @property
     def evaluated(self) -> nn.Module:
