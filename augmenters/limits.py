@@ -29,6 +29,5 @@ Token = Annotated[str, Field(min_length=1, max_length=32)]  # mask_token
 Mark = Annotated[str, Field(min_length=1, max_length=MAX_MARK_CHARS)]
 Language = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Za-z_-]+$")]
 Word = Annotated[str, Field(min_length=1, max_length=MAX_WORD_CHARS)]
-Changes = Annotated[int, Field(ge=0, le=MAX_CHANGES)]
 BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH)]
 MaxLength = Annotated[int, Field(ge=8, le=MAX_TOKENS)]

@@ -90,7 +90,9 @@ class Pipeline:
         self.spec = parse_spec(spec, served)
         registry = served or Registry.from_env()
         # names become paths here, after the seeds are drawn from the spec as written
-        built = parse_spec(registry.resolve(self.spec.to_dict()))
+        written = self.spec.to_dict()
+        resolved = registry.resolve(written)
+        built = self.spec if resolved == written else parse_spec(resolved)
         self.root = built.pipeline.build()
         self.filters = [f.build() for f in built.filters]
         self._seed_key = self.spec.pipeline_digest()

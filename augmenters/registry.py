@@ -27,6 +27,7 @@ from pydantic import AfterValidator, Field, ValidationInfo
 from augmenters.errors import SpecError
 
 Kind = Literal["lexicon", "model"]
+FOLDERS: dict[Kind, str] = {"lexicon": "lexicons", "model": "models"}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_LISTED = 1_000  # entries of one kind a registry lists: a folder, not a database
 MAX_PATH_CHARS = 4_096
@@ -44,27 +45,34 @@ class Registry:
         return cls(Path(root) if root else None)
 
     def lexicons(self) -> dict[str, Path]:
-        return self._listing("lexicons", lambda p: p.suffix == ".json" and p.is_file())
+        return self._listing("lexicon")
 
     def models(self) -> dict[str, Path]:
-        return self._listing("models", lambda p: (p / "config.json").is_file())
+        return self._listing("model")
 
-    def _listing(self, folder: str, usable: Callable[[Path], bool]) -> dict[str, Path]:
-        if self.root is None or not (self.root / folder).is_dir():
+    def _listing(self, kind: Kind) -> dict[str, Path]:
+        folder = self.root / FOLDERS[kind] if self.root is not None else None
+        if folder is None or not folder.is_dir():
             return {}
         found: dict[str, Path] = {}
-        for entry in sorted((self.root / folder).iterdir()):
-            name = entry.stem if folder == "lexicons" else entry.name
-            if NAME.fullmatch(name) and usable(entry):
-                found[name] = entry.resolve()
+        for entry in sorted(folder.iterdir()):
+            name = entry.stem if kind == "lexicon" else entry.name
+            path = self.named(kind, name)
+            if path is not None:
+                found[name] = path
             if len(found) == MAX_LISTED:
                 break
         return found
 
     def named(self, kind: Kind, name: str) -> Path | None:
-        if not NAME.fullmatch(name):
+        """The registered path of ``name`` (looked up directly, no listing), or None."""
+        if self.root is None or not NAME.fullmatch(name):
             return None
-        return (self.lexicons() if kind == "lexicon" else self.models()).get(name)
+        if kind == "lexicon":
+            path = self.root / FOLDERS[kind] / f"{name}.json"
+            return path.resolve() if path.is_file() else None
+        path = self.root / FOLDERS[kind] / name
+        return path.resolve() if (path / "config.json").is_file() else None
 
     def require(self, kind: Kind, name: str) -> Path:
         """The registered path of ``name``; ValueError saying what is registered otherwise."""

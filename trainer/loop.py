@@ -296,7 +296,7 @@ class Training:
             if config.gradient_checkpointing:  # frozen embeddings: let gradients flow through
                 classifier.model.enable_input_require_grads()
         reg = self.reg
-        rows = config.batch_size * (3 if self.reg.consistency.enabled else 1)
+        rows = config.batch_size * (3 if reg.consistency.enabled else 1)
         rows *= 2 if reg.rdrop.enabled or reg.domain_adversarial.enabled else 1
         need = estimate(classifier.model, rows, config.max_length, config.gradient_checkpointing)
         try:

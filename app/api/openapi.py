@@ -14,7 +14,6 @@ from app.core.problems import MEDIA_TYPE
 from augmenters.registry import RESOURCE_MARK, Registry
 from augmenters.spec import PipelineSpec
 
-SPEC_REF = {"$ref": "#/components/schemas/PipelineSpec"}
 _DESCRIPTIONS = {
     400: "Malformed request (a body that is not JSON, bad multipart framing)",
     401: "No valid API key",
@@ -77,20 +76,21 @@ def served_spec_schemas(registry: Registry) -> dict[str, Any]:
                 return {"not": {}, "description": f"no {kind} is registered on this server"}
             return {"type": "string", "enum": known, "description": f"a registered {kind}"}
         out = {k: served(v) for k, v in node.items()}
-        properties = out.get("properties")
-        if isinstance(properties, dict):
-            dropped = [k for k, v in node["properties"].items() if v.get(RESOURCE_MARK) == "path"]
-            dropped += [  # optional paths: {"anyOf": [path, null]}
-                k
-                for k, v in node["properties"].items()
-                if any(b.get(RESOURCE_MARK) == "path" for b in v.get("anyOf", []))
-            ]
-            for key in dropped:
-                properties.pop(key, None)
+        if isinstance(out.get("properties"), dict):  # a server path is no field here
+            original = node["properties"]
+            out["properties"] = {
+                k: v for k, v in out["properties"].items() if not _is_path(original[k])
+            }
         return out
 
     served_components: dict[str, Any] = served(components)
     return served_components
+
+
+def _is_path(schema: dict[str, Any]) -> bool:
+    """A path field's schema, required or optional (``{"anyOf": [path, null]}``)."""
+    options = [schema, *schema.get("anyOf", [])]
+    return any(option.get(RESOURCE_MARK) == "path" for option in options)
 
 
 def install(app: FastAPI, registry: Registry) -> None:

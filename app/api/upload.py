@@ -25,7 +25,7 @@ async def _capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[by
     async for chunk in stream:
         seen += len(chunk)
         if seen > limit:
-            raise too_large("upload", limit)
+            raise too_large(limit, upload=True)
         yield chunk
 
 
@@ -35,7 +35,7 @@ async def receive(request: Request, limit: int, directory: Path) -> tuple[Path, 
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit + CHUNK:
         # refused before a byte is read (multipart framing allowed for)
-        raise too_large("upload", limit)
+        raise too_large(limit, upload=True)
     fd, name = tempfile.mkstemp(prefix="upload-", dir=directory)
     path = Path(name)
     try:

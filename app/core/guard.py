@@ -42,11 +42,11 @@ class Guard:
         limit = self.settings.max_body_bytes
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
-            await send_problem(scope, send, too_large("request body", limit))
+            await send_problem(scope, send, too_large(limit))
             return
         body = await _read_capped(receive, limit)
         if body is None:
-            await send_problem(scope, send, too_large("request body", limit))
+            await send_problem(scope, send, too_large(limit))
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -82,11 +82,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-def too_large(what: str, limit: int) -> Problem:
+def too_large(limit: int, *, upload: bool = False) -> Problem:
+    what = "upload" if upload else "request body"
     return Problem(
         413,
-        "body-too-large" if what == "request body" else "upload-too-large",
-        "Request body too large" if what == "request body" else "Upload too large",
+        f"{'upload' if upload else 'body'}-too-large",
+        f"{what.capitalize()} too large",
         f"the {what} exceeds the limit of {limit} bytes",
         limit=limit,
     )

@@ -42,6 +42,14 @@ class Problem(Exception):
         self.headers = headers
         self.extra = extra
 
+    def response(self, instance: str) -> JSONResponse:
+        return JSONResponse(
+            self.body(instance),
+            status_code=self.status,
+            media_type=MEDIA_TYPE,
+            headers=self.headers,
+        )
+
     def body(self, instance: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": f"urn:antifit:problem:{self.slug}",
@@ -76,23 +84,12 @@ def not_found(what: str, ident: str) -> Problem:
 
 
 def _response(problem: Problem, request: Request) -> JSONResponse:
-    return JSONResponse(
-        problem.body(request.url.path),
-        status_code=problem.status,
-        media_type=MEDIA_TYPE,
-        headers=problem.headers,
-    )
+    return problem.response(request.url.path)
 
 
 async def send_problem(scope: Scope, send: Send, problem: Problem) -> None:
     """Answer from ASGI middleware, outside the app's exception handlers."""
-    response = JSONResponse(
-        problem.body(scope["path"]),
-        status_code=problem.status,
-        media_type=MEDIA_TYPE,
-        headers=problem.headers,
-    )
-    await response(scope, _no_body, send)
+    await problem.response(scope["path"])(scope, _no_body, send)
 
 
 async def _no_body() -> Message:

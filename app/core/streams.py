@@ -9,6 +9,8 @@ import anyio
 from fastapi.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
+log = logging.getLogger("antifit.stream")
+
 
 class StreamSlots:
     """At most ``limit`` open streams; their shard reads share ``threads`` threads of the
@@ -24,9 +26,6 @@ class StreamSlots:
             return None
         self.open += 1
         return Slot(self)
-
-
-log = logging.getLogger("antifit.stream")
 
 
 class WriteTimeoutStreamingResponse(StreamingResponse):
