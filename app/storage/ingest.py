@@ -23,6 +23,9 @@ from augmenters.rng import stable_digest
 
 SPLITS = ("train", "validation", "test")
 Format = Literal["jsonl", "csv", "parquet"]
+Task = Literal["classification", "generation"]
+ROLES = ("system", "user", "assistant")
+MAX_MESSAGES = 256
 MAX_LISTED = 100  # errors or skipped rows listed in a response
 MAX_LINE_BYTES = 1 << 20  # one JSONL line: a longer one is a row error, never read whole
 MAX_ID_CHARS = 200
@@ -58,6 +61,31 @@ class UploadOptions:
     split_seed: int = 0
     on_error: Literal["reject", "skip"] = "reject"
     max_text_chars: int = 20_000
+    # a generation dataset: prompt + response columns, or chat messages (see _target)
+    prompt_field: str | None = None
+    response_field: str | None = None
+    messages_field: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prompt_field is None) != (self.response_field is None):
+            raise ValueError("prompt_field and response_field go together")
+        if self.messages_field is not None and self.prompt_field is not None:
+            raise ValueError("give either messages_field or prompt_field/response_field")
+
+    @property
+    def task(self) -> Task:
+        generation = self.prompt_field or self.response_field or self.messages_field
+        return "generation" if generation else "classification"
+
+    def columns(self) -> list[str | None]:
+        """The columns a row must have."""
+        if self.messages_field is not None:
+            content: list[str | None] = [self.messages_field]
+        elif self.task == "generation":
+            content = [self.prompt_field, self.response_field]
+        else:
+            content = [self.text_field, self.label_field]
+        return [*content, self.id_field, self.split_field]
 
 
 @dataclass
@@ -141,8 +169,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
 
 
 def _require_columns(columns: list[str], options: UploadOptions, what: str) -> None:
-    needed = [options.text_field, options.label_field, options.id_field, options.split_field]
-    missing = [c for c in needed if c is not None and c not in columns]
+    missing = [c for c in options.columns() if c is not None and c not in columns]
     if missing:
         raise UploadRejected(
             [
@@ -240,27 +267,91 @@ class _Splitter:
         return next((name for bound, name in self.bounds if x < bound), self.bounds[-1][1])
 
 
+def _text(row: dict[str, Any], name: str, line: int, limit: int, what: str) -> str | RowError:
+    text = row.get(name)
+    if not isinstance(text, str):
+        kind = "missing" if text is None else f"a {type(text).__name__}, not a string"
+        return RowError(line, name, f"{what} is {kind}")
+    if not text.strip():
+        return RowError(line, name, f"{what} is empty")
+    if len(text) > limit:
+        return RowError(line, name, f"{what} has {len(text)} characters; the limit is {limit}")
+    return text
+
+
+def _label(row: dict[str, Any], name: str, line: int) -> Any:
+    label = row.get(name)
+    if label is None or label == "" or not isinstance(label, str | int | float):
+        what = "missing" if label is None or label == "" else "not a string or number"
+        return RowError(line, name, f"label is {what}")
+    if isinstance(label, float) and not math.isfinite(label):
+        return RowError(line, name, f"label is {label}, not a finite number")
+    return label
+
+
+def _chat(row: dict[str, Any], name: str, line: int, limit: int) -> tuple[str, Any] | RowError:
+    """A conversation ending in a user turn and the assistant's answer: the user turn is the
+    record's text (what augmentation acts on), the answer and the turns before go in its
+    label, the generation target."""
+    messages = row.get(name)
+    if isinstance(messages, str):  # a CSV cell holds the list as JSON text
+        try:
+            messages = json.loads(messages)
+        except ValueError:
+            return RowError(line, name, "messages is not a JSON list")
+    if not isinstance(messages, list) or len(messages) < 2:
+        return RowError(line, name, "messages must be a list of at least two messages")
+    if len(messages) > MAX_MESSAGES:
+        return RowError(line, name, f"more than {MAX_MESSAGES} messages")
+    turns: list[dict[str, str]] = []
+    for i, message in enumerate(messages):
+        where = f"{name}[{i}]"
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            return RowError(
+                line, where, f"a message is an object with a role among {', '.join(ROLES)}"
+            )
+        content = _text(message, "content", line, limit, "content")
+        if isinstance(content, RowError):
+            return RowError(line, f"{where}.content", content.message)
+        turns.append({"role": message["role"], "content": content})
+    if turns[-1]["role"] != "assistant" or turns[-2]["role"] != "user":
+        return RowError(
+            line, name, "messages must end with a user message and the assistant's answer"
+        )
+    target: dict[str, Any] = {"response": turns[-1]["content"]}
+    if len(turns) > 2:
+        target["context"] = turns[:-2]
+    return turns[-2]["content"], target
+
+
+def _content(row: dict[str, Any], line: int, options: UploadOptions) -> tuple[str, Any] | RowError:
+    """The record's text and label. A generation record's label is its target: an object
+    with the response (and, for a chat, the turns before the last user message)."""
+    limit = options.max_text_chars
+    if options.messages_field is not None:
+        return _chat(row, options.messages_field, line, limit)
+    if options.prompt_field is not None and options.response_field is not None:
+        prompt = _text(row, options.prompt_field, line, limit, "prompt")
+        if isinstance(prompt, RowError):
+            return prompt
+        response = _text(row, options.response_field, line, limit, "response")
+        if isinstance(response, RowError):
+            return response
+        return prompt, {"response": response}
+    text = _text(row, options.text_field, line, limit, "text")
+    if isinstance(text, RowError):
+        return text
+    label = _label(row, options.label_field, line)
+    return label if isinstance(label, RowError) else (text, label)
+
+
 def _record(
     row: dict[str, Any], line: int, options: UploadOptions, split_of: _Splitter
 ) -> StoredRecord | RowError:
-    text = row.get(options.text_field)
-    if not isinstance(text, str):
-        what = "missing" if text is None else f"a {type(text).__name__}, not a string"
-        return RowError(line, options.text_field, f"text is {what}")
-    if not text.strip():
-        return RowError(line, options.text_field, "text is empty")
-    if len(text) > options.max_text_chars:
-        return RowError(
-            line,
-            options.text_field,
-            f"text has {len(text)} characters; the limit is {options.max_text_chars}",
-        )
-    label = row.get(options.label_field)
-    if label is None or label == "" or not isinstance(label, str | int | float):
-        what = "missing" if label is None or label == "" else "not a string or number"
-        return RowError(line, options.label_field, f"label is {what}")
-    if isinstance(label, float) and not math.isfinite(label):
-        return RowError(line, options.label_field, f"label is {label}, not a finite number")
+    content = _content(row, line, options)
+    if isinstance(content, RowError):
+        return content
+    text, label = content
     if options.id_field is not None:
         raw_id = row.get(options.id_field)
         if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
@@ -273,7 +364,7 @@ def _record(
     split = split_of(row, record_id, line)
     if isinstance(split, RowError):
         return split
-    used = {options.text_field, options.label_field, options.id_field, options.split_field}
+    used = set(options.columns())
     meta = {k: v for k, v in row.items() if k not in used and _jsonable(v)}
     return StoredRecord(record_id, text, label, split, meta)
 
@@ -293,6 +384,24 @@ def ingest(path: Path, options: UploadOptions, directory: Path, shard_size: int)
         seen.close()
 
 
+class _Lengths:
+    """Shortest, longest and mean length in characters."""
+
+    def __init__(self) -> None:
+        self.n, self.shortest, self.longest, self.total = 0, 0, 0, 0
+
+    def add(self, text: str) -> None:
+        n = len(text)
+        self.shortest = n if self.n == 0 else min(self.shortest, n)
+        self.longest = max(self.longest, n)
+        self.total += n
+        self.n += 1
+
+    def to_dict(self) -> dict[str, float]:
+        mean = round(self.total / self.n, 1) if self.n else 0.0
+        return {"min": self.shortest, "max": self.longest, "mean": mean}
+
+
 def _ingest(
     path: Path, options: UploadOptions, writer: ShardWriter, split_of: _Splitter, seen: IdSet
 ) -> IngestResult:
@@ -300,7 +409,8 @@ def _ingest(
     n_errors = 0
     splits: Counter[str] = Counter()
     labels: Counter[str] = Counter()
-    shortest, longest, total_chars = 0, 0, 0
+    texts, responses = _Lengths(), _Lengths()
+    generation = options.task == "generation"
     rows = 0
     for line, row in _rows(path, options):
         item = row if isinstance(row, RowError) else _record(row, line, options, split_of)
@@ -316,27 +426,31 @@ def _ingest(
         writer.add(item)
         rows += 1
         splits[item.split] += 1
-        labels[json.dumps(item.label, ensure_ascii=False)] += 1
-        n = len(item.text)
-        shortest = n if rows == 1 else min(shortest, n)
-        longest = max(longest, n)
-        total_chars += n
+        texts.add(item.text)
+        if generation:
+            responses.add(item.label["response"])
+        else:
+            labels[json.dumps(item.label, ensure_ascii=False)] += 1
     if n_errors and options.on_error == "reject":
         raise UploadRejected(errors, n_errors)
     if rows == 0:
         raise UploadRejected([RowError(0, None, "no records")], 1)
     writer.flush()
+    if options.messages_field is not None:
+        fields = {"messages": options.messages_field}
+    elif generation:
+        fields = {"prompt": options.prompt_field, "response": options.response_field}
+    else:
+        fields = {"text": options.text_field, "label": options.label_field}
     summary = {
         "format": options.format,
-        "fields": {
-            "text": options.text_field,
-            "label": options.label_field,
-            "id": options.id_field,
-            "split": options.split_field,
-        },
+        "task": options.task,
+        "fields": {**fields, "id": options.id_field, "split": options.split_field},
         "splits": {s: splits[s] for s in SPLITS if splits[s]},
         "labels": [{"label": json.loads(k), "count": v} for k, v in sorted(labels.items())],
-        "text_length": {"min": shortest, "max": longest, "mean": round(total_chars / rows, 1)},
+        "text_length": texts.to_dict(),
         "skipped": n_errors,
     }
+    if generation:
+        summary["response_length"] = responses.to_dict()
     return IngestResult(rows=rows, shards=writer.shards, summary=summary, skipped=errors)

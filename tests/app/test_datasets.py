@@ -293,3 +293,91 @@ def test_a_parquet_decompression_bomb_is_refused_before_decoding(
     )
     assert r.status_code == 422 and "uncompressed" in r.json()["errors"][0]["message"]
     assert stored_nothing(settings)
+
+
+def test_a_generation_dataset_of_prompts_and_responses(client: TestClient) -> None:
+    body = (EXAMPLES / "instructions.jsonl").read_bytes()
+    r = client.post(
+        "/v1/datasets?id_field=id&split_field=split&prompt_field=prompt&response_field=response",
+        content=body,
+        headers=NDJSON,
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["task"] == "generation" and created["labels"] == []
+    assert created["fields"]["prompt"] == "prompt" and created["response_length"]["min"] > 0
+    first = json.loads(body.decode().splitlines()[0])
+    record = client.get(f"/v1/datasets/{created['id']}/records?page_size=1").json()["records"][0]
+    assert record["text"] == first["prompt"]
+    assert record["label"] == {"response": first["response"]}
+    assert record["meta"] == {}  # the used columns are not repeated
+    # a classification dataset says so too
+    plain = client.post("/v1/datasets?id_field=id", content=REVIEWS, headers=NDJSON).json()
+    assert plain["task"] == "classification" and plain["response_length"] is None
+
+
+def test_a_generation_dataset_of_chats(client: TestClient) -> None:
+    r = client.post(
+        "/v1/datasets?id_field=id&split_field=split&messages_field=messages",
+        content=(EXAMPLES / "chats.jsonl").read_bytes(),
+        headers=NDJSON,
+    )
+    assert r.status_code == 201, r.text
+    records = client.get(f"/v1/datasets/{r.json()['id']}/records").json()["records"]
+    gift = next(x for x in records if x["id"] == "c1")
+    assert gift["text"] == "She loves gardening."  # the last user turn: what augmentation sees
+    assert gift["label"]["response"].startswith("A set of quality pruning shears")
+    assert [m["role"] for m in gift["label"]["context"]] == ["user", "assistant"]
+    assert "context" not in next(x for x in records if x["id"] == "c2")["label"]
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message"),
+    [
+        ({"messages": "not json"}, "messages", "not a JSON list"),
+        ({"messages": [{"role": "user", "content": "hi"}]}, "messages", "at least two"),
+        ({"messages": [{"role": "bot", "content": "x"}, {}]}, "messages[0]", "a role among"),
+        (
+            {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": ""}]},
+            "messages[1].content",
+            "content is empty",
+        ),
+        (
+            {"messages": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]},
+            "messages",
+            "end with a user message",
+        ),
+    ],
+)
+def test_bad_chats_name_the_message(
+    client: TestClient, settings: Settings, row: dict[str, object], field: str, message: str
+) -> None:
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    lines = [json.dumps(good), json.dumps(row)]
+    r = client.post(
+        "/v1/datasets?messages_field=messages", content="\n".join(lines), headers=NDJSON
+    )
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["errors"]
+    assert error["line"] == 2 and error["field"] == field and message in error["message"]
+    assert stored_nothing(settings)
+
+
+def test_generation_fields_go_together(client: TestClient) -> None:
+    r = client.post("/v1/datasets?prompt_field=prompt", content=b"{}", headers=NDJSON)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "response_field"
+    r = client.post(
+        "/v1/datasets?messages_field=m&prompt_field=p&response_field=r",
+        content=b"{}",
+        headers=NDJSON,
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "messages_field"
+    # a missing response is a row error naming the column
+    r = client.post(
+        "/v1/datasets?prompt_field=prompt&response_field=response",
+        content=b'{"prompt": "q", "response": "a"}\n{"prompt": "q2"}\n',
+        headers=NDJSON,
+    )
+    assert r.status_code == 422
+    error = {"line": 2, "field": "response", "message": "response is missing"}
+    assert r.json()["errors"][0] == error

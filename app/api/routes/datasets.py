@@ -31,10 +31,12 @@ class Dataset(BaseModel):
     rows: int
     shards: int
     format: str
+    task: Literal["classification", "generation"] = "classification"
     fields: dict[str, str | None]
     splits: dict[str, int]
     labels: list[dict[str, Any]]
     text_length: dict[str, float]
+    response_length: dict[str, float] | None = None
     skipped: int
 
     @classmethod
@@ -75,6 +77,27 @@ async def create_dataset(
     format: Literal["jsonl", "csv", "parquet"] | None = None,
     text_field: Annotated[str, Query(min_length=1, max_length=200)] = "text",
     label_field: Annotated[str, Query(min_length=1, max_length=200)] = "label",
+    prompt_field: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="a generation dataset: the prompt's column (with response_field)",
+        ),
+    ] = None,
+    response_field: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="the response's column (generation)"),
+    ] = None,
+    messages_field: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="a generation dataset of chats: the column of {role, content} messages, "
+            "each conversation ending with a user message and the assistant's answer",
+        ),
+    ] = None,
     id_field: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     split_field: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     splits: Annotated[
@@ -84,8 +107,19 @@ async def create_dataset(
     split_seed: Annotated[int, Query(ge=0, le=SEED_MAX)] = 0,
     on_error: Literal["reject", "skip"] = "reject",
 ) -> Created:
-    """Upload JSONL, CSV or Parquet as a multipart ``file`` or as the raw body."""
+    """Upload JSONL, CSV or Parquet as a multipart ``file`` or as the raw body: labelled texts
+    (text_field, label_field), or a generation dataset (prompt_field and response_field, or
+    messages_field), whose records' label is their target ``{"response", "context"?}``."""
     ratios = None
+    if (prompt_field is None) != (response_field is None):
+        missing = "response_field" if response_field is None else "prompt_field"
+        raise invalid(missing, f"{missing} is needed too: a prompt goes with a response")
+    if messages_field is not None and prompt_field is not None:
+        raise invalid(
+            "messages_field",
+            "give either messages_field or prompt_field and response_field",
+            message="conflicts with prompt_field",
+        )
     if splits is not None:
         if split_field is not None:
             raise invalid(
@@ -110,6 +144,9 @@ async def create_dataset(
             split_seed=split_seed,
             on_error=on_error,
             max_text_chars=settings.max_text_chars,
+            prompt_field=prompt_field,
+            response_field=response_field,
+            messages_field=messages_field,
         )
         created = await run_in_threadpool(
             store.create, path, options, (name or filename or "dataset")[:200], principal.name
