@@ -436,6 +436,7 @@ def _ingest(
     if rows == 0:
         raise UploadRejected([RowError(0, None, "no records")], 1)
     writer.flush()
+    fields: dict[str, str | None]
     if options.messages_field is not None:
         fields = {"messages": options.messages_field}
     elif generation:
