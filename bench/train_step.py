@@ -14,6 +14,13 @@ plain transformers step as the peer, and antifit's) against LoRA and LoRA with g
 checkpointing, with each arm's trainable parameters and optimizer state (what LoRA saves).
 
     .venv/bin/python bench/train_step.py --decoder --rounds 5 --steps 2
+
+``--generation`` measures supervised fine-tuning of the same random Llama as a causal LM:
+the peer is transformers' own step (``model(**batch, labels=labels).loss``: shifted
+cross-entropy, -100 ignored) on the same response-only labels; antifit's arms are its SFT step
+plain, with label smoothing over tokens, NEFTune, token-level R3F, and LoRA.
+
+    .venv/bin/python bench/train_step.py --generation --rounds 5 --steps 2
 """
 
 from __future__ import annotations
@@ -89,10 +96,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--decoder", action="store_true", help="a Llama: full vs LoRA")
+    parser.add_argument(
+        "--generation", action="store_true", help="a Llama causal LM: SFT regularizers"
+    )
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=512)
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.generation:
+        generation_arms(args, device)
+        return
     if args.decoder:
         decoder_arms(args, device)
         return
@@ -190,17 +203,15 @@ def report(
         )
 
 
-def decoder_arms(args: argparse.Namespace, device: torch.device) -> None:
+def random_llama(args: argparse.Namespace) -> Path:
+    """A random-init Llama of the asked shape with MiniLM's tokenizer, saved to a temp folder."""
     import tempfile
 
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from trainer.config import Lora
-    from trainer.lora import apply_lora
-
-    labels = [0, 1, 2]
     folder = Path(tempfile.mkdtemp(prefix="bench-llama-"))
-    minilm = load_classifier(None, labels)
+    minilm = load_classifier(None, [0, 1])
+    minilm.tokenizer.eos_token = minilm.tokenizer.sep_token  # BERT's has no end-of-text
     minilm.tokenizer.save_pretrained(folder)
     config = LlamaConfig(
         vocab_size=len(minilm.tokenizer),
@@ -213,6 +224,65 @@ def decoder_arms(args: argparse.Namespace, device: torch.device) -> None:
         pad_token_id=minilm.tokenizer.pad_token_id,
     )
     LlamaForCausalLM(config).save_pretrained(folder)  # random weights: timing needs no others
+    return folder
+
+
+def generation_arms(args: argparse.Namespace, device: torch.device) -> None:
+    from trainer.config import NEFTune, Lora
+    from trainer.generation import load_generator
+    from trainer.lora import apply_lora
+
+    folder = random_llama(args)
+    n = args.batch_size
+    prompts = texts(n, 0)
+    items = [
+        {"id": str(i), "text": prompt, "label": {"response": response}}
+        for i, (prompt, response) in enumerate(zip(prompts, texts(n, n), strict=True))
+    ]
+    peer = load_generator(folder)
+    inputs, labels = peer.encode(items, args.length)
+    batch = {k: v.to(device) for k, v in inputs.items()}
+    labels = labels.to(device)
+    peer_model = peer.model.to(device).train()
+    peer_opt = torch.optim.AdamW(peer_model.parameters(), lr=2e-5)
+
+    def peer_step() -> None:
+        peer_model(**batch, labels=labels).loss.backward()
+        peer_opt.step()
+        peer_opt.zero_grad(set_to_none=True)
+
+    steps: dict[str, Callable[[], None]] = {"SFT, transformers step (peer)": peer_step}
+    arms = {
+        "SFT, antifit": (Regularization(), False),
+        "SFT, label smoothing 0.1": (Regularization(label_smoothing=0.1), False),
+        "SFT, NEFTune alpha 5": (Regularization(neftune=NEFTune(enabled=True)), False),
+        "SFT, R3F (token-level KL)": (Regularization(r3f=R3F(enabled=True)), False),
+        "SFT, LoRA r=8": (Regularization(), True),
+    }
+    for name, (reg, lora) in arms.items():
+        gen = load_generator(folder)
+        if lora:
+            gen.model = apply_lora(gen.model, Lora(enabled=True, rank=8), generation=True)
+        stepper = Stepper(
+            gen, reg, learning_rate=2e-5, total_steps=10_000, grad_clip=None, device=device
+        )
+        steps[name] = lambda s=stepper: s.step(batch, labels)
+    response_tokens = int((labels != -100).sum())
+    print(
+        f"random Llama causal LM, {args.layers} layers, hidden {args.hidden}, batch {n}, "
+        f"{batch['input_ids'].shape[1]} tokens per row ({response_tokens} response tokens in "
+        f"the batch), {device}, {torch.get_num_threads()} threads, "
+        f"{args.rounds} rounds x {args.steps} steps"
+    )
+    report(time_rounds(steps, args.rounds, args.steps, device), "SFT, transformers step (peer)")
+
+
+def decoder_arms(args: argparse.Namespace, device: torch.device) -> None:
+    from trainer.config import Lora
+    from trainer.lora import apply_lora
+
+    labels = [0, 1, 2]
+    folder = random_llama(args)
     n = args.batch_size
     texts_n = texts(n, 0)
     y = torch.tensor([i % 3 for i in range(n)], device=device)

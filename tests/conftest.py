@@ -151,6 +151,12 @@ def tiny_marian_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
 DECODERS = ("gpt2", "llama", "qwen2")
 
 
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
 @pytest.fixture(scope="session")
 def tiny_decoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Random 2-layer GPT-2, Llama and Qwen2 causal LMs sharing a byte-level BPE tokenizer
@@ -198,12 +204,15 @@ def tiny_decoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for name, (cls, config) in configs.items():
         folder = tmp_path_factory.mktemp(f"tiny-{name}")
-        PreTrainedTokenizerFast(
+        tokenizer = PreTrainedTokenizerFast(
             tokenizer_object=tok,
             eos_token="<|endoftext|>",
             bos_token="<|endoftext|>",
             model_input_names=["input_ids", "attention_mask"],
-        ).save_pretrained(folder)
+        )
+        if name == "qwen2":  # a chat model: ChatML, as Qwen's tokenizers have
+            tokenizer.chat_template = CHATML
+        tokenizer.save_pretrained(folder)
         cls(config).save_pretrained(folder)
         out[name] = folder
     return out

@@ -24,6 +24,7 @@ FLAGS = {
     "service": str,
     "api_key": str,
     "dataset": str,
+    "task": str,
     "job": str,
     "model": str,
     "output_dir": str,
@@ -85,7 +86,8 @@ def add_config_arguments(t: argparse.ArgumentParser) -> None:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t = sub.add_parser(
         "train",
-        help="fine-tune a classifier on a dataset streamed from the service",
+        help="fine-tune a classifier, or a causal LM on prompts and responses (--task "
+        "generation), on a dataset streamed from the service",
         description=LAYERS,
     )
     add_config_arguments(t)
@@ -124,6 +126,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     r.add_argument("--service", default=TrainConfig.model_fields["service"].default)
     r.add_argument("--api-key")
     r.add_argument("--auxiliary-dataset", help="general-domain dataset id (cross-domain)")
+    r.add_argument("--model", help="the model directory to put in the suggested config")
     r.add_argument("--json", action="store_true", help="print the configuration as JSON only")
     r.set_defaults(run=run_recommend)
 
@@ -286,7 +289,7 @@ def run_recommend(args: argparse.Namespace) -> int:
         rec = for_dataset(found, args.auxiliary_dataset)
     else:
         rec = for_scenario(args.scenario, args.auxiliary_dataset)
-    config = rec.train_config(args.dataset or "DATASET")
+    config = rec.train_config(args.dataset or "DATASET", args.model)
     settings = {"preset": rec.preset, **rec.config}
     if args.json:
         print(

@@ -222,9 +222,12 @@ class Lora(Section):
 
 
 PresetName = Literal["none", "basic", "enhanced", "advanced"]
+Task = Literal["classification", "generation"]
 
 
-def preset(name: PresetName, auxiliary_dataset: str | None = None) -> Regularization:
+def preset(
+    name: PresetName, auxiliary_dataset: str | None = None, task: Task = "classification"
+) -> Regularization:
     """The presets, following what docs/benchmarks.md measured on held-out data.
 
     ``basic`` costs nothing per step over plain fine-tuning: weight decay, dropout 0.1, enough
@@ -232,9 +235,13 @@ def preset(name: PresetName, auxiliary_dataset: str | None = None) -> Regulariza
     loss), and a temperature-scaled saved model (LP-FT was part of it until fresh seeds showed
     it costing accuracy on both corpora: docs/benchmarks.md). ``enhanced`` adds augmented views
     of each training record with a consistency term (UDA). ``advanced`` adds Mixout and SMART,
-    or domain-adversarial training when an auxiliary domain is given."""
+    or domain-adversarial training when an auxiliary domain is given.
+
+    For generation (SFT) they are ``generation_preset``'s."""
     if name == "none":
         return Regularization()
+    if task == "generation":
+        return generation_preset(name)
     basic = Regularization(
         weight_decay=WeightDecay(rate=0.01),
         dropout=Dropout(hidden=0.1, attention=0.1, classifier=0.1),
@@ -269,6 +276,32 @@ def preset(name: PresetName, auxiliary_dataset: str | None = None) -> Regulariza
     )
 
 
+def generation_preset(name: PresetName) -> Regularization:
+    """SFT presets: ``basic`` is weight decay and early stopping on the validation loss (with
+    LoRA, its dropout acts too); ``enhanced`` adds NEFTune and augmented prompts; ``advanced``
+    adds R3F on the response tokens. Not measured on held-out data yet (docs/training.md)."""
+    basic = Regularization(
+        weight_decay=WeightDecay(rate=0.01),
+        early_stopping=EarlyStopping(enabled=True, metric="val_loss", patience=2),
+    )
+    if name == "basic":
+        return basic
+    enhanced = basic.model_copy(update={"augmented": True, "neftune": NEFTune(enabled=True)})
+    if name == "enhanced":
+        return enhanced
+    return enhanced.model_copy(update={"r3f": R3F(enabled=True)})
+
+
+GENERATION_STOP_METRICS = ("val_loss", "gap_loss")
+
+
+def refuse(what: str, refused: dict[str, bool], why: str) -> None:
+    """A ValueError naming the settings that are on and do not go with ``what``."""
+    on = [name for name, enabled in refused.items() if enabled]
+    if on:
+        raise ValueError(f"{what} does not go with {', '.join(on)}: {why}")
+
+
 Device = Literal["auto", "cpu", "cuda"]
 
 
@@ -285,6 +318,11 @@ class TrainConfig(Section):
         description="the service's API key, if it has one (or ANTIFIT_TRAIN_API_KEY)",
     )
     dataset: str = Field(min_length=1, description="dataset id (train and validation splits)")
+    task: Task = Field(
+        default="classification",
+        description="classification (labelled texts), or generation: supervised fine-tuning of "
+        "a causal LM on a prompt/response or chat dataset, loss on response tokens only",
+    )
     job: str | None = Field(
         default=None, description="augmented version (job id) whose variants to train on"
     )
@@ -376,19 +414,48 @@ class TrainConfig(Section):
         if not self.lora.enabled:
             return self
         reg = self.regularization
-        refused = {
-            "regularization.mixout": reg.mixout.enabled,  # mixes frozen weights: a no-op
-            # the pretrained weights do not move: L2-SP would only decay the adapter
-            "regularization.weight_decay.l2sp": reg.weight_decay.l2sp,
-            # both keep a full copy of the model, what LoRA exists to avoid
-            "regularization.averaging": reg.averaging.enabled,
-            "regularization.smart.teacher": reg.smart.enabled and reg.smart.teacher,
-        }
-        on = [name for name, enabled in refused.items() if enabled]
-        if on:
+        refuse(
+            "lora",
+            {
+                "regularization.mixout": reg.mixout.enabled,  # mixes frozen weights: a no-op
+                # the pretrained weights do not move: L2-SP would only decay the adapter
+                "regularization.weight_decay.l2sp": reg.weight_decay.l2sp,
+                # both keep a full copy of the model, what LoRA exists to avoid
+                "regularization.averaging": reg.averaging.enabled,
+                "regularization.smart.teacher": reg.smart.enabled and reg.smart.teacher,
+            },
+            "see docs/training.md, LoRA; weight_decay.rate decays the adapter, smart without "
+            "its teacher works",
+        )
+        return self
+
+    @model_validator(mode="after")
+    def _generation(self) -> TrainConfig:
+        """What a causal LM's token predictions cannot use."""
+        if self.task != "generation":
+            return self
+        if self.model is None:
+            raise ValueError("generation needs a causal LM: set model to its local directory")
+        reg = self.regularization
+        refuse(
+            "generation",
+            {
+                "regularization.consistency": reg.consistency.enabled,
+                "regularization.rdrop": reg.rdrop.enabled,
+                "regularization.robust_loss": reg.robust_loss.kind != "none",
+                "regularization.domain_adversarial": reg.domain_adversarial.enabled,
+                "regularization.linear_probe": reg.linear_probe.enabled,
+                "regularization.reinit_layers": reg.reinit_layers > 0,
+                "regularization.temperature_scaling": reg.temperature_scaling,
+            },
+            "they act on class probabilities or a pooled representation "
+            "(see docs/training.md, Generation)",
+        )
+        es = reg.early_stopping
+        metrics = [es.metric, *([es.tie_break] if es.tie_break else [])]
+        if es.enabled and any(m not in GENERATION_STOP_METRICS for m in metrics):
             raise ValueError(
-                f"lora does not go with {', '.join(on)} (see docs/training.md, LoRA); "
-                "weight_decay.rate decays the adapter, smart without its teacher works"
+                "generation stops on val_loss or gap_loss (there is no accuracy to track)"
             )
         return self
 
@@ -397,7 +464,11 @@ class TrainConfig(Section):
     def _expand_preset(cls, data: Any) -> Any:
         if not isinstance(data, dict) or isinstance(data.get("regularization"), Regularization):
             return data
-        base = preset(data.get("preset", "basic"), data.get("auxiliary_dataset")).model_dump()
+        base = preset(
+            data.get("preset", "basic"),
+            data.get("auxiliary_dataset"),
+            data.get("task", "classification"),
+        ).model_dump()
         return {**data, "regularization": merge(base, data.get("regularization") or {})}
 
 

@@ -26,6 +26,7 @@ from trainer import checkpoint
 from trainer.calibration import fit_temperature, fold_temperature, nll
 from trainer.config import TrainConfig, direction
 from trainer.evalset import EvalSet
+from trainer.generation import GenerationEvalSet, Generator, load_generator
 from trainer.lora import apply_lora, load_trainable_state, trainable_state
 from trainer.memory import available, check_fits, estimate
 from trainer.metrics import evaluate, reliability
@@ -144,12 +145,13 @@ class Training:
 
         self.service = Service(config.service, config.api_key)
         self.summary = self.service.dataset(config.dataset)
-        self.labels = self.service.labels(self.summary)
+        self.generation = config.task == "generation"
+        self.labels = self.service.labels(self.summary, config.task)
         self.job = self._job()
         # consistency training needs each original with its variants in one batch
         self.grouped = self.reg.consistency.enabled and self.job is not None
 
-        self.classifier = self._classifier()
+        self.task_model = self._task_model()
         self.validation = self._evalset(self.service.originals(config.dataset, "validation"))
         self.train_subset = (
             self._evalset(
@@ -167,7 +169,7 @@ class Training:
         self.epochs = max(config.epochs, math.ceil(self.reg.min_steps / self.steps_per_epoch))
         self.total_steps = config.max_steps or self.epochs * self.steps_per_epoch
         self.stepper = Stepper(
-            self.classifier,
+            self.task_model,
             self.reg,
             learning_rate=config.learning_rate,
             total_steps=self.total_steps,
@@ -256,17 +258,20 @@ class Training:
             api_key=self.config.api_key,
         )
 
-    def _evalset(self, items: Batch) -> EvalSet:
-        return EvalSet.build(self.classifier, items, self.config.max_length, self.eval_batch_size)
+    def _evalset(self, items: Batch) -> EvalSet | GenerationEvalSet:
+        size, length = self.eval_batch_size, self.config.max_length
+        if isinstance(self.task_model, Generator):
+            return GenerationEvalSet.build(self.task_model, items, length, size)
+        return EvalSet.build(self.task_model, items, length, size)
 
     def _prepare_model(self) -> None:
         """Model surgery before the optimizer, averages and anchors see the weights:
         re-initialise the top layers, fit the head by a linear probe (LP-FT) on the training
         subset."""
-        model = self.classifier.model.to(self.device)
+        model = self.task_model.model.to(self.device)
         reinit_top_layers(model, self.reg.reinit_layers)
         probe = self.reg.linear_probe
-        if not probe.enabled or self.train_subset is None:
+        if not probe.enabled or not isinstance(self.train_subset, EvalSet):
             return
         n = len(self.labels)
         inputs = [
@@ -277,33 +282,36 @@ class Training:
         weight, bias = fit_probe(x, self.train_subset.labels[positions], n, probe.l2)
         set_head(model, n, weight, bias)
 
-    def _classifier(self) -> Classifier:
-        """The model as configured: LoRA adapters (over a bf16 base when bf16 is on: the
-        frozen weights need no fp32 master copy; what is trained stays fp32), gradient
-        checkpointing; checked to fit the device before anything runs."""
+    def _task_model(self) -> Classifier | Generator:
+        """The model as configured (a classifier, or a causal LM for generation): LoRA
+        adapters (over a bf16 base when bf16 is on: the frozen weights need no fp32 master
+        copy; what is trained stays fp32), gradient checkpointing; checked to fit the device
+        before anything runs."""
         config = self.config
-        frozen_bf16 = config.lora.enabled and self.bf16
-        classifier = load_classifier(
-            config.model, self.labels, self.reg.dropout, torch.bfloat16 if frozen_bf16 else None
-        )
+        dtype = torch.bfloat16 if config.lora.enabled and self.bf16 else None
+        task_model: Classifier | Generator
+        if self.generation and config.model is not None:
+            task_model = load_generator(config.model, self.reg.dropout, dtype)
+        else:
+            task_model = load_classifier(config.model, self.labels, self.reg.dropout, dtype)
         if config.gradient_checkpointing:
-            enable_checkpointing(classifier.model)
+            enable_checkpointing(task_model.model)
         if config.lora.enabled:
-            classifier.model = apply_lora(classifier.model, config.lora)
-            for param in classifier.model.parameters():
+            task_model.model = apply_lora(task_model.model, config.lora, self.generation)
+            for param in task_model.model.parameters():
                 if param.requires_grad:
                     param.data = param.data.float()
             if config.gradient_checkpointing:  # frozen embeddings: let gradients flow through
-                classifier.model.enable_input_require_grads()
+                task_model.model.enable_input_require_grads()
         reg = self.reg
         rows = config.batch_size * (3 if reg.consistency.enabled else 1)
         rows *= 2 if reg.rdrop.enabled or reg.domain_adversarial.enabled else 1
-        need = estimate(classifier.model, rows, config.max_length, config.gradient_checkpointing)
+        need = estimate(task_model.model, rows, config.max_length, config.gradient_checkpointing)
         try:
             check_fits(need, self.device, available(self.device))
         except ValueError as exc:
             raise TrainingError(str(exc)) from exc
-        return classifier
+        return task_model
 
     def _steps_per_epoch(self) -> int:
         """Batches per epoch and rank: records, or records + variants (a grouped stream
@@ -404,12 +412,16 @@ class Training:
         if due or late:
             self._checkpoint()
 
-    def _encode(self, texts: list[str]) -> Inputs:
-        encoded = self.classifier.encode(texts, self.config.max_length)
-        return {k: v.to(self.device) for k, v in encoded.items()}
-
-    def _labels(self, batch: Batch) -> torch.Tensor:
-        return self.classifier.label_ids(batch).to(self.device)
+    def _inputs(self, batch: Batch, aux: Batch) -> tuple[Inputs, torch.Tensor]:
+        """The model's inputs (the batch's rows, then the auxiliary domain's) and the batch's
+        labels: class ids, or a causal LM's response token ids per position."""
+        length = self.config.max_length
+        if isinstance(self.task_model, Generator):
+            encoded, labels = self.task_model.encode(batch, length)
+        else:
+            encoded = self.task_model.encode([item["text"] for item in batch + aux], length)
+            labels = self.task_model.label_ids(batch)
+        return {k: v.to(self.device) for k, v in encoded.items()}, labels.to(self.device)
 
     def _aux_batch(self) -> Batch:
         """The auxiliary domain's next batch; its stream cycles through epochs."""
@@ -438,11 +450,11 @@ class Training:
                     },
                 )
             aux = self._aux_batch() if self.aux_stream is not None else []
-            inputs = self._encode([item["text"] for item in batch + aux])
+            inputs, labels = self._inputs(batch, aux)
             objectives.append(
                 self.stepper.accumulate(
                     inputs,
-                    self._labels(batch),
+                    labels,
                     n_aux=len(aux),
                     ids=[str(item["id"]) for item in batch],
                     sources=_sources(batch).to(self.device) if self.grouped else None,
@@ -457,16 +469,20 @@ class Training:
 
     # ------------------------------------------------------------------------- evaluation
 
-    def _logits(self, items: EvalSet) -> torch.Tensor:
-        return items.logits(self.stepper.predict, self.device)
+    def _scores(
+        self, items: EvalSet | GenerationEvalSet, prefix: str
+    ) -> tuple[dict[str, Any], torch.Tensor | None]:
+        """An evaluation set's metrics, named ``{prefix}_...``, and a classifier's logits
+        (a causal LM's token scores are summed batch by batch, its logits never kept)."""
+        if isinstance(items, GenerationEvalSet):
+            return items.score(self.stepper.predict, self.device).as_dict(prefix), None
+        logits = items.logits(self.stepper.predict, self.device)
+        return evaluate(logits, items.labels).as_dict(prefix), logits
 
     def _evaluate(self) -> bool:
         """Evaluate, log a metrics row, track the best weights; True to stop."""
         started = time.monotonic()
-        logits = self._logits(self.validation)
-        labels = self.validation.labels
-        val = evaluate(logits, labels)
-        temperature = fit_temperature(logits, labels)
+        val, logits = self._scores(self.validation, "val")
         row: dict[str, Any] = {
             "step": self.step,
             "epoch": self.epoch,
@@ -474,15 +490,17 @@ class Training:
             "train_objective": self.objective_sum / self.objective_count
             if self.objective_count
             else None,
-            **val.as_dict("val"),
-            "val_calibrated_loss": nll(logits, labels, temperature),
-            "val_temperature": temperature,
+            **val,
         }
+        if logits is not None and isinstance(self.validation, EvalSet):
+            temperature = fit_temperature(logits, self.validation.labels)
+            row["val_calibrated_loss"] = nll(logits, self.validation.labels, temperature)
+            row["val_temperature"] = temperature
         if self.train_subset is not None:
-            train = evaluate(self._logits(self.train_subset), self.train_subset.labels)
-            row.update(train.as_dict("train"))
-            row["gap_loss"] = val.loss - train.loss
-            row["gap_accuracy"] = train.accuracy - val.accuracy
+            row.update(self._scores(self.train_subset, "train")[0])
+            row["gap_loss"] = row["val_loss"] - row["train_loss"]
+            if "val_accuracy" in row:
+                row["gap_accuracy"] = row["train_accuracy"] - row["val_accuracy"]
         if self.stepper.l2sp is not None:
             row["l2sp_distance"] = self.stepper.l2sp.distance()
         self.objective_sum, self.objective_count = 0.0, 0
@@ -506,9 +524,10 @@ class Training:
         if self.rank == 0:
             append_jsonl(self.out / METRICS, row)
         gap = f" gap_loss {row['gap_loss']:.4f}" if "gap_loss" in row else ""
+        second = "val_perplexity" if self.generation else "val_accuracy"
         self.log(
-            f"step {self.step} epoch {self.epoch}: val_loss {val.loss:.4f} "
-            f"val_accuracy {val.accuracy:.3f}{gap}"
+            f"step {self.step} epoch {self.epoch}: val_loss {row['val_loss']:.4f} "
+            f"{second} {row[second]:.3f}{gap}"
         )
         stop = es.enabled and self.stopper.stopped and self.step >= es.not_before * self.total_steps
         return self._anyone(stop)[0]
@@ -614,20 +633,29 @@ class Training:
         model = self.stepper.evaluated
         if restored and self.best_state is not None:
             load_trainable_state(model, self.best_state)
-        logits = self.best_logits if restored else self.last_logits
-        if logits is None:
-            raise TrainingError("the run ended without an evaluation")
-        labels = self.validation.labels
-        temperature = None
-        if self.reg.temperature_scaling:
-            temperature = fit_temperature(logits, labels)
-            fold_temperature(model, len(self.labels), temperature)
-            logits = logits / temperature
         rows = read_jsonl(self.out / METRICS) if self.rank == 0 else []
         best = next((r for r in rows if r["step"] == self.stopper.best_step), None)
         final = best if restored else (rows[-1] if rows else None)
+        logits = self.best_logits if restored else self.last_logits
+        temperature = None
+        calibration = None
+        if isinstance(self.validation, EvalSet):
+            if logits is None:
+                raise TrainingError("the run ended without an evaluation")
+            labels = self.validation.labels
+            if self.reg.temperature_scaling:
+                temperature = fit_temperature(logits, labels)
+                fold_temperature(model, len(self.labels), temperature)
+                logits = logits / temperature
+            saved = evaluate(logits, labels).as_dict("val")
+            calibration = {
+                "bins": [asdict(b) for b in reliability(torch.softmax(logits, -1), labels)]
+            }
+        else:  # a causal LM: the evaluation row of the weights it ships
+            saved = {k: v for k, v in (final or {}).items() if k.startswith("val_")}
         report: dict[str, Any] = {
             "config": self.config.model_dump(mode="json"),
+            "task": self.config.task,
             "dataset": self.config.dataset,
             "job": self.job,
             "labels": self.labels,
@@ -649,10 +677,8 @@ class Training:
             # the saved model on the validation split (after temperature scaling, if on):
             # its metrics and reliability diagram; the test split's when the dataset has one
             "temperature": temperature,
-            "saved_model": evaluate(logits, labels).as_dict("val"),
-            "calibration": {
-                "bins": [asdict(b) for b in reliability(torch.softmax(logits, -1), labels)]
-            },
+            "saved_model": saved,
+            "calibration": calibration,
             "test": self._test(),
             "resumed_from_step": self.resumed_from,
             "seconds": self._elapsed(),
@@ -663,9 +689,10 @@ class Training:
             if self.config.lora.enabled and self.config.lora.merge:
                 shipped = model.merge_and_unload()  # type: ignore[operator]
             shipped.save_pretrained(self.out / MODEL)  # a peft adapter, or full weights
-            self.classifier.tokenizer.save_pretrained(self.out / MODEL)
+            self.task_model.tokenizer.save_pretrained(self.out / MODEL)
             marked = self.stopper.best_step if restored else None
-            plot_learning_curve(rows, self.out / CURVE, marked, report["calibration"]["bins"])
+            bins = calibration["bins"] if calibration else None
+            plot_learning_curve(rows, self.out / CURVE, marked, bins)
             write_json(self.out / REPORT, report)
         self._barrier()
         return report
@@ -674,7 +701,7 @@ class Training:
         if not self.summary["splits"].get("test"):
             return None
         items = self._evalset(self.service.originals(self.config.dataset, "test"))
-        return evaluate(self._logits(items), items.labels).as_dict("test")
+        return self._scores(items, "test")[0]
 
     # ------------------------------------------------------------------ collective helpers
 
@@ -705,12 +732,15 @@ FINAL_KEYS = (
     "val_loss",
     "val_calibrated_loss",
     "val_accuracy",
+    "val_perplexity",
+    "val_token_accuracy",
     "val_macro_f1",
     "val_ece",
     "val_confidence",
     "val_calibration",
     "train_loss",
     "train_accuracy",
+    "train_perplexity",
     "gap_loss",
     "gap_accuracy",
 )

@@ -1,5 +1,5 @@
-"""LoRA through peft: wrap a classifier's model, and tell a trainable parameter from a frozen
-one (checkpoints and the best weights keep only what training changes)."""
+"""LoRA through peft: wrap a classifier's or a causal LM's model, and tell a trainable
+parameter from a frozen one (checkpoints and the best weights keep only what training changes)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from torch import nn
 from trainer.config import Lora
 
 
-def apply_lora(model: nn.Module, spec: Lora) -> Any:
-    """The model with LoRA adapters on ``spec.target_modules`` and its classifier head
-    trainable (peft's sequence-classification task saves the head whole)."""
+def apply_lora(model: nn.Module, spec: Lora, generation: bool = False) -> Any:
+    """The model with LoRA adapters on ``spec.target_modules``; a classifier's head trainable
+    whole (peft's sequence-classification task saves it), a causal LM's output layer frozen."""
     from peft import LoraConfig, TaskType, get_peft_model
 
     config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
+        task_type=TaskType.CAUSAL_LM if generation else TaskType.SEQ_CLS,
         r=spec.rank,
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,

@@ -71,19 +71,35 @@ def load_classifier(
     dropout: Dropout | None = None,
     dtype: torch.dtype | None = None,
 ) -> Classifier:
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    from augmenters.resources import quiet_transformers
-
-    quiet_transformers()
     directory = model_dir(str(path)) if path is not None else sentence_encoder_dir()
     ordered = list(labels)
-    config = AutoConfig.from_pretrained(
+    config, tokenizer = load_parts(
         directory,
+        dropout,
         num_labels=len(ordered),
         id2label={i: str(label) for i, label in enumerate(ordered)},
         label2id={str(label): i for i, label in enumerate(ordered)},
     )
+    decoder = is_decoder(config)
+    if decoder:
+        tokenizer.padding_side = "left"
+    model = AutoModelForSequenceClassification.from_pretrained(
+        directory, config=config, dtype=dtype or torch.float32
+    )
+    return Classifier(model, tokenizer, ordered, "last" if decoder else "first")
+
+
+def load_parts(directory: Path, dropout: Dropout | None, **overrides: Any) -> tuple[Any, Any]:
+    """A local model's config, with the configured dropout, and its tokenizer; a decoder
+    without a pad token gets its end-of-text token as one (and its config is told)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from augmenters.resources import quiet_transformers
+
+    quiet_transformers()
+    config = AutoConfig.from_pretrained(directory, **overrides)
     for kind, value in (dropout or Dropout()).model_dump().items():
         if value is None:
             continue
@@ -91,9 +107,7 @@ def load_classifier(
         for name in names or DROPOUT_ATTRIBUTES[kind][:1]:
             setattr(config, name, value)
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    decoder = is_decoder(config)
-    if decoder:
-        tokenizer.padding_side = "left"
+    if is_decoder(config):
         if tokenizer.pad_token is None:
             if tokenizer.eos_token is None:
                 raise ValueError(
@@ -101,10 +115,7 @@ def load_classifier(
                 )
             tokenizer.pad_token = tokenizer.eos_token
         config.pad_token_id = tokenizer.pad_token_id
-    model = AutoModelForSequenceClassification.from_pretrained(
-        directory, config=config, dtype=dtype or torch.float32
-    )
-    return Classifier(model, tokenizer, ordered, "last" if decoder else "first")
+    return config, tokenizer
 
 
 def enable_checkpointing(model: Any) -> None:

@@ -30,6 +30,8 @@ class Profile:
     per_class: dict[str, float]  # estimated training examples per class
     mean_chars: float
     cjk_share: float  # share of the sampled texts' letters that are CJK
+    task: str = "classification"
+    response_chars: float = 0.0  # mean response length (generation)
 
     @property
     def smallest_class(self) -> float:
@@ -53,6 +55,8 @@ def profile(summary: dict[str, Any], sample: list[str]) -> Profile:
         per_class={label: train * n / total for label, n in counts.items()},
         mean_chars=float(summary["text_length"]["mean"]),
         cjk_share=_cjk_share(sample),
+        task=summary.get("task", "classification"),
+        response_chars=float((summary.get("response_length") or {}).get("mean", 0.0)),
     )
 
 
@@ -69,14 +73,19 @@ class Recommendation:
     config: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields on top
     reasons: list[str] = field(default_factory=list)
 
-    def train_config(self, dataset: str) -> TrainConfig:
-        """The run configuration this recommends (for ``dataset``)."""
+    def train_config(self, dataset: str, model: str | None = None) -> TrainConfig:
+        """The run configuration this recommends (for ``dataset``; generation needs a
+        ``model``, a placeholder stands in without one)."""
+        if model is None and self.config.get("task") == "generation":
+            model = "MODEL_DIR"
         return TrainConfig.model_validate(
-            {"dataset": dataset, "preset": self.preset, **self.config}
+            {"dataset": dataset, "preset": self.preset, "model": model, **self.config}
         )
 
 
 def for_dataset(p: Profile, auxiliary_dataset: str | None = None) -> Recommendation:
+    if p.task == "generation":
+        return for_generation(p)
     per_class = statistics.median(p.per_class.values()) if p.per_class else 0.0
     if per_class <= SMALL_PER_CLASS:
         rec = Recommendation(
@@ -147,6 +156,46 @@ def for_dataset(p: Profile, auxiliary_dataset: str | None = None) -> Recommendat
         rec.reasons.append(
             "the texts are mostly CJK: WordNet synonyms and word swaps do not apply, so the "
             "augmentation is character masking (or pass your own lexicon pipeline)."
+        )
+    return rec
+
+
+SMALL_SFT = 10_000  # instruction-tuning sets up to this size overfit within a few epochs
+
+
+def for_generation(p: Profile) -> Recommendation:
+    """Supervised fine-tuning of a causal LM on prompts and responses."""
+    rec = Recommendation("basic", config={"task": "generation"})
+    if p.train <= SMALL_SFT:
+        rec.preset = "enhanced"
+        rec.reasons.append(
+            f"{p.train} training examples is a small instruction set: a large model's "
+            "validation loss typically rises after one or two epochs. 'enhanced' adds "
+            "NEFTune (noisy embeddings, Jain et al. 2023) and augmented prompts (responses "
+            "untouched) to 'basic' (weight decay, early stopping on the validation loss). "
+            "antifit has not measured these on held-out generation data yet: compare with "
+            "'basic' and 'none' in antifit sweep."
+        )
+    else:
+        rec.reasons.append(
+            f"{p.train} training examples: 'basic' (weight decay, early stopping on the "
+            "validation loss, the best weights restored) at no cost per step."
+        )
+    rec.reasons.append(
+        "a model of a billion parameters or more: add --lora (adapters only; the checkpoint "
+        "is megabytes) and, on a small GPU, --set gradient_checkpointing=true."
+    )
+    tokens = (p.mean_chars + p.response_chars) / CHARS_PER_TOKEN
+    if tokens > 96:
+        rec.config["max_length"] = next(n for n in (256, 512, 1024, 2048) if n >= 1.25 * tokens)
+        rec.reasons.append(
+            f"prompt and response average ~{tokens:.0f} tokens together: max_length "
+            f"{rec.config['max_length']} keeps most examples whole (a long prompt loses its "
+            "beginning, a long response its end)."
+        )
+    if p.validation < 20:
+        rec.reasons.append(
+            f"only {p.validation} validation examples: early stopping on their loss is noisy."
         )
     return rec
 

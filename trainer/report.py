@@ -49,14 +49,15 @@ def plot_learning_curve(
 
     steps = [r["step"] for r in rows]
     fig, axes = plt.subplots(1, 3 if bins else 2, figsize=(16 if bins else 11, 4))
-    for ax, metric in zip(axes[:2], ("loss", "accuracy"), strict=True):
+    accuracy = "accuracy" if not rows or "val_accuracy" in rows[0] else "token_accuracy"
+    for ax, metric in zip(axes[:2], ("loss", accuracy), strict=True):
         if rows and f"train_{metric}" in rows[0]:
             ax.plot(steps, [r[f"train_{metric}"] for r in rows], marker="o", label="train")
         ax.plot(steps, [r[f"val_{metric}"] for r in rows], marker="o", label="validation")
         if stop_step is not None:
             ax.axvline(stop_step, color="grey", linestyle="--", label="best (early stopping)")
         ax.set_xlabel("step")
-        ax.set_ylabel(metric if metric == "accuracy" else "cross-entropy")
+        ax.set_ylabel("cross-entropy" if metric == "loss" else metric.replace("_", " "))
         ax.set_title(f"{metric}: train subset vs validation")
         ax.grid(alpha=0.3)
         ax.legend()

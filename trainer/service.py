@@ -56,12 +56,20 @@ class Service:
         return self._get(f"/v1/jobs/{job_id}")
 
     @staticmethod
-    def labels(summary: dict[str, Any]) -> list[Any]:
+    def labels(summary: dict[str, Any], task: str = "classification") -> list[Any]:
         """A dataset's label values from its summary, in the service's order (sorted by their
-        JSON text); an error when it cannot be trained on."""
+        JSON text; none for generation); an error when it cannot be trained on."""
         dataset_id = summary["id"]
+        kind = summary.get("task", "classification")
+        if kind != task:
+            how = (
+                "upload it with prompt_field and response_field, or messages_field"
+                if task == "generation"
+                else "train it with --task generation"
+            )
+            raise StreamError(f"dataset {dataset_id} is a {kind} dataset: {how}")
         labels = [entry["label"] for entry in summary["labels"]]
-        if None in labels or len(labels) < 2:
+        if task == "classification" and (None in labels or len(labels) < 2):
             raise StreamError(
                 f"dataset {dataset_id} needs a label on every record and at least two labels; "
                 f"it has {labels}"

@@ -7,7 +7,7 @@ both drive it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import Any
 
@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from trainer.config import Regularization
+from trainer.generation import Generator, next_token, token_loss
 from trainer.lora import load_trainable_state, trainable_state
 from trainer.model import Classifier
 from trainer.module import Inputs, Outputs, TaskModule, task_rows
@@ -40,7 +41,7 @@ from trainer.regularizers.weight_decay import L2SP, param_groups
 class Stepper:
     def __init__(
         self,
-        classifier: Classifier,
+        classifier: Classifier | Generator,
         reg: Regularization,
         *,
         learning_rate: float,
@@ -57,6 +58,8 @@ class Stepper:
         self.grad_clip = grad_clip
         self.device = device or torch.device("cpu")
         self.bf16 = bf16
+        # a causal LM's labels are token ids per position (-100 off the response)
+        self.generation = isinstance(classifier, Generator)
         self.n_classes = len(classifier.labels)
         if reg.mixout.enabled:
             self.mixed = apply_mixout(classifier.model, reg.mixout.p)
@@ -161,11 +164,14 @@ class Stepper:
                     logits[variants], logits[sources[variants]], c.temperature, c.threshold
                 )
             task = task_rows(inputs, n_task)
-            objective: torch.Tensor = loss + self._smoothness(task, logits)
+            scored = self._scored(labels)
+            objective: torch.Tensor = loss + self._smoothness(task, logits, scored)
             if self.teacher is not None:
                 with torch.no_grad():
                     teacher_logits = self.teacher.teacher(**task).logits
-                objective = objective + self.teacher.penalty(logits, teacher_logits)
+                objective = objective + self.teacher.penalty(
+                    scored(logits), scored(teacher_logits)
+                )
             if out.domain is not None:
                 domains = torch.tensor([0] * (copies * n_task) + [1] * n_aux, device=self.device)
                 weight = self.reg.domain_adversarial.weight
@@ -191,18 +197,20 @@ class Stepper:
 
     def _supervised(
         self, n_task: int, ids: Sequence[str] | None, sources: torch.Tensor | None
-    ) -> tuple[torch.Tensor, list[str]]:
-        """The rows trained on their label, and their record ids: all of them, or only the
-        originals when consistency training leaves the variants unsupervised."""
+    ) -> tuple[slice | torch.Tensor, list[str]]:
+        """The rows trained on their label, and their record ids: all of them (a slice, so
+        the logits are not copied: a causal LM's are batch x length x vocabulary), or only
+        the originals when consistency training leaves the variants unsupervised."""
         if sources is not None and not self.reg.consistency.supervised_variants:
             rows = (sources < 0).nonzero().squeeze(-1)
-        else:
-            rows = torch.arange(n_task, device=self.device)
-        return rows, [ids[i] for i in rows.tolist()] if ids is not None else []
+            return rows, [ids[i] for i in rows.tolist()] if ids is not None else []
+        return slice(0, n_task), list(ids or [])
 
     def _task_loss(
         self, logits: torch.Tensor, labels: torch.Tensor, ids: Sequence[str]
     ) -> torch.Tensor:
+        if self.generation:
+            return token_loss(logits, labels, self.smoother)
         robust = self.reg.robust_loss
         if robust.kind == "gce":
             return generalized_cross_entropy(logits, labels, robust.q)
@@ -214,19 +222,32 @@ class Stepper:
             return self.smoother(logits, labels)
         return F.cross_entropy(logits.float(), labels)
 
-    def _smoothness(self, inputs: Inputs, logits: torch.Tensor) -> torch.Tensor | float:
+    def _scored(self, labels: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What the divergences compare: a classifier's logits, or a causal LM's at the
+        positions that predict a response token ([N, vocab]: a token-level KL)."""
+        if not self.generation:
+            return lambda logits: logits
+        return lambda logits: next_token(logits, labels)[0]
+
+    def _smoothness(
+        self,
+        inputs: Inputs,
+        logits: torch.Tensor,
+        scored: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor | float:
         if self.smart is None and self.r3f is None:
             return 0.0
         embeds = self.module.embed(inputs["input_ids"])
 
         def forward(e: torch.Tensor) -> torch.Tensor:
-            return self.module.logits_from_embeds(e, inputs)
+            return scored(self.module.logits_from_embeds(e, inputs))
 
+        clean = scored(logits)
         if self.smart is not None:
-            delta = self.smart.perturbation(forward, embeds, logits.detach())
-            return self.reg.smart.weight * divergence("kl", forward(embeds + delta), logits)
+            delta = self.smart.perturbation(forward, embeds, clean.detach())
+            return self.reg.smart.weight * divergence("kl", forward(embeds + delta), clean)
         assert self.r3f is not None
-        return self.reg.r3f.weight * self.r3f(forward, embeds, logits)
+        return self.reg.r3f.weight * self.r3f(forward, embeds, clean)
 
     @property
     def evaluated(self) -> nn.Module:

@@ -110,6 +110,7 @@ class JobRunner:
                     seed=job.seed,
                     n_variants=job.n_variants,
                     splits=tuple(job.splits),
+                    target=job.target,
                     resources_dir=str(self.registry.root) if self.registry.root else None,
                     max_output_bytes=self.shard_output_bytes,
                 )
@@ -192,6 +193,7 @@ class JobRunner:
             "seed": job.seed,
             "n_variants": job.n_variants,
             "splits": job.splits,
+            "target": job.target,
             "versions": _versions(),
             "models": _models(job.spec, self.registry),
             "input": {"shards": len(inputs), "sha256": _combined(_sha256(p) for p in inputs)},

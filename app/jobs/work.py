@@ -46,6 +46,7 @@ class ShardTask:
     seed: int
     n_variants: int
     splits: tuple[str, ...]
+    target: str = "text"  # or "response": a generation record's response is rewritten
     resources_dir: str | None = None  # the service's registry: the spec names, never paths
     max_output_bytes: int = 1 << 30  # of variant text per shard
     batch_size: int = 256
@@ -83,8 +84,12 @@ def _pipeline(spec: dict[str, Any], resources_dir: str | None) -> Pipeline:
 def augment_shard(task: ShardTask) -> ShardResult:
     pipeline = _pipeline(task.spec, task.resources_dir)
     stored = [r for r in read_shard(Path(task.input_path)) if r.split in task.splits]
-    splits = {r.id: r.split for r in stored}
-    records = [Record(r.id, r.text, r.label) for r in stored]
+    originals = {r.id: r for r in stored}
+    response = task.target == "response"
+    records = [
+        Record(r.id, r.label["response"], r.label) if response else Record(r.id, r.text, r.label)
+        for r in stored
+    ]
     columns: dict[str, list[Any]] = {name: [] for name in OUTPUT_SCHEMA.names}
     size = 0
     for v in pipeline.augment(records, task.seed, task.n_variants, task.batch_size):
@@ -97,9 +102,14 @@ def augment_shard(task: ShardTask) -> ShardResult:
             )
         columns["id"].append(v.record_id)
         columns["variant"].append(v.variant)
-        columns["text"].append(v.text)
-        columns["label"].append(json.dumps(v.label, ensure_ascii=False))
-        columns["split"].append(splits[v.record_id])
+        original = originals[v.record_id]
+        # a rewritten response keeps its prompt; a rewritten text (prompt) its target
+        text, label = (
+            (original.text, {**v.label, "response": v.text}) if response else (v.text, v.label)
+        )
+        columns["text"].append(text)
+        columns["label"].append(json.dumps(label, ensure_ascii=False))
+        columns["split"].append(original.split)
         columns["ops"].append(json.dumps([op.to_dict() for op in v.ops]))
     out = Path(task.output_path)
     # never parents=True: a dataset deleted meanwhile must not get its folder back

@@ -83,6 +83,8 @@ class JobRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     owner: Mapped[str | None] = mapped_column(String(64))
+    # what the pipeline rewrites: "text" (a generation record's prompt) or "response"
+    target: Mapped[str] = mapped_column(String(16), default="text", server_default="text")
 
 
 class JobShardRow(Base):

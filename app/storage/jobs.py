@@ -39,6 +39,7 @@ class JobStore:
         idempotency_key: str | None,
         request_hash: str,
         owner: str | None = None,
+        target: str = "text",
     ) -> tuple[JobRow, bool]:
         """The new job and True, or, for a repeated idempotency key, the first job and False."""
         if idempotency_key is not None:
@@ -60,6 +61,7 @@ class JobStore:
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             owner=owner,
+            target=target,
         )
         try:
             with self.db.session() as session:

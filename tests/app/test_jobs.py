@@ -221,3 +221,49 @@ def test_a_job_over_its_output_budget_fails_naming_it(settings: Settings) -> Non
         failed = wait_for_job(client, job.json()["id"])
         assert failed["state"] == "failed"
         assert "output budget of 500 bytes per shard" in failed["error"]
+
+
+def test_a_generation_job_rewrites_prompts_unless_asked_for_responses(
+    client: TestClient, settings: Settings
+) -> None:
+    import json
+
+    from tests.app.helpers import NDJSON
+    from tests.conftest import EXAMPLES
+
+    ds = client.post(
+        "/v1/datasets?id_field=id&split_field=split&prompt_field=prompt&response_field=response",
+        content=(EXAMPLES / "instructions.jsonl").read_bytes(),
+        headers=NDJSON,
+    ).json()["id"]
+    originals = {r["id"]: r for r in client.get(f"/v1/datasets/{ds}/records").json()["records"]}
+    swap = {"pipeline": {"type": "word_swap", "p": 0.5}}
+
+    def variants(target: str | None) -> list[dict[str, object]]:
+        body = {"spec": swap, "seed": 1, **({"target": target} if target else {})}
+        job = wait_for_job(client, client.post(f"/v1/datasets/{ds}/jobs", json=body).json()["id"])
+        assert job["state"] == "succeeded" and job["manifest"]["target"] == (target or "text")
+        out = settings.data_dir / "datasets" / ds / "jobs" / job["id"]
+        return [row for p in sorted(out.glob("*.parquet")) for row in pq.read_table(p).to_pylist()]
+
+    prompts = variants(None)
+    assert any(v["text"] != originals[v["id"]]["text"] for v in prompts)
+    assert all(json.loads(v["label"]) == originals[v["id"]]["label"] for v in prompts)
+    responses = variants("response")
+    assert all(v["text"] == originals[v["id"]]["text"] for v in responses)
+    changed = [v for v in responses if json.loads(v["label"]) != originals[v["id"]]["label"]]
+    assert changed and all(set(json.loads(v["label"])) == {"response"} for v in changed)
+    expected = augment(
+        [
+            {"id": i, "text": r["label"]["response"]}
+            for i, r in originals.items()
+            if r["split"] == "train"  # a job's default
+        ],
+        swap,
+        seed=1,
+    )
+    assert [json.loads(v["label"])["response"] for v in responses] == [v.text for v in expected]
+
+    plain = dataset_of(client, 5)
+    r = client.post(f"/v1/datasets/{plain}/jobs", json={"spec": swap, "target": "response"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "target"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from app.local_server import running
+from tests.conftest import EXAMPLES
 
 GOOD = "the screen is bright and support answered quickly great value"
 BAD = "terrible battery the instructions were useless and it broke"
@@ -26,8 +27,10 @@ def records(n: int, n_train: int, n_test: int = 0, prefix: str = "r") -> str:
     return "".join(json.dumps(line) + "\n" for line in lines)
 
 
-def upload(base: str, body: str) -> str:
-    r = httpx.post(f"{base}/v1/datasets?id_field=id&split_field=split", content=body, timeout=60)
+def upload(base: str, body: str, fields: str = "") -> str:
+    r = httpx.post(
+        f"{base}/v1/datasets?id_field=id&split_field=split{fields}", content=body, timeout=60
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
@@ -53,5 +56,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
                     + "\n"
                     for i in range(30)
                 ),
+            ),
+            "instructions": upload(
+                base,
+                (EXAMPLES / "instructions.jsonl").read_text(encoding="utf-8"),
+                "&prompt_field=prompt&response_field=response",
+            ),
+            "chats": upload(
+                base,
+                (EXAMPLES / "chats.jsonl").read_text(encoding="utf-8"),
+                "&messages_field=messages",
             ),
         }

@@ -604,7 +604,7 @@ def test_lora_over_a_bf16_base_trains_fp32_adapters(
         lora={"enabled": True, "rank": 4},
     )
     training = Training(cfg, progress=False)
-    params = dict(training.classifier.model.named_parameters())
+    params = dict(training.task_model.model.named_parameters())
     frozen = {p.dtype for p in params.values() if not p.requires_grad}
     trained = {p.dtype for p in params.values() if p.requires_grad}
     assert frozen == {torch.bfloat16} and trained == {torch.float32}

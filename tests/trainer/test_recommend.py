@@ -66,3 +66,23 @@ def test_recommend_command(service: dict[str, str], capsys: pytest.CaptureFixtur
     assert "404" in capsys.readouterr().err
     assert main(["recommend", "--scenario", "little-compute", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["preset"] == "basic"
+
+
+def test_generation_datasets(service: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    small = Profile(900, 12, 0, {}, 300.0, 0.0, task="generation", response_chars=900.0)
+    rec = for_dataset(small)
+    assert rec.preset == "enhanced" and rec.config["task"] == "generation"
+    assert rec.config["max_length"] == 512  # (300 + 900) / 4 = 300 tokens, with room
+    text = " ".join(rec.reasons)
+    for said in ("NEFTune", "not measured", "--lora", "12 validation examples"):
+        assert said in text
+    config = rec.train_config("d", "models/llama")
+    assert config.task == "generation" and config.regularization.neftune.enabled
+    assert config.model == "models/llama"
+    large = Profile(50_000, 500, 0, {}, 100.0, 0.0, task="generation", response_chars=100.0)
+    assert for_dataset(large).preset == "basic" and "max_length" not in for_dataset(large).config
+
+    args = ["recommend", "--service", service["base"], "--dataset", service["instructions"]]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["settings"]["task"] == "generation" and out["regularization"]["neftune"]["enabled"]

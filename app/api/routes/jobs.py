@@ -42,6 +42,11 @@ class JobRequest(BaseModel):
         min_length=1,
         description="splits to augment (validation/test rarely should be)",
     )
+    target: Literal["text", "response"] = Field(
+        default="text",
+        description="what the pipeline rewrites: each record's text (a generation record's "
+        "prompt), or a generation record's response (never unless asked)",
+    )
 
 
 class Job(BaseModel):
@@ -52,6 +57,7 @@ class Job(BaseModel):
     seed: int
     n_variants: int
     splits: list[str]
+    target: str
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -80,6 +86,7 @@ class Job(BaseModel):
             seed=row.seed,
             n_variants=row.n_variants,
             splits=row.splits,
+            target=row.target,
             created_at=row.created_at,
             started_at=row.started_at,
             finished_at=row.finished_at,
@@ -120,7 +127,19 @@ async def start_job(
             slug="empty-selection",
             title="Nothing to augment",
         )
-    request = {"dataset": dataset_id, **body.model_dump(), "spec": spec.to_dict()}
+    if body.target == "response" and dataset.summary.get("task") != "generation":
+        raise invalid(
+            "target",
+            f"dataset {dataset_id} has no responses: target 'response' is for generation "
+            "datasets (uploaded with prompt_field/response_field or messages_field)",
+            message="not a generation dataset",
+        )
+    # the default target stays out of the request's hash, as before there was one
+    request = {
+        "dataset": dataset_id,
+        **body.model_dump(exclude={"target"} if body.target == "text" else None),
+        "spec": spec.to_dict(),
+    }
     try:
         row, created = await run_in_threadpool(
             lambda: jobs.create(
@@ -133,6 +152,7 @@ async def start_job(
                 idempotency_key=idempotency_key,
                 request_hash=stable_digest(canonical_json(request), size=32).hex(),
                 owner=principal.name,
+                target=body.target,
             )
         )
     except IdempotencyConflict as exc:
