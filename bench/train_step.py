@@ -203,6 +203,21 @@ def report(
         )
 
 
+def transformers_step(
+    model: Any, batch: dict[str, torch.Tensor], labels: torch.Tensor, device: torch.device
+) -> tuple[Callable[[], None], torch.optim.Optimizer]:
+    """The peer: transformers' own loss (``labels=``) and a plain AdamW step."""
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+
+    def step() -> None:
+        model(**batch, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step, optimizer
+
+
 def random_llama(args: argparse.Namespace) -> Path:
     """A random-init Llama of the asked shape with MiniLM's tokenizer, saved to a temp folder."""
     import tempfile
@@ -228,7 +243,7 @@ def random_llama(args: argparse.Namespace) -> Path:
 
 
 def generation_arms(args: argparse.Namespace, device: torch.device) -> None:
-    from trainer.config import NEFTune, Lora
+    from trainer.config import Lora, NEFTune
     from trainer.generation import load_generator
     from trainer.lora import apply_lora
 
@@ -243,14 +258,7 @@ def generation_arms(args: argparse.Namespace, device: torch.device) -> None:
     inputs, labels = peer.encode(items, args.length)
     batch = {k: v.to(device) for k, v in inputs.items()}
     labels = labels.to(device)
-    peer_model = peer.model.to(device).train()
-    peer_opt = torch.optim.AdamW(peer_model.parameters(), lr=2e-5)
-
-    def peer_step() -> None:
-        peer_model(**batch, labels=labels).loss.backward()
-        peer_opt.step()
-        peer_opt.zero_grad(set_to_none=True)
-
+    peer_step, _ = transformers_step(peer.model, batch, labels, device)
     steps: dict[str, Callable[[], None]] = {"SFT, transformers step (peer)": peer_step}
     arms = {
         "SFT, antifit": (Regularization(), False),
@@ -292,14 +300,8 @@ def decoder_arms(args: argparse.Namespace, device: torch.device) -> None:
 
     peer = classifier()
     batch = {k: v.to(device) for k, v in peer.encode(texts_n, args.length).items()}
-    peer_model = peer.model.to(device).train()
-    peer_opt = torch.optim.AdamW(peer_model.parameters(), lr=2e-5)
-
-    def peer_step() -> None:
-        peer_model(**batch, labels=y).loss.backward()
-        peer_opt.step()
-        peer_opt.zero_grad(set_to_none=True)
-
+    peer_model = peer.model
+    peer_step, peer_opt = transformers_step(peer_model, batch, y, device)
     steps: dict[str, Callable[[], None]] = {"Llama, plain step (peer)": peer_step}
     optimizers: dict[str, Any] = {"Llama, plain step (peer)": peer_opt}
     trainable: dict[str, int] = {

@@ -169,9 +169,7 @@ class Stepper:
             if self.teacher is not None:
                 with torch.no_grad():
                     teacher_logits = self.teacher.teacher(**task).logits
-                objective = objective + self.teacher.penalty(
-                    scored(logits), scored(teacher_logits)
-                )
+                objective = objective + self.teacher.penalty(scored(logits), scored(teacher_logits))
             if out.domain is not None:
                 domains = torch.tensor([0] * (copies * n_task) + [1] * n_aux, device=self.device)
                 weight = self.reg.domain_adversarial.weight
