@@ -230,3 +230,33 @@ def test_generation_errors_are_clear(
                 "regularization": {"early_stopping": {"enabled": True, "metric": "val_accuracy"}},
             }
         )
+
+
+@pytest.mark.parametrize(
+    "reg",
+    [
+        # perturbations large enough to move a tiny random model's predictions
+        {"smart": {"enabled": True, "teacher": True, "epsilon": 1.0, "sigma": 0.1, "eta": 0.1}},
+        {"r3f": {"enabled": True, "noise": "uniform", "sigma": 0.5}},
+        {"mixout": {"enabled": True}, "weight_decay": {"rate": 0.01, "l2sp": True}},
+    ],
+)
+def test_token_level_regularizers_step(tiny_decoders: dict[str, Path], reg: dict[str, Any]) -> None:
+    """SMART (with its momentum teacher) and R3F compare the response positions' token
+    distributions; Mixout and L2-SP act on a causal LM's weights as on a classifier's."""
+    from trainer.config import Regularization
+    from trainer.step import Stepper
+
+    gen = load_generator(tiny_decoders["llama"])
+    inputs, labels = gen.encode([QA, CHAT], max_length=64)
+    plain = Stepper(
+        load_generator(tiny_decoders["llama"]), Regularization(), learning_rate=1e-3, total_steps=4
+    )
+    stepper = Stepper(gen, Regularization.model_validate(reg), learning_rate=1e-3, total_steps=4)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        base = plain.step(inputs, labels)
+        objective = stepper.step(inputs, labels)
+    assert torch.isfinite(torch.tensor(objective))
+    if "smart" in reg or "r3f" in reg:
+        assert objective > base  # the same loss plus a positive divergence
