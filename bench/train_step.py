@@ -39,15 +39,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from trainer.config import (  # noqa: E402
-    R3F,
     Averaging,
     Consistency,
     DomainAdversarial,
     Mixout,
+    R3FSettings,
     RDrop,
     Regularization,
     RobustLoss,
-    Smart,
+    SmartSettings,
     WeightDecay,
     preset,
 )
@@ -65,9 +65,9 @@ ARMS: dict[str, Regularization] = {
     "L2-SP 0.01": Regularization(weight_decay=WeightDecay(rate=0.01, l2sp=True)),
     "label smoothing 0.1": Regularization(label_smoothing=0.1),
     "Mixout p=0.1": Regularization(mixout=Mixout(enabled=True, p=0.1)),
-    "R3F": Regularization(r3f=R3F(enabled=True)),
-    "SMART K=1": Regularization(smart=Smart(enabled=True, steps=1, teacher=False)),
-    "SMART K=1 + teacher": Regularization(smart=Smart(enabled=True, steps=1, teacher=True)),
+    "R3F": Regularization(r3f=R3FSettings(enabled=True)),
+    "SMART K=1": Regularization(smart=SmartSettings(enabled=True, steps=1, teacher=False)),
+    "SMART K=1 + teacher": Regularization(smart=SmartSettings(enabled=True, steps=1, teacher=True)),
     "DANN (+16 auxiliary rows)": Regularization(
         domain_adversarial=DomainAdversarial(enabled=True, auxiliary_dataset="aux")
     ),
@@ -264,7 +264,7 @@ def generation_arms(args: argparse.Namespace, device: torch.device) -> None:
         "SFT, antifit": (Regularization(), False),
         "SFT, label smoothing 0.1": (Regularization(label_smoothing=0.1), False),
         "SFT, NEFTune alpha 5": (Regularization(neftune=NEFTune(enabled=True)), False),
-        "SFT, R3F (token-level KL)": (Regularization(r3f=R3F(enabled=True)), False),
+        "SFT, R3F (token-level KL)": (Regularization(r3f=R3FSettings(enabled=True)), False),
         "SFT, LoRA r=8": (Regularization(), True),
     }
     for name, (reg, lora) in arms.items():

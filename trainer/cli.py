@@ -199,7 +199,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(config.model_dump_json(indent=2))
         return 0
     from trainer.loop import Interrupted, TrainingError, train
-    from trainer.stream import StreamError
+    from trainer.stream import ServiceError
 
     log = _log("train")
     requested: list[int] = []  # the signal that asked the run to stop
@@ -222,7 +222,7 @@ def run_train(args: argparse.Namespace) -> int:
     except Interrupted as exc:
         print(f"antifit train: {exc}", file=sys.stderr)
         return 128 + requested[0]
-    except (TrainingError, StreamError) as exc:
+    except (TrainingError, ServiceError) as exc:
         print(f"antifit train: error: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -258,11 +258,11 @@ def run_sweep(args: argparse.Namespace) -> int:
         print(json.dumps({n: c.model_dump(mode="json") for n, c in configs.items()}, indent=2))
         return 0
     from trainer.loop import TrainingError
-    from trainer.stream import StreamError
+    from trainer.stream import ServiceError
 
     try:
         result = run_sweep(configs, output_dir, args.jobs, on_log=_log("sweep"))
-    except (TrainingError, StreamError) as exc:
+    except (TrainingError, ServiceError) as exc:
         print(f"antifit sweep: error: {exc}", file=sys.stderr)
         return 2
     print(format_table(result))
@@ -276,13 +276,13 @@ DEFAULT_CANDIDATES = ("none", "basic", "enhanced")
 def run_recommend(args: argparse.Namespace) -> int:
     if args.dataset:
         from trainer.service import Service
-        from trainer.stream import StreamError
+        from trainer.stream import ServiceError
 
         service = Service(args.service, args.api_key)
         try:
             summary = service.dataset(args.dataset)
             sample = service.originals(args.dataset, "train", limit=200, seed=0)
-        except StreamError as exc:
+        except ServiceError as exc:
             print(f"antifit recommend: error: {exc}", file=sys.stderr)
             return 2
         found = profile(summary, [item["text"] for item in sample])

@@ -33,7 +33,7 @@ class Mixout(Section):
     p: float = Field(default=0.1, ge=0.0, lt=1.0)
 
 
-class Smart(Section):
+class SmartSettings(Section):
     enabled: bool = False
     weight: float = Field(default=1.0, ge=0.0, description="lambda_s")
     epsilon: float = Field(default=1e-2, gt=0.0)
@@ -45,7 +45,7 @@ class Smart(Section):
     mu: float = Field(default=1.0, ge=0.0)
 
 
-class R3F(Section):
+class R3FSettings(Section):
     enabled: bool = False
     weight: float = Field(default=1.0, ge=0.0)
     sigma: float = Field(default=1e-5, gt=0.0)
@@ -76,7 +76,7 @@ StopMetric = Literal[
 HIGHER_IS_BETTER = ("val_accuracy", "val_macro_f1")
 
 
-class EarlyStopping(Section):
+class EarlyStoppingSettings(Section):
     """``mode`` defaults to the metric's direction (max for accuracy and macro-F1).
     ``val_calibrated_loss`` is the validation cross-entropy after temperature scaling: a loss
     that label smoothing's under-confidence does not inflate. ``tie_break`` decides between
@@ -171,10 +171,10 @@ class Regularization(Section):
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     augmented: bool = Field(default=False, description="train on the augmented version's batches")
     mixout: Mixout = Mixout()
-    smart: Smart = Smart()
-    r3f: R3F = R3F()
+    smart: SmartSettings = SmartSettings()
+    r3f: R3FSettings = R3FSettings()
     domain_adversarial: DomainAdversarial = DomainAdversarial()
-    early_stopping: EarlyStopping = EarlyStopping()
+    early_stopping: EarlyStoppingSettings = EarlyStoppingSettings()
     averaging: Averaging = Averaging()
     robust_loss: RobustLoss = RobustLoss()
     consistency: Consistency = Consistency()
@@ -245,7 +245,7 @@ def preset(
     basic = Regularization(
         weight_decay=WeightDecay(rate=0.01),
         dropout=Dropout(hidden=0.1, attention=0.1, classifier=0.1),
-        early_stopping=EarlyStopping(
+        early_stopping=EarlyStoppingSettings(
             enabled=True,
             metric="val_accuracy",
             tie_break="val_loss",
@@ -272,7 +272,7 @@ def preset(
             }
         )
     return enhanced.model_copy(
-        update={"mixout": Mixout(enabled=True, p=0.1), "smart": Smart(enabled=True)}
+        update={"mixout": Mixout(enabled=True, p=0.1), "smart": SmartSettings(enabled=True)}
     )
 
 
@@ -282,14 +282,14 @@ def generation_preset(name: PresetName) -> Regularization:
     adds R3F on the response tokens. Not measured on held-out data yet (docs/training.md)."""
     basic = Regularization(
         weight_decay=WeightDecay(rate=0.01),
-        early_stopping=EarlyStopping(enabled=True, metric="val_loss", patience=2),
+        early_stopping=EarlyStoppingSettings(enabled=True, metric="val_loss", patience=2),
     )
     if name == "basic":
         return basic
     enhanced = basic.model_copy(update={"augmented": True, "neftune": NEFTune(enabled=True)})
     if name == "enhanced":
         return enhanced
-    return enhanced.model_copy(update={"r3f": R3F(enabled=True)})
+    return enhanced.model_copy(update={"r3f": R3FSettings(enabled=True)})
 
 
 GENERATION_STOP_METRICS = ("val_loss", "gap_loss")

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import torch
 
 from trainer.model import Classifier
-from trainer.module import Inputs
 from trainer.stream import Batch
+from trainer.task_module import Inputs
 
 
 @dataclass

@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from augmenters.resources import model_dir
 from trainer.config import Dropout
 from trainer.model import Pooling, load_parts
-from trainer.module import Inputs
 from trainer.regularizers.label_smoothing import LabelSmoother
 from trainer.stream import Batch
+from trainer.task_module import Inputs
 
 IGNORE = -100
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,13 +23,13 @@ import torch.distributed as dist
 from trainer import checkpoint
 from trainer.calibration import fit_temperature, fold_temperature, nll
 from trainer.config import TrainConfig, direction
+from trainer.distributed import Ranks, init_distributed, run_generator
 from trainer.evalset import EvalSet
 from trainer.generation import GenerationEvalSet, Generator, load_generator
 from trainer.lora import apply_lora, load_trainable_state, trainable_state
 from trainer.memory import available, check_fits, estimate
 from trainer.metrics import evaluate, reliability
 from trainer.model import Classifier, enable_checkpointing, load_classifier
-from trainer.module import Inputs
 from trainer.regularizers.early_stopping import EarlyStopping
 from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.probe import features, fit_probe, set_head
@@ -45,6 +43,7 @@ from trainer.report import (
 from trainer.service import Service
 from trainer.step import Stepper
 from trainer.stream import Batch, StreamDataset
+from trainer.task_module import Inputs
 
 METRICS = "metrics.jsonl"
 REPORT = "report.json"
@@ -72,7 +71,7 @@ def train(
     is set up here (gloo on CPU, NCCL on GPU) and each rank streams its own share. When
     ``should_stop`` turns true the run checkpoints and raises ``Interrupted``; running it
     again resumes."""
-    started_group = init_distributed(config)
+    started_group = init_distributed(config.device)
     try:
         with run_generator(config.seed):
             return Training(
@@ -87,28 +86,6 @@ def train(
             dist.destroy_process_group()
 
 
-@contextmanager
-def run_generator(seed: int) -> Iterator[None]:
-    """torch's global generator seeded from (seed, rank) inside ``fork_rng``: the caller's
-    generator state is back as it was afterwards."""
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed * 1_000_003 + rank)
-        yield
-
-
-def init_distributed(config: TrainConfig) -> bool:
-    """Set up the process group under torchrun; True when this call started it."""
-    if dist.is_initialized() or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return False
-    cuda = config.device != "cpu" and torch.cuda.is_available()
-    if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend="nccl" if cuda else "gloo")
-    return True
-
-
 class Training:
     def __init__(
         self,
@@ -121,10 +98,9 @@ class Training:
     ) -> None:
         self.config = config
         self.reg = config.regularization
-        self.distributed = dist.is_initialized()
-        self.rank = dist.get_rank() if self.distributed else 0
-        self.world = dist.get_world_size() if self.distributed else 1
-        self.device = self._device()
+        self.ranks = Ranks()
+        self.rank, self.world = self.ranks.rank, self.ranks.world
+        self.device = self.ranks.device = self._device()
         self.bf16 = (
             config.bf16
             if config.bf16 is not None
@@ -140,7 +116,7 @@ class Training:
             checkpoint.remove_partial(self.out)
             if restart:
                 checkpoint.remove(self.out)
-        self._barrier()
+        self.ranks.barrier()
         self.writer = checkpoint.Writer(self.out)
 
         self.service = Service(config.service, config.api_key)
@@ -178,7 +154,7 @@ class Training:
             grad_clip=config.grad_clip,
             device=self.device,
             bf16=self.bf16,
-            distributed=self.distributed,
+            distributed=self.ranks.distributed,
         )
         es = self.reg.early_stopping
         self.stopper = EarlyStopping(
@@ -359,7 +335,7 @@ class Training:
             # (for a 7B model the optimizer's alone would be tens of gigabytes)
             finished = {"config": self.config.model_dump(mode="json"), "world_size": self.world}
             self.writer.submit({**finished, "finished": True, "step": self.step}, background=False)
-        self._barrier()
+        self.ranks.barrier()
         return report
 
     def _epoch(self, bar: Any) -> str | None:
@@ -372,7 +348,7 @@ class Training:
                 more = True
                 while more and len(group) < self.config.grad_accum:
                     batch = next(batches, None)
-                    more = self._everyone(batch is not None) and batch is not None
+                    more = self.ranks.everyone(batch is not None) and batch is not None
                     if more and batch is not None:
                         group.append(batch)
                 if not group:
@@ -402,7 +378,7 @@ class Training:
         minutes = self.config.checkpoint_minutes
         due = bool(every and self.step % every == 0)
         late = minutes is not None and time.monotonic() - self.last_checkpoint >= 60 * minutes
-        late, stop = self._anyone(late, self.should_stop())
+        late, stop = self.ranks.anyone(late, self.should_stop())
         if stop:
             self._checkpoint(background=False)
             raise Interrupted(
@@ -530,7 +506,7 @@ class Training:
             f"{second} {row[second]:.3f}{gap}"
         )
         stop = es.enabled and self.stopper.stopped and self.step >= es.not_before * self.total_steps
-        return self._anyone(stop)[0]
+        return self.ranks.anyone(stop)[0]
 
     def _elapsed(self) -> float:
         return self.elapsed_before + time.monotonic() - self.clock
@@ -549,11 +525,7 @@ class Training:
         return state
 
     def _checkpoint(self, background: bool = True) -> None:
-        ranks = [self._rank_state()]
-        if self.distributed:
-            gathered: list[Any] = [None] * self.world
-            dist.all_gather_object(gathered, ranks[0])
-            ranks = gathered
+        ranks = self.ranks.gather(self._rank_state())
         self.last_checkpoint = time.monotonic()
         if self.rank != 0:
             return
@@ -597,7 +569,7 @@ class Training:
                 for name in (METRICS, REPORT):
                     (self.out / name).unlink(missing_ok=True)
             (self.out / f"batches.rank{self.rank}.jsonl").unlink(missing_ok=True)
-            self._barrier()
+            self.ranks.barrier()
             return False
         self.stepper.load_state_dict(state["stepper"])
         self.stopper.load_state_dict(state["early_stopping"])
@@ -694,7 +666,7 @@ class Training:
             bins = calibration["bins"] if calibration else None
             plot_learning_curve(rows, self.out / CURVE, marked, bins)
             write_json(self.out / REPORT, report)
-        self._barrier()
+        self.ranks.barrier()
         return report
 
     def _test(self) -> dict[str, float | str] | None:
@@ -702,29 +674,6 @@ class Training:
             return None
         items = self._evalset(self.service.originals(self.config.dataset, "test"))
         return self._scores(items, "test")[0]
-
-    # ------------------------------------------------------------------ collective helpers
-
-    def _barrier(self) -> None:
-        if self.distributed:
-            dist.barrier()
-
-    def _everyone(self, flag: bool) -> bool:
-        """True when the flag holds on every rank (an epoch ends when any rank runs out, so
-        every rank takes the same number of steps)."""
-        if not self.distributed:
-            return flag
-        t = torch.tensor([int(flag)], device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MIN)
-        return bool(t.item())
-
-    def _anyone(self, *flags: bool) -> tuple[bool, ...]:
-        """Each flag: True when it holds on any rank (one collective for all of them)."""
-        if not self.distributed:
-            return flags
-        t = torch.tensor([int(f) for f in flags], device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return tuple(bool(v) for v in t.tolist())
 
 
 FINAL_KEYS = (

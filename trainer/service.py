@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from augmenters.spec import example_pipelines
-from trainer.stream import Batch, StreamDataset, StreamError
+from trainer.stream import Batch, ServiceError, StreamDataset
 
 JOB_DONE = "succeeded"
 # the trainer's own augmentation: the most label-preserving of the pipelines measured in
@@ -40,12 +40,12 @@ class Service:
         try:
             return self.client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise StreamError(f"cannot reach the service at {self.base}: {exc}") from exc
+            raise ServiceError(f"cannot reach the service at {self.base}: {exc}") from exc
 
     def _get(self, path: str) -> dict[str, Any]:
         response = self._request("GET", path)
         if response.status_code != 200:
-            raise StreamError(f"GET {path} answered {response.status_code}: {response.text}")
+            raise ServiceError(f"GET {path} answered {response.status_code}: {response.text}")
         body: dict[str, Any] = response.json()
         return body
 
@@ -67,15 +67,15 @@ class Service:
                 if task == "generation"
                 else "train it with --task generation"
             )
-            raise StreamError(f"dataset {dataset_id} is a {kind} dataset: {how}")
+            raise ServiceError(f"dataset {dataset_id} is a {kind} dataset: {how}")
         labels = [entry["label"] for entry in summary["labels"]]
         if task == "classification" and (None in labels or len(labels) < 2):
-            raise StreamError(
+            raise ServiceError(
                 f"dataset {dataset_id} needs a label on every record and at least two labels; "
                 f"it has {labels}"
             )
         if not summary["splits"].get("validation"):
-            raise StreamError(
+            raise ServiceError(
                 f"dataset {dataset_id} has no validation split: upload it with a split field "
                 "or split ratios (e.g. ?splits=train:0.8,validation:0.2)"
             )
@@ -109,7 +109,7 @@ class Service:
             "POST", f"/v1/datasets/{dataset_id}/jobs", json=body, headers={"Idempotency-Key": key}
         )
         if response.status_code not in (200, 202):
-            raise StreamError(f"the augmentation job was refused: {response.text}")
+            raise ServiceError(f"the augmentation job was refused: {response.text}")
         job: dict[str, Any] = response.json()
         while job["state"] != JOB_DONE:
             if job["state"] == "failed" and retries > 0:
@@ -119,7 +119,7 @@ class Service:
                     job = retried.json()
                     continue
             if job["state"] in JOB_FAILED:
-                raise StreamError(f"augmentation job {job['id']} {job['state']}: {job['error']}")
+                raise ServiceError(f"augmentation job {job['id']} {job['state']}: {job['error']}")
             if on_progress:
                 on_progress(job)
             time.sleep(poll)

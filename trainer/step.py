@@ -20,7 +20,6 @@ from trainer.config import Regularization
 from trainer.generation import Generator, next_token, token_loss
 from trainer.lora import load_trainable_state, trainable_state
 from trainer.model import Classifier
-from trainer.module import Inputs, Outputs, TaskModule, task_rows
 from trainer.regularizers.adversarial import DomainClassifier, dann_lambda
 from trainer.regularizers.averaging import WeightAverage, half_life_decay
 from trainer.regularizers.consistency import uda_consistency
@@ -36,6 +35,7 @@ from trainer.regularizers.smoothness import (
     symmetric_kl,
 )
 from trainer.regularizers.weight_decay import L2SP, param_groups
+from trainer.task_module import Inputs, Outputs, TaskModule, task_rows
 
 
 class Stepper:
@@ -69,7 +69,7 @@ class Stepper:
         if reg.domain_adversarial.enabled:
             head = DomainClassifier(classifier.model.config.hidden_size)
         self.module = TaskModule(classifier.model, head, classifier.pooling).to(self.device)
-        # the smoothness forwards use self.module directly (see trainer/module.py)
+        # the smoothness forwards use self.module directly (see trainer/task_module.py)
         self.ddp = DistributedDataParallel(self.module) if distributed else None
         wd = reg.weight_decay
         self.l2sp = L2SP(self.module.model, wd.rate) if wd.l2sp else None

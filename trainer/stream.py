@@ -23,8 +23,13 @@ Batch = list[dict[str, Any]]
 RETRYABLE = (httpx.TransportError, httpx.RemoteProtocolError)
 
 
-class StreamError(RuntimeError):
-    pass
+class ServiceError(RuntimeError):
+    """The service could not be reached, refused a request, or holds data the run cannot use
+    (a dataset of the wrong task or without a validation split, a failed augmentation job)."""
+
+
+class StreamError(ServiceError):
+    """A training stream failed past its retries."""
 
 
 class StreamDataset(IterableDataset[Batch]):

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from trainer.config import EarlyStopping, Regularization, preset
+from trainer.config import EarlyStoppingSettings, Regularization, preset
 
 
 def test_presets_build_on_each_other() -> None:
@@ -36,8 +36,8 @@ def test_config_validates_and_round_trips() -> None:
 
 
 def test_early_stopping_direction_follows_the_metric() -> None:
-    assert EarlyStopping().direction == "min"
-    assert EarlyStopping(metric="val_macro_f1").direction == "max"
-    assert EarlyStopping(metric="val_accuracy", mode="min").direction == "min"
+    assert EarlyStoppingSettings().direction == "min"
+    assert EarlyStoppingSettings(metric="val_macro_f1").direction == "max"
+    assert EarlyStoppingSettings(metric="val_accuracy", mode="min").direction == "min"
     with pytest.raises(ValidationError, match="metric"):
-        EarlyStopping(metric="val_lose")  # type: ignore[arg-type]
+        EarlyStoppingSettings(metric="val_lose")  # type: ignore[arg-type]

@@ -20,10 +20,11 @@ import json, sys
 import torch
 import torch.distributed as dist
 from trainer.config import TrainConfig
-from trainer.loop import Training, init_distributed, run_generator
+from trainer.distributed import init_distributed, run_generator
+from trainer.loop import Training
 
 config = TrainConfig.model_validate(json.loads(sys.argv[1]))
-init_distributed(config)
+init_distributed(config.device)
 rank = dist.get_rank()
 with run_generator(config.seed):
     training = Training(config, progress=False)

@@ -16,7 +16,7 @@ from trainer.generation import IGNORE, GenerationEvalSet, load_generator, token_
 from trainer.loop import train
 from trainer.regularizers.label_smoothing import LabelSmoother
 from trainer.report import read_jsonl
-from trainer.stream import StreamDataset, StreamError
+from trainer.stream import ServiceError, StreamDataset
 
 QA = {"id": "q", "text": "What do bees make?", "label": {"response": "Bees make honey."}}
 CHAT = {
@@ -205,7 +205,7 @@ def test_lora_sft_on_chats_with_augmented_prompts_resumes_exactly(
 def test_generation_errors_are_clear(
     service: dict[str, str], tiny_decoders: dict[str, Path], tmp_path: Path
 ) -> None:
-    with pytest.raises(StreamError, match="is a classification dataset"):
+    with pytest.raises(ServiceError, match="is a classification dataset"):
         train(
             gen_config(service, tmp_path, tiny_decoders["gpt2"], dataset=service["dataset"]),
             progress=False,

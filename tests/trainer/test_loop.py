@@ -20,7 +20,7 @@ from trainer import checkpoint
 from trainer.config import TrainConfig
 from trainer.loop import Interrupted, TrainingError, train
 from trainer.report import read_jsonl
-from trainer.stream import StreamError
+from trainer.stream import ServiceError
 
 NOISE = {"version": 1, "pipeline": {"type": "keyboard", "p": 0.2}}
 
@@ -285,15 +285,15 @@ def test_a_different_config_does_not_resume_silently(
 
 
 def test_clear_errors(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) -> None:
-    with pytest.raises(StreamError, match="no validation split"):
+    with pytest.raises(ServiceError, match="no validation split"):
         train(
             config(service, tmp_path, tiny_mlm, dataset=service["auxiliary"], preset="none"),
             progress=False,
         )
-    with pytest.raises(StreamError, match="404"):
+    with pytest.raises(ServiceError, match="404"):
         train(config(service, tmp_path, tiny_mlm, dataset="nope"), progress=False)
     nowhere = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(StreamError, match="cannot reach the service"):
+    with pytest.raises(ServiceError, match="cannot reach the service"):
         train(config(service, tmp_path, tiny_mlm, service=nowhere), progress=False)
 
 

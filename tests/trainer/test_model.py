@@ -6,9 +6,9 @@ import torch
 from tests.conftest import DECODERS
 from trainer.config import Dropout
 from trainer.model import load_classifier
-from trainer.module import TaskModule
 from trainer.regularizers.adversarial import DomainClassifier
 from trainer.regularizers.probe import features
+from trainer.task_module import TaskModule
 
 
 def test_local_model_with_configured_dropout_and_dynamic_padding(tiny_mlm: Path) -> None:
