@@ -350,6 +350,11 @@ class TrainConfig(Section):
     gradient_checkpointing: bool = Field(
         default=False, description="recompute activations in the backward pass: less memory"
     )
+    compile: bool = Field(
+        default=False,
+        description="torch.compile the model: faster steps on a GPU once compiled (the first "
+        "steps, the first evaluation and each new batch shape pay for the compilation)",
+    )
     epochs: int = Field(default=10, ge=1)
     max_steps: int | None = Field(default=None, ge=1)
     learning_rate: float = Field(default=5e-5, gt=0.0)

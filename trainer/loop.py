@@ -279,6 +279,8 @@ class Training:
                     param.data = param.data.float()
             if config.gradient_checkpointing:  # frozen embeddings: let gradients flow through
                 task_model.model.enable_input_require_grads()
+        if config.compile:  # in place: the state dict's names stay those of the model
+            task_model.model.compile()
         reg = self.reg
         rows = config.batch_size * (3 if reg.consistency.enabled else 1)
         rows *= 2 if reg.rdrop.enabled or reg.domain_adversarial.enabled else 1

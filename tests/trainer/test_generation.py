@@ -260,3 +260,28 @@ def test_token_level_regularizers_step(tiny_decoders: dict[str, Path], reg: dict
     assert torch.isfinite(torch.tensor(objective))
     if "smart" in reg or "r3f" in reg:
         assert objective > base  # the same loss plus a positive divergence
+
+
+def test_a_compiled_model_trains_as_the_eager_one(
+    service: dict[str, str], tiny_decoders: dict[str, Path], tmp_path: Path
+) -> None:
+    """``compile``: torch.compile in place (the checkpoint's names unchanged), the same run."""
+
+    def run(out: Path, compiled: bool) -> dict[str, Any]:
+        cfg = gen_config(
+            service,
+            out,
+            tiny_decoders["gpt2"],
+            preset="none",
+            max_steps=2,
+            train_eval_size=0,
+            compile=compiled,
+        )
+        return train(cfg, progress=False)
+
+    eager, compiled = run(tmp_path / "eager", False), run(tmp_path / "compiled", True)
+    assert compiled["final"]["val_loss"] == pytest.approx(eager["final"]["val_loss"], rel=1e-4)
+    from safetensors.torch import load_file
+
+    names = set(load_file(tmp_path / "compiled" / "model" / "model.safetensors"))
+    assert names == set(load_file(tmp_path / "eager" / "model" / "model.safetensors"))
