@@ -35,6 +35,8 @@ from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.probe import features, fit_probe, set_head
 from trainer.report import (
     append_jsonl,
+    final_metrics,
+    pick_rows,
     plot_learning_curve,
     read_jsonl,
     truncate_jsonl,
@@ -608,25 +610,11 @@ class Training:
         if restored and self.best_state is not None:
             load_trainable_state(model, self.best_state)
         rows = read_jsonl(self.out / METRICS) if self.rank == 0 else []
-        best = next((r for r in rows if r["step"] == self.stopper.best_step), None)
-        final = best if restored else (rows[-1] if rows else None)
-        logits = self.best_logits if restored else self.last_logits
-        temperature = None
-        calibration = None
-        if isinstance(self.validation, EvalSet):
-            if logits is None:
-                raise TrainingError("the run ended without an evaluation")
-            labels = self.validation.labels
-            if self.reg.temperature_scaling:
-                temperature = fit_temperature(logits, labels)
-                fold_temperature(model, len(self.labels), temperature)
-                logits = logits / temperature
-            saved = evaluate(logits, labels).as_dict("val")
-            calibration = {
-                "bins": [asdict(b) for b in reliability(torch.softmax(logits, -1), labels)]
-            }
-        else:  # a causal LM: the evaluation row of the weights it ships
-            saved = {k: v for k, v in (final or {}).items() if k.startswith("val_")}
+        best, final = pick_rows(rows, self.stopper.best_step, restored)
+        temperature, saved, calibration = None, final_metrics(final, "val_"), None
+        if isinstance(self.validation, EvalSet):  # a causal LM ships its evaluated weights
+            logits = self.best_logits if restored else self.last_logits
+            temperature, saved, calibration = self._calibrated(model, self.validation, logits)
         report: dict[str, Any] = {
             "config": self.config.model_dump(mode="json"),
             "task": self.config.task,
@@ -647,7 +635,7 @@ class Training:
                 "epoch": best["epoch"] if best else None,
             },
             "restored_best_weights": restored,
-            "final": None if final is None else {key: final.get(key) for key in FINAL_KEYS},
+            "final": final_metrics(final),
             # the saved model on the validation split (after temperature scaling, if on):
             # its metrics and reliability diagram; the test split's when the dataset has one
             "temperature": temperature,
@@ -671,30 +659,27 @@ class Training:
         self.ranks.barrier()
         return report
 
+    def _calibrated(
+        self, model: Any, validation: EvalSet, logits: torch.Tensor | None
+    ) -> tuple[float | None, dict[str, Any], dict[str, Any]]:
+        """A classifier as shipped: the fitted temperature folded into its head (with
+        temperature scaling), its validation metrics and reliability diagram."""
+        if logits is None:
+            raise TrainingError("the run ended without an evaluation")
+        labels = validation.labels
+        temperature = None
+        if self.reg.temperature_scaling:
+            temperature = fit_temperature(logits, labels)
+            fold_temperature(model, len(self.labels), temperature)
+            logits = logits / temperature
+        bins = [asdict(b) for b in reliability(torch.softmax(logits, -1), labels)]
+        return temperature, evaluate(logits, labels).as_dict("val"), {"bins": bins}
+
     def _test(self) -> dict[str, float | str] | None:
         if not self.summary["splits"].get("test"):
             return None
         items = self._evalset(self.service.originals(self.config.dataset, "test"))
         return self._scores(items, "test")[0]
-
-
-FINAL_KEYS = (
-    "step",
-    "val_loss",
-    "val_calibrated_loss",
-    "val_accuracy",
-    "val_perplexity",
-    "val_token_accuracy",
-    "val_macro_f1",
-    "val_ece",
-    "val_confidence",
-    "val_calibration",
-    "train_loss",
-    "train_accuracy",
-    "train_perplexity",
-    "gap_loss",
-    "gap_accuracy",
-)
 
 
 def _sources(batch: Batch) -> torch.Tensor:

@@ -24,8 +24,8 @@ from trainer.config import Dropout
 
 # config attributes that hold each kind of dropout, across the usual architectures
 DROPOUT_ATTRIBUTES = {
-    "hidden": ("hidden_dropout_prob", "hidden_dropout", "dropout"),
-    "attention": ("attention_probs_dropout_prob", "attention_dropout"),
+    "hidden": ("hidden_dropout_prob", "hidden_dropout", "dropout", "resid_pdrop", "embd_pdrop"),
+    "attention": ("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop"),
     "classifier": ("classifier_dropout", "seq_classif_dropout"),
 }
 

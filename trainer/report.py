@@ -37,6 +37,42 @@ def truncate_jsonl(path: Path, last_step: int) -> None:
         os.replace(tmp, path)
 
 
+FINAL_KEYS = (
+    "step",
+    "val_loss",
+    "val_calibrated_loss",
+    "val_accuracy",
+    "val_perplexity",
+    "val_token_accuracy",
+    "val_macro_f1",
+    "val_ece",
+    "val_confidence",
+    "val_calibration",
+    "train_loss",
+    "train_accuracy",
+    "train_perplexity",
+    "gap_loss",
+    "gap_accuracy",
+)
+
+
+def pick_rows(
+    rows: list[Row], best_step: int | None, restored: bool
+) -> tuple[Row | None, Row | None]:
+    """The best evaluation's row, and the row of the weights the run ships (the best when
+    they were restored, else the last)."""
+    best = next((r for r in rows if r["step"] == best_step), None)
+    return best, best if restored else (rows[-1] if rows else None)
+
+
+def final_metrics(row: Row | None, prefix: str = "") -> dict[str, Any] | None:
+    """The report's figures (those starting with ``prefix``; None where the row has none:
+    one schema whatever the task) from an evaluation row."""
+    if row is None:
+        return None
+    return {key: row.get(key) for key in FINAL_KEYS if key.startswith(prefix)}
+
+
 def plot_learning_curve(
     rows: list[Row], path: Path, stop_step: int | None, bins: list[Row] | None = None
 ) -> None:

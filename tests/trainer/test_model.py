@@ -83,3 +83,12 @@ def test_domain_head_and_probe_read_the_pooled_position(tiny_decoders: dict[str,
     x = features(clf.model, 2, [batch], lambda b: clf.model(**b))
     assert x.shape == (2, hidden)
     torch.testing.assert_close(x, last.float())
+
+
+def test_gpt2_dropout_names_are_set(tiny_decoders: dict[str, Path]) -> None:
+    from trainer.generation import load_generator
+
+    model = load_generator(tiny_decoders["gpt2"], Dropout(hidden=0.0, attention=0.25)).model
+    config = model.config
+    assert (config.resid_pdrop, config.embd_pdrop, config.attn_pdrop) == (0.0, 0.0, 0.25)
+    assert model.transformer.drop.p == 0.0
