@@ -73,6 +73,11 @@ def final_metrics(row: Row | None, prefix: str = "") -> dict[str, Any] | None:
     return {key: row.get(key) for key in FINAL_KEYS if key.startswith(prefix)}
 
 
+def accuracy_key(rows: list[Row]) -> str:
+    """``accuracy`` for a classifier's rows, ``token_accuracy`` for a causal LM's."""
+    return "accuracy" if not rows or "val_accuracy" in rows[0] else "token_accuracy"
+
+
 def plot_learning_curve(
     rows: list[Row], path: Path, stop_step: int | None, bins: list[Row] | None = None
 ) -> None:
@@ -85,8 +90,7 @@ def plot_learning_curve(
 
     steps = [r["step"] for r in rows]
     fig, axes = plt.subplots(1, 3 if bins else 2, figsize=(16 if bins else 11, 4))
-    accuracy = "accuracy" if not rows or "val_accuracy" in rows[0] else "token_accuracy"
-    for ax, metric in zip(axes[:2], ("loss", accuracy), strict=True):
+    for ax, metric in zip(axes[:2], ("loss", accuracy_key(rows)), strict=True):
         if rows and f"train_{metric}" in rows[0]:
             ax.plot(steps, [r[f"train_{metric}"] for r in rows], marker="o", label="train")
         ax.plot(steps, [r[f"val_{metric}"] for r in rows], marker="o", label="validation")
@@ -129,6 +133,7 @@ def plot_runs(curves: dict[str, list[Row]], path: Path, training: bool = False) 
     import matplotlib.pyplot as plt
 
     fig, (loss, accuracy) = plt.subplots(1, 2, figsize=(12, 4))
+    key = accuracy_key(next(iter(curves.values()), []))
     for (name, rows), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"], strict=False):
         steps = [r["step"] for r in rows]
         c = colour["color"]
@@ -136,13 +141,13 @@ def plot_runs(curves: dict[str, list[Row]], path: Path, training: bool = False) 
             loss.plot(steps, [r["train_loss"] for r in rows], "--", color=c, label=f"{name}: train")
         val_label = f"{name}: val" if training else name
         loss.plot(steps, [r["val_loss"] for r in rows], "-o", ms=3, color=c, label=val_label)
-        accuracy.plot(steps, [r["val_accuracy"] for r in rows], "-o", ms=3, color=c, label=name)
+        accuracy.plot(steps, [r[f"val_{key}"] for r in rows], "-o", ms=3, color=c, label=name)
     loss.set_title(
         "cross-entropy: training subset (dashed) vs validation"
         if training
         else "validation cross-entropy"
     )
-    accuracy.set_title("validation accuracy")
+    accuracy.set_title(f"validation {key.replace('_', ' ')}")
     for ax in (loss, accuracy):
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

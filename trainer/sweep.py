@@ -6,8 +6,8 @@ cores for them.
 A grid of a handful of named candidates, not a tuner: small-data runs are few and cheap, a
 table of every candidate says more than a search's single winner, and nothing is sampled, so the
 same sweep gives the same table. The winner is the best validation accuracy, ties broken by the
-temperature-calibrated validation loss; the test split, which no candidate was selected on, is
-the honest estimate of it."""
+temperature-calibrated validation loss (for generation: the lowest validation loss); the test
+split, which no candidate was selected on, is the honest estimate of it."""
 
 from __future__ import annotations
 
@@ -24,6 +24,21 @@ from trainer.report import plot_runs, read_jsonl, write_json
 
 SWEEP = "sweep.json"
 CURVES = "sweep.png"
+# the table's columns, and how the winner is chosen, per task
+COLUMNS = {
+    "classification": (
+        "val_accuracy",
+        "val_macro_f1",
+        "val_calibrated_loss",
+        "val_ece",
+        "test_accuracy",
+    ),
+    "generation": ("val_loss", "val_perplexity", "val_token_accuracy", "gap_loss", "test_loss"),
+}
+WINNER = {
+    "classification": "best validation accuracy (ties: calibrated validation loss)",
+    "generation": "lowest validation loss",
+}
 
 
 def candidate_configs(
@@ -73,8 +88,8 @@ def run_sweep(
                 reports[name] = future.result()
                 log(f"candidate {name}: {_summary(reports[name])}")
     rows = [_row(name, report) for name, report in reports.items()]
-    best = max(rows, key=lambda r: (r["val_accuracy"], -r["val_calibrated_loss"]))["candidate"]
-    result = {"best": best, "candidates": rows}
+    task = next(iter(configs.values())).task if configs else "classification"
+    result = {"task": task, "best": _best(rows, task), "candidates": rows}
     write_json(output_dir / SWEEP, result)
     curves = {
         name: read_jsonl(Path(config.output_dir) / "metrics.jsonl")
@@ -97,17 +112,29 @@ def _train(config_json: str, threads: int, api_key: str | None) -> dict[str, Any
     return train(config, progress=False)
 
 
+def _best(rows: list[dict[str, Any]], task: str) -> str:
+    if task == "generation":
+        return str(min(rows, key=lambda r: r["val_loss"])["candidate"])
+    best = max(rows, key=lambda r: (r["val_accuracy"], -r["val_calibrated_loss"]))
+    return str(best["candidate"])
+
+
 def _row(name: str, report: dict[str, Any]) -> dict[str, Any]:
     final = report["final"] or {}
     test = report.get("test") or {}
+    validation = (
+        "val_loss",
+        "val_perplexity",
+        "val_token_accuracy",
+        "val_accuracy",
+        "val_macro_f1",
+        "val_calibrated_loss",
+    )
     return {
         "candidate": name,
-        "val_accuracy": final.get("val_accuracy"),
-        "val_macro_f1": final.get("val_macro_f1"),
-        "val_calibrated_loss": final.get("val_calibrated_loss"),
-        "val_ece": report["saved_model"]["val_ece"],
-        "test_accuracy": test.get("test_accuracy"),
-        "test_ece": test.get("test_ece"),
+        **{key: final.get(key) for key in validation},
+        "val_ece": (report["saved_model"] or {}).get("val_ece"),
+        **{key: test.get(key) for key in ("test_accuracy", "test_ece", "test_loss")},
         "gap_loss": final.get("gap_loss"),
         "best_step": report["best"]["step"],
         "steps": report["steps"],
@@ -118,14 +145,17 @@ def _row(name: str, report: dict[str, Any]) -> dict[str, Any]:
 
 def _summary(report: dict[str, Any]) -> str:
     final = report["final"] or {}
+    key = "val_perplexity" if report.get("task") == "generation" else "val_accuracy"
+    value = final.get(key)
     return (
-        f"val_accuracy {final.get('val_accuracy', float('nan')):.3f} "
+        f"{key} {value if value is not None else float('nan'):.3f} "
         f"in {report['steps']} steps, {report['seconds']:.0f} s"
     )
 
 
 def format_table(result: dict[str, Any]) -> str:
-    keys = ("val_accuracy", "val_macro_f1", "val_calibrated_loss", "val_ece", "test_accuracy")
+    task = result.get("task", "classification")
+    keys = COLUMNS[task]
     lines = [f"{'candidate':16s}" + "".join(f"{k:>21s}" for k in keys) + f"{'steps':>7s}"]
     for row in result["candidates"]:
         cells = "".join(
@@ -133,7 +163,7 @@ def format_table(result: dict[str, Any]) -> str:
         )
         mark = " *" if row["candidate"] == result["best"] else ""
         lines.append(f"{row['candidate']:16s}{cells}{row['steps']:7d}{mark}")
-    lines.append("* best validation accuracy (ties: calibrated validation loss)")
+    lines.append(f"* {WINNER[task]}")
     return "\n".join(lines)
 
 

@@ -62,3 +62,42 @@ def test_candidates_parse_and_fail_clearly(capsys: pytest.CaptureFixture[str]) -
     assert "must be a JSON object" in capsys.readouterr().err
     assert main(["sweep", "--dataset", "d", "--candidate", "x=nope"]) == 2
     assert "preset" in capsys.readouterr().err
+
+
+def test_a_generation_sweep_picks_the_lowest_validation_loss(
+    service: dict[str, str],
+    tiny_decoders: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = [
+        "sweep",
+        "--service",
+        service["base"],
+        "--dataset",
+        service["instructions"],
+        "--task",
+        "generation",
+        "--model",
+        str(tiny_decoders["llama"]),
+        "--output-dir",
+        str(tmp_path),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "3e-3",
+        "--candidate",
+        "none",
+        "--candidate",
+        'neftune=none:{"neftune": {"enabled": true}}',
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "val_perplexity" in out and "lowest validation loss" in out
+    result = json.loads((tmp_path / "sweep.json").read_text())
+    assert result["task"] == "generation"
+    best = min(result["candidates"], key=lambda row: row["val_loss"])
+    assert result["best"] == best["candidate"] and best["test_loss"] is not None
+    assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
