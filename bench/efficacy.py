@@ -20,6 +20,11 @@ given), and the share of flipped training examples the model predicts with their
 label (memorised).
 
     .venv/bin/python bench/efficacy.py --datasets fortunes wordnet --seeds 5
+
+``--train-seeds K`` trains every arm K times on each split, with different training seeds
+(head initialisation, dropout, batch order): two runs of the same recipe on the same split
+differ by several points at 16 texts per class (docs/benchmarks.md), so paired differences
+are reported with their spread and a 95% interval over every (split, training seed) pair.
 """
 
 from __future__ import annotations
@@ -158,6 +163,9 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(SOURCES), choices=list(SOURCES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument(
+        "--train-seeds", type=int, default=1, help="training runs per arm and split"
+    )
     parser.add_argument("--per-class", type=int, default=16)
     parser.add_argument("--val-per-class", type=int, default=16)
     parser.add_argument("--test-per-class", type=int, default=150)
@@ -190,25 +198,46 @@ def main() -> None:
                         noise,
                     )
                     dataset = upload(base, split.records, f"{name}-noise{noise}-seed{seed}")
-                    for arm, preset, overrides in arms:
-                        out = Path(tmp) / f"{name}-{noise}-{seed}-{arm}"
-                        result = run_arm(
-                            preset, overrides, split, labels, base, dataset, out, args, seed
-                        )
-                        row = {"dataset": name, "noise": noise, "seed": seed, "arm": arm, **result}
-                        rows.append(row)
-                        print(line(row), flush=True)
-                        args.out.parent.mkdir(parents=True, exist_ok=True)
-                        args.out.write_text(
-                            json.dumps({"args": vars(args), "rows": rows}, default=str, indent=1)
-                        )
+                    for run in range(args.train_seeds):
+                        for arm, preset, overrides in arms:
+                            out = Path(tmp) / f"{name}-{noise}-{seed}-{run}-{arm}"
+                            # run 0 trains with the split's seed, as before there were runs
+                            train_seed = seed + 1000 * run
+                            result = run_arm(
+                                preset,
+                                overrides,
+                                split,
+                                labels,
+                                base,
+                                dataset,
+                                out,
+                                args,
+                                train_seed,
+                            )
+                            row = {
+                                "dataset": name,
+                                "noise": noise,
+                                "seed": seed,
+                                "train_seed": train_seed,
+                                "arm": arm,
+                                **result,
+                            }
+                            rows.append(row)
+                            print(line(row), flush=True)
+                            args.out.parent.mkdir(parents=True, exist_ok=True)
+                            args.out.write_text(
+                                json.dumps(
+                                    {"args": vars(args), "rows": rows}, default=str, indent=1
+                                )
+                            )
     summarise(rows, [a for a, _, _ in arms])
 
 
 def line(r: dict[str, Any]) -> str:
     memorised = "-" if r["memorised"] is None else f"{r['memorised']:.2f}"
     return (
-        f"{r['dataset']:9s} noise {r['noise']:.2f} seed {r['seed']} {r['arm']:14s} "
+        f"{r['dataset']:9s} noise {r['noise']:.2f} seed {r['seed']}"
+        f"/{r.get('train_seed', r['seed'])} {r['arm']:14s} "
         f"acc {r['test_accuracy']:.3f} f1 {r['test_macro_f1']:.3f} "
         f"ece {r['test_ece']:.3f} ({r['test_calibration']}) scaled {r['test_ece_scaled']:.3f} "
         f"gap {r['gap_loss']:.3f} memorised {memorised} steps {r['steps']} {r['seconds']:.0f}s"
@@ -220,9 +249,11 @@ def summarise(rows: list[dict[str, Any]], arms: list[str]) -> None:
     conditions = sorted({(r["dataset"], r["noise"]) for r in rows})
     for dataset, noise in conditions:
         subset = [r for r in rows if (r["dataset"], r["noise"]) == (dataset, noise)]
-        by = {(r["seed"], r["arm"]): r for r in subset}
-        seeds = sorted({r["seed"] for r in subset})
-        print(f"\n{dataset}, noise {noise}: mean over {len(seeds)} seeds")
+        # a run: (split seed, training seed); old result files have one run per split
+        by = {((r["seed"], r.get("train_seed", r["seed"])), r["arm"]): r for r in subset}
+        seeds = sorted({run for run, _ in by})
+        splits = len({run[0] for run in seeds})
+        print(f"\n{dataset}, noise {noise}: mean over {len(seeds)} runs ({splits} splits)")
         header = "".join(f"{k:>17s}" for k in (*keys, "memorised"))
         print(f"{'arm':14s}{header}")
         for arm in arms:
@@ -246,10 +277,13 @@ def summarise(rows: list[dict[str, Any]], arms: list[str]) -> None:
                     for s in paired
                 ]
                 ece = [by[(s, arm)]["test_ece"] - by[(s, peer)]["test_ece"] for s in paired]
+                spread = statistics.stdev(diffs) if len(diffs) > 1 else float("nan")
+                half = 1.96 * spread / len(diffs) ** 0.5
                 print(
                     f"  {arm} vs {peer}: accuracy {statistics.mean(diffs):+.1f} points on "
-                    f"average (worst seed {min(diffs):+.1f}, better in "
-                    f"{sum(d > 0 for d in diffs)}/{len(paired)}); "
+                    f"average (95% interval {statistics.mean(diffs) - half:+.1f} to "
+                    f"{statistics.mean(diffs) + half:+.1f}; sd {spread:.1f}; worst run "
+                    f"{min(diffs):+.1f}, better in {sum(d > 0 for d in diffs)}/{len(paired)}); "
                     f"ECE {statistics.mean(ece):+.3f}"
                 )
 
