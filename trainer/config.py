@@ -333,6 +333,11 @@ class TrainConfig(Section):
         "Spanish or Catalan, variants under 0.85 sentence similarity dropped)",
     )
     n_variants: int = Field(default=2, ge=1, le=64, description="variants per record (augment)")
+    augment_target: Literal["text", "response"] = Field(
+        default="text",
+        description="what the trainer's augmentation job rewrites: each record's text (a "
+        "generation record's prompt), or a generation dataset's responses",
+    )
     model: str | None = Field(
         default=None, description="HF model directory (default: the packaged all-MiniLM-L6-v2)"
     )

@@ -215,6 +215,7 @@ class Training:
             self.config.augment,
             self.config.seed,
             self.config.n_variants,
+            target=self.config.augment_target,
             on_progress=lambda job: self.log(
                 f"augmentation job {job['id']}: {job['state']} "
                 f"{job['records_done']}/{job['records_total']}"

@@ -87,6 +87,7 @@ class Service:
         spec: dict[str, Any] | None,
         seed: int,
         n_variants: int,
+        target: str = "text",
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         poll: float = 1.0,
         retries: int = 2,
@@ -101,6 +102,8 @@ class Service:
             "seed": seed,
             "n_variants": n_variants,
             "splits": ["train"],
+            # the default stays out of the body (and so of the idempotency key), as before
+            **({"target": target} if target != "text" else {}),
         }
         key = hashlib.blake2b(
             json.dumps([dataset_id, body], sort_keys=True).encode(), digest_size=16

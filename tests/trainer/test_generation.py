@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import torch
 
@@ -200,6 +201,24 @@ def test_lora_sft_on_chats_with_augmented_prompts_resumes_exactly(
     assert (tmp_path / "run" / "model" / "adapter_config.json").is_file()
     adapter = json.loads((tmp_path / "run" / "model" / "adapter_config.json").read_text())
     assert adapter["task_type"] == "CAUSAL_LM"
+
+
+def test_the_trainer_can_augment_responses_when_asked(
+    service: dict[str, str], tiny_decoders: dict[str, Path], tmp_path: Path
+) -> None:
+    cfg = gen_config(
+        service,
+        tmp_path,
+        tiny_decoders["gpt2"],
+        preset="enhanced",
+        augment={"version": 1, "pipeline": {"type": "word_swap", "p": 0.5}},
+        augment_target="response",
+        max_steps=1,
+        train_eval_size=0,
+    )
+    report = train(cfg, progress=False)
+    job = httpx.get(f"{service['base']}/v1/jobs/{report['job']}").json()
+    assert job["target"] == "response" and job["manifest"]["target"] == "response"
 
 
 def test_generation_errors_are_clear(
