@@ -1,19 +1,24 @@
 """Reversible tokenization shared by every text augmenter.
 
 ``"".join(split(s)) == s`` always. Words are runs of word characters (with
-inner apostrophes); CJK ideographs and kana are one token per character, since those scripts
-do not separate words with spaces; combining marks, ZWJ sequences, variation selectors and skin
-tone modifiers stay attached to their base character, so no edit splits a grapheme.
+inner apostrophes). Chinese does not separate words with spaces: runs of Han characters are cut
+into words by a segmenter (augmenters/segment.py), so an op deletes, swaps or masks "手机", never
+half of it. Text with kana (Japanese, which that segmenter's dictionary does not cover) keeps
+one unit per CJK character, as do other unsegmented scripts. Combining marks, ZWJ sequences,
+variation selectors and skin tone modifiers stay attached to their base character, so no edit
+splits a grapheme.
 """
 
 from __future__ import annotations
 
 import re
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+_KANA = "\u3040-\u30ff"
+_CJK = _KANA + _HAN
 _MARKS = (
     "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-    "\ufe0e\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f"
+    "\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f\U000e0100-\U000e01ef"
 )
 _M = f"[{_MARKS}]*"
 _WORD_CHAR = f"[^\\W{_CJK}][{_MARKS}\u200c\u200d]*"
@@ -27,12 +32,49 @@ _GRAPHEME = re.compile(f".{_M}(?:\u200d.{_M})*", re.S)
 _SYMBOL = re.compile(f"[^\\s]{_M}(?:\u200d[^\\s]{_M})*")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 CJK_CHAR = re.compile(f"[{_CJK}]")
+HAN_CHAR = re.compile(f"[{_HAN}]")
+KANA_CHAR = re.compile(f"[{_KANA}]")
 
 
 def split(text: str) -> list[str]:
-    """``[sep, unit, sep, unit, ..., sep]``: lexical units (words; single CJK characters) at odd
-    indices, whatever lies between them (spaces, punctuation, emoji; maybe "") at even ones."""
-    return _ASCII_LEXICAL.split(text) if text.isascii() else _LEXICAL.split(text)
+    """``[sep, unit, sep, unit, ..., sep]``: lexical units (words; Chinese words; other CJK
+    characters one by one) at odd indices, whatever lies between them (spaces, punctuation,
+    emoji; maybe "") at even ones."""
+    if text.isascii():
+        return _ASCII_LEXICAL.split(text)
+    parts = _LEXICAL.split(text)
+    if HAN_CHAR.search(text) and not KANA_CHAR.search(text):
+        return _segment_han(parts)
+    return parts
+
+
+def _single_han(unit: str) -> bool:
+    return len(unit) == 1 and HAN_CHAR.match(unit) is not None
+
+
+def _segment_han(parts: list[str]) -> list[str]:
+    """Merge each run of single Han characters with nothing between them and cut it into
+    words (a character carrying a mark ends a run: the segmenter must not part them)."""
+    from augmenters.segment import han_words
+
+    out = [parts[0]]
+    i = 1
+    while i < len(parts):
+        j = i  # the run's last unit
+        while j + 2 < len(parts) and parts[j + 1] == "" and _single_han(parts[j]):
+            if not _single_han(parts[j + 2]):
+                break
+            j += 2
+        if j > i:
+            for k, word in enumerate(han_words("".join(parts[i : j + 1 : 2]))):
+                if k:
+                    out.append("")
+                out.append(word)
+        else:
+            out.append(parts[i])
+        out.append(parts[j + 1])
+        i = j + 2
+    return out
 
 
 def symbols(separator: str) -> list[str]:

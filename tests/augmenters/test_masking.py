@@ -27,10 +27,13 @@ def test_mask_rate_near_p() -> None:
     assert abs(sum(rates) / len(rates) - 0.3) < 0.02
 
 
-def test_chinese_is_masked_per_character() -> None:
-    out, n = MaskSpec(p=0.5, mask_token="_").build().augment("我很喜欢这部电影", random.Random(0))
-    assert n == 4
-    assert len(out) == 8 and out.count("_") == 4
+def test_chinese_is_masked_per_word() -> None:
+    # segmented: 我 / 很 / 喜欢 / 这部 / 电影 — a mask stands for a whole word
+    out, n = MaskSpec(p=0.4, mask_token="_").build().augment("我很喜欢这部电影", random.Random(0))
+    assert n == 2 and out.count("_") == 2
+    kept = out.split("_")
+    assert all(word in "我很喜欢这部电影" for word in kept)
+    assert {"喜", "欢"} & set(out) in (set(), {"喜", "欢"})  # never half of 喜欢
 
 
 def test_span_mask_covers_budget_in_contiguous_spans() -> None:

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from augmenters.tokenize import _LEXICAL, graphemes, is_cjk, split, symbols
+from augmenters.tokenize import _LEXICAL, HAN_CHAR, graphemes, is_cjk, split, symbols
 
 
 @given(st.text(max_size=300))
@@ -11,10 +11,28 @@ def test_parts_rebuild_the_text_exactly(text: str) -> None:
     assert len(parts) % 2 == 1
 
 
-def test_cjk_is_one_unit_per_character() -> None:
+def test_chinese_is_cut_into_words_and_japanese_stays_per_character() -> None:
     units = split("我很喜欢 movies")[1::2]
-    assert units == ["我", "很", "喜", "欢", "movies"]
-    assert [is_cjk(u) for u in units] == [True] * 4 + [False]
+    assert units == ["我", "很", "喜欢", "movies"]
+    assert [is_cjk(u) for u in units] == [True] * 3 + [False]
+    parts = split("这款手机的电池非常耐用，充电速度也很快。")
+    assert parts[1::2] == [
+        "这", "款", "手机", "的", "电池", "非常", "耐用", "充电", "速度", "也", "很快"
+    ]  # fmt: skip
+    assert parts[2::2][:3] == ["", "", ""] and parts[-1] == "。"
+    # mixed runs: English, numbers and emoji keep their units; a run ends at any of them
+    assert split("iPhone15的电池👍很耐用")[1::2] == ["iPhone15", "的", "电池", "很", "耐用"]
+    # text with kana is Japanese: the Chinese dictionary is not used, one unit per character
+    assert split("日本語のテキスト")[1::2] == list("日本語のテキスト")
+    # a Han character carrying a variation selector ends a run (graphemes stay whole)
+    assert "\u845b\U000e0100" in split("葛\U000e0100城市")[1::2]
+
+
+@given(st.text(alphabet="我很喜欢这部电影手机电池非常耐用，。 ab1👍", max_size=60))
+def test_segmented_splits_are_reversible_and_units_are_words_or_not_han(text: str) -> None:
+    parts = split(text)
+    assert "".join(parts) == text
+    assert all(p == "" or not HAN_CHAR.search(p) for p in parts[::2])  # no Han between units
 
 
 def test_combining_marks_and_emoji_sequences_stay_whole() -> None:
