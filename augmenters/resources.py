@@ -265,6 +265,11 @@ def check(load: bool = True) -> dict[str, str]:
         else (lambda: f"ok, {_existing(tagger_weights())}"),
         "apertium": lambda: f"ok, {', '.join(sorted(apertium_modes())) or 'no pairs'}",
         "sentence_encoder": lambda: f"ok, {_existing(sentence_encoder_dir())}",
+        "chinese": _chinese if load else _chinese_installed,
+        # optional (licence unclear): the synonym source "cilin" needs it
+        "cilin": (lambda: f"ok, {len(_cilin().synonyms)} words in = classes")
+        if load
+        else (lambda: f"ok, {_cilin_source()}"),
     }
     for name, probe in probes.items():
         try:
@@ -272,6 +277,38 @@ def check(load: bool = True) -> dict[str, str]:
         except (ResourceMissing, OSError, LookupError) as exc:
             status[name] = f"missing: {exc}"
     return status
+
+
+OPTIONAL = frozenset({"cilin"})  # reported, never required by --prepare
+
+
+def _chinese() -> str:
+    """The segmenter, script conversion and readings the Chinese ops use."""
+    from augmenters.chinese import traditional
+    from augmenters.homophone import homophones
+    from augmenters.segment import han_words
+
+    words = han_words("电池非常耐用")
+    return f"ok, {'/'.join(words)}, {traditional('电池')}, {len(homophones('same'))} readings"
+
+
+def _chinese_installed() -> str:
+    missing = [m for m in ("rjieba", "opencc", "pypinyin") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ResourceMissing("Chinese support", f"{', '.join(missing)} not installed")
+    return "ok, rjieba, opencc, pypinyin"
+
+
+def _cilin() -> Any:
+    from augmenters.cilin import cilin
+
+    return cilin()
+
+
+def _cilin_source() -> Path:
+    from augmenters.cilin import cilin_source
+
+    return cilin_source()
 
 
 def _existing(path: Path) -> Path:
@@ -287,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     status = check()
     for name, state in status.items():
         print(f"  {name:17s} {state}")
-    return 1 if args.prepare and any(s.startswith("missing") for s in status.values()) else 0
+    required = [state for name, state in status.items() if name not in OPTIONAL]
+    return 1 if args.prepare and any(s.startswith("missing") for s in required) else 0
 
 
 if __name__ == "__main__":

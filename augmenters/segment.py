@@ -28,8 +28,25 @@ def _segmenter() -> Any:
 
 
 def han_words(run: str) -> list[str]:
-    """The words of a run of Han characters (new words found by the HMM included)."""
-    words: list[str] = _segmenter().cut(run, True)
-    if "".join(words) != run:  # never seen; a segmenter must not lose or add characters
+    """The words of a run of Han characters (new words found by the HMM included). A
+    traditional run is cut as its simplified form (jieba's dictionary is simplified) at the
+    same places, when the conversion keeps its length."""
+    from augmenters.chinese import simplified
+
+    cut_as = simplified(run)
+    if len(cut_as) != len(run):
+        cut_as = run
+    words: list[str] = _segmenter().cut(cut_as, True)
+    if "".join(words) != cut_as:  # never seen; a segmenter must not lose or add characters
         return list(run)
-    return words
+    out, start = [], 0
+    for word in words:
+        out.append(run[start : start + len(word)])
+        start += len(word)
+    return out
+
+
+def tag(word: str) -> str:
+    """The word's part-of-speech tag in jieba's dictionary; "x" if it is not one word there."""
+    tagged = _segmenter().tag(word, False)
+    return str(tagged[0][1]) if len(tagged) == 1 else "x"

@@ -26,6 +26,7 @@ from augmenters.base import Augmenter, Probability, StepSpec
 from augmenters.compose import OneOfAugmenter, SequenceAugmenter, SometimesAugmenter
 from augmenters.errors import SpecError
 from augmenters.filters import DedupSpec, LengthRatioSpec, SimilaritySpec, UnchangedSpec
+from augmenters.homophone import HomophoneSpec
 from augmenters.limits import MAX_DEPTH, MAX_FILTERS, MAX_STEPS
 from augmenters.masking import ContextualSpec, MaskSpec, SpanMaskSpec
 from augmenters.noise import (
@@ -90,6 +91,7 @@ Step = Annotated[
         KeyboardSpec,
         OcrSpec,
         CharNoiseSpec,
+        HomophoneSpec,
         WordSwapSpec,
         WordDeleteSpec,
         PunctuationSpec,

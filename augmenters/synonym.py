@@ -1,9 +1,15 @@
-"""Synonym replacement: POS-aware WordNet 3.0 for English, or a user lexicon for any language.
+"""Synonym replacement: POS-aware WordNet 3.0 for English, Cilin for Chinese, or a user lexicon
+for any language.
 
 WordNet mode tags the text (Penn Treebank tags), replaces only content words (nouns, verbs,
 adjectives, adverbs; never proper nouns, stopwords, numbers or protected spans), picks synonyms
 from the word's most frequent senses, re-inflects them to the original's form and keeps its case.
-Lexicon mode matches the lexicon's keys in the text (longest first; CJK keys need no spaces).
+Cilin mode (augmenters/cilin.py) replaces Chinese segmenter words that are dictionary nouns,
+verbs, adjectives or adverbs (never names, numbers, stopwords or protected spans) with a member
+of their ``=`` class, if the word has at most ``max_senses`` classes and the synonym is within
+one character of its length; a traditional text is looked up simplified and written back
+traditional. Lexicon mode matches the lexicon's keys in the text (longest first; CJK keys need
+no spaces).
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from augmenters.base import RateSpec, WordAugmenter
+from augmenters.cilin import Cilin
 from augmenters.errors import SpecError
 from augmenters.limits import MAX_LEXICON_ENTRIES, MAX_SYNONYMS, Word
 from augmenters.registry import LexiconName, LocalPath, Registry
 from augmenters.resources import pos_tagger, wordnet
-from augmenters.tokenize import CJK_CHAR, match_case, symbols
+from augmenters.tokenize import CJK_CHAR, HAN_WORD, match_case, split, symbols
 
 # Penn tag -> WordNet POS; comparatives/superlatives and proper nouns are left alone.
 WORDNET_POS = {
@@ -185,9 +192,12 @@ def _lexicon_pattern(keys: tuple[str, ...]) -> re.Pattern[str]:
 class SynonymSpec(RateSpec):
     type: Literal["synonym"] = "synonym"
     p: float = Field(default=0.2, ge=0.0, le=1.0, description="fraction of eligible words")
-    source: Literal["wordnet", "lexicon"] = "wordnet"
+    source: Literal["wordnet", "cilin", "lexicon"] = "wordnet"
     max_senses: int | None = Field(
-        default=3, ge=1, le=64, description="WordNet senses to draw from"
+        default=3,
+        ge=1,
+        le=64,
+        description="WordNet senses to draw from; Cilin: words in more classes are left alone",
     )
     lexicon: LexiconField | None = Field(
         default=None,
@@ -219,12 +229,38 @@ class SynonymAugmenter(WordAugmenter):
         self._lexicon: Lexicon | None = None
 
     def eligible(self, unit: str) -> bool:
+        if self.spec.source == "cilin":
+            return HAN_WORD.fullmatch(unit) is not None
         return _content_candidate(unit)
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
         if self.spec.source == "lexicon":
             return self._augment_lexicon(text, rng)
+        if self.spec.source == "cilin":
+            return self._augment_cilin(text, rng)
         return self._augment_wordnet(text, rng)
+
+    def _augment_cilin(self, text: str, rng: random.Random) -> tuple[str, int]:
+        from augmenters.chinese import content_word, is_traditional, simplified, traditional
+        from augmenters.cilin import cilin
+
+        words = self.words(text)
+        if not words.eligible:
+            return text, 0
+        source = cilin()
+        back = traditional if is_traditional(text) else None
+        options: dict[int, tuple[str, ...]] = {}
+        for i in words.eligible:
+            word = simplified(words.parts[i]) if back else words.parts[i]
+            if content_word(word):
+                found = source.of(word, self.spec.max_senses)
+                options[i] = tuple(s for s in found if _plausible(word, s, source, self.spec))
+        replaceable = [i for i in words.eligible if options.get(i)]
+        replaced = {}
+        for i in words.pick(self.spec, rng, replaceable):
+            choice = rng.choice(options[i])
+            replaced[i] = back(choice) if back else choice
+        return words.text(replaced), len(replaced)
 
     def _augment_wordnet(self, text: str, rng: random.Random) -> tuple[str, int]:
         words = self.words(text)
@@ -274,10 +310,12 @@ class SynonymAugmenter(WordAugmenter):
         if not lexicon or not text:
             return text, 0
         spans = self._protection.spans(text)
+        inside = _inside_units(text)
         matches = [
             m
             for m in _lexicon_pattern(tuple(lexicon)).finditer(text)
             if not any(s < m.end() and m.start() < e for s, e in spans)
+            and not (inside[m.start()] or inside[m.end()])  # whole segmenter words only
         ]
         k = self.spec.count(len(matches), rng)
         if not k:
@@ -293,6 +331,30 @@ class SynonymAugmenter(WordAugmenter):
             last = m.end()
         out.append(text[last:])
         return "".join(out), k
+
+
+def _plausible(word: str, synonym: str, source: Cilin, spec: SynonymSpec) -> bool:
+    """A Cilin synonym that can stand in the word's place: the same word class (a verb for a
+    verb), a length within one character, and itself of at most ``max_senses`` meanings."""
+    from augmenters.chinese import word_class
+
+    return (
+        abs(len(synonym) - len(word)) <= 1
+        and word_class(synonym)[:1] == word_class(word)[:1]
+        and bool(source.of(synonym, spec.max_senses))
+    )
+
+
+def _inside_units(text: str) -> bytearray:
+    """For each offset of ``text``, 1 when it falls strictly inside a lexical unit (a CJK key
+    must not start or end there: it would cut a Chinese word in two)."""
+    inside = bytearray(len(text) + 1)
+    offset = 0
+    for i, part in enumerate(split(text)):
+        if i % 2:
+            inside[offset + 1 : offset + len(part)] = b"\x01" * (len(part) - 1)
+        offset += len(part)
+    return inside
 
 
 def _content_candidate(word: str) -> bool:

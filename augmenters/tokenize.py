@@ -33,6 +33,7 @@ _SYMBOL = re.compile(f"[^\\s]{_M}(?:\u200d[^\\s]{_M})*")
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 CJK_CHAR = re.compile(f"[{_CJK}]")
 HAN_CHAR = re.compile(f"[{_HAN}]")
+HAN_WORD = re.compile(f"[{_HAN}]+")
 KANA_CHAR = re.compile(f"[{_KANA}]")
 
 

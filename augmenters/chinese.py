@@ -1,0 +1,63 @@
+"""What the Chinese-aware ops share: script conversion (OpenCC: a traditional text is looked up
+in simplified form and written back in traditional), word classes from jieba's dictionary (to
+leave proper nouns, numbers and function words alone) and a stopword list. Loaded on first
+use; one private OpenCC converter per configuration and process."""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import cache
+from importlib import resources as importlib_resources
+from typing import Any
+
+_lock = threading.Lock()
+_converters: dict[str, Any] = {}
+
+# jieba's dictionary tags of words an op may replace: nouns, verbs, adjectives, adverbs (not
+# person/place/organisation names nr ns nt nz, numerals m, measure words q, pronouns r,
+# prepositions p, conjunctions c, particles u*, ...)
+CONTENT = frozenset({"n", "ng", "nl", "v", "vn", "vd", "vg", "a", "ad", "an", "ag", "d", "dg"})
+
+
+def _convert(text: str, config: str) -> str:
+    with _lock:
+        converter = _converters.get(config)
+        if converter is None:
+            import opencc
+
+            converter = _converters[config] = opencc.OpenCC(config)
+    result: str = converter.convert(text)
+    return result
+
+
+def simplified(text: str) -> str:
+    return _convert(text, "t2s")
+
+
+def traditional(text: str) -> str:
+    return _convert(text, "s2t")
+
+
+def is_traditional(text: str) -> bool:
+    """Whether the text uses traditional characters (it changes when simplified)."""
+    return simplified(text) != text
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    text = importlib_resources.files("augmenters").joinpath("data/stopwords_zh.json").read_text()
+    return frozenset(json.loads(text))
+
+
+def word_class(word: str) -> str:
+    """The word's tag in jieba's dictionary ("x" when it is not one word there)."""
+    from augmenters.segment import tag
+
+    return tag(word)
+
+
+def content_word(word: str) -> bool:
+    """A word synonym replacement may change: a dictionary noun, verb, adjective or adverb,
+    not a stopword."""
+    return word not in stopwords() and word_class(word) in CONTENT

@@ -1,0 +1,108 @@
+"""Typos the way Chinese is typed: with a pinyin input method a slip picks another character
+of the same sound (电池 -> 电驰), so the ``homophone`` op replaces one character of a chosen
+Chinese word with a common character read the same (``tone: "same"``) or the same up to its
+tone (``"any"``).
+
+Readings come from pypinyin (MIT, its data shipped in the package), in context for the word's
+own characters (a character with several readings gets the one the word uses). Replacements
+are drawn from the 3,755 common characters of GB 2312 level 1, so a typo is a character
+people type, not a rare one; a traditional text gets traditional replacements (OpenCC).
+"""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+from typing import Literal
+
+from pydantic import Field
+
+from augmenters.base import Count
+from augmenters.noise import CharAugmenter, CharSpec
+from augmenters.tokenize import HAN_WORD
+
+Tone = Literal["same", "any"]
+
+
+@cache
+def common_characters() -> tuple[str, ...]:
+    """GB 2312 level 1: rows 16-55 (bytes 0xB0-0xD7), 94 cells a row (row 55 has 89)."""
+    chars = []
+    for row in range(0xB0, 0xD8):
+        for cell in range(0xA1, 0xFF):
+            try:
+                chars.append(bytes((row, cell)).decode("gb2312"))
+            except UnicodeDecodeError:
+                continue
+    return tuple(chars)
+
+
+def _reading(syllable: str, tone: Tone) -> str:
+    return syllable if tone == "same" else syllable.rstrip("012345")
+
+
+@cache
+def homophones(tone: Tone) -> dict[str, tuple[str, ...]]:
+    """Reading -> the common characters read so (their most frequent reading)."""
+    from pypinyin import Style, lazy_pinyin
+
+    chars = common_characters()
+    readings = lazy_pinyin(list(chars), style=Style.TONE3, neutral_tone_with_five=True)
+    index: dict[str, list[str]] = {}
+    for char, reading in zip(chars, readings, strict=True):
+        index.setdefault(_reading(reading, tone), []).append(char)
+    return {reading: tuple(found) for reading, found in index.items()}
+
+
+class HomophoneSpec(CharSpec):
+    type: Literal["homophone"] = "homophone"
+    min_word_length: Count = 1
+    tone: Tone = Field(
+        default="same", description="same: the same syllable and tone; any: any tone"
+    )
+
+    def build(self) -> HomophoneAugmenter:
+        return HomophoneAugmenter(self)
+
+
+class HomophoneAugmenter(CharAugmenter):
+    """One character of each chosen Chinese word replaced by a homophone."""
+
+    op = "homophone"
+    spec: HomophoneSpec
+
+    def __init__(self, spec: HomophoneSpec) -> None:
+        super().__init__(spec)
+        self._traditional = False
+
+    def eligible(self, unit: str) -> bool:
+        return HAN_WORD.fullmatch(unit) is not None
+
+    def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
+        from augmenters.chinese import is_traditional
+
+        self._traditional = is_traditional(text)
+        return super().augment(text, rng)
+
+    def edit(self, word: str, rng: random.Random) -> str | None:
+        from pypinyin import Style, lazy_pinyin
+
+        from augmenters.chinese import simplified, traditional
+
+        plain = simplified(word) if self._traditional else word
+        if len(plain) != len(word):
+            return None
+        index = homophones(self.spec.tone)
+        readings = lazy_pinyin(plain, style=Style.TONE3, neutral_tone_with_five=True)
+        options = [
+            [c for c in index.get(_reading(r, self.spec.tone), ()) if c != ch]
+            for ch, r in zip(plain, readings, strict=True)
+        ]
+        positions = [i for i, found in enumerate(options) if found]
+        if not positions:
+            return None
+        i = rng.choice(positions)
+        typed = rng.choice(options[i])
+        if self._traditional:
+            typed = traditional(typed)
+        return word[:i] + typed + word[i + 1 :]
