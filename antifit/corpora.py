@@ -3,6 +3,8 @@
 
 - ``fortunes``: fortune cookies of four categories from Debian's ``fortunes`` package
   (downloaded with ``apt-get download`` into the cache; no root needed).
+- ``chinese_sentences``: modern Chinese sentences from Debian's ``fortunes-zh`` (quotations,
+  the Debian code of conduct, jokes), unlabelled: the Chinese augmentation benchmark's corpus.
 - ``wordnet``: WordNet 3.0 noun definitions labelled with their lexicographer file (the
   semantic category a lexicographer filed the synset under: animal, artifact, food, person,
   plant, communication), from Debian's ``wordnet-base`` (installed by ``scripts/setup.sh``).
@@ -36,19 +38,26 @@ WORDNET_CATEGORIES = {
 }
 
 
-def fortunes(cache: Path) -> dict[str, list[str]]:
-    """Download Debian's fortunes package and read the chosen categories."""
-    root = cache / "fortunes"
-    if not (root / FORTUNES).exists():
+def debian_package(cache: Path, package: str) -> Path:
+    """The files of a Debian package, downloaded (``apt-get download``, no root) and unpacked
+    into the cache once."""
+    root = cache / package
+    if not (root / "usr").exists():
         if not shutil.which("apt-get") or not shutil.which("dpkg-deb"):
             raise FileNotFoundError(
-                "the fortunes corpus comes from Debian's package archive: this needs apt-get "
-                "and dpkg-deb (use the wordnet corpus instead)"
+                f"the {package} corpus comes from Debian's package archive: this needs "
+                "apt-get and dpkg-deb"
             )
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", "fortunes"], cwd=cache, check=True)
-        deb = next(cache.glob("fortunes_*.deb"))
+        subprocess.run(["apt-get", "download", package], cwd=cache, check=True)
+        deb = next(cache.glob(f"{package}_*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    return root
+
+
+def fortunes(cache: Path) -> dict[str, list[str]]:
+    """Download Debian's fortunes package and read the chosen categories."""
+    root = debian_package(cache, "fortunes")
     texts: dict[str, list[str]] = {}
     for category in FORTUNE_CATEGORIES:
         raw = (root / FORTUNES / category).read_text(encoding="utf-8", errors="replace")
@@ -58,6 +67,21 @@ def fortunes(cache: Path) -> dict[str, list[str]]:
             items.append(" ".join(text.split()))
         texts[category] = _clean(items, 20, 400)
     return texts
+
+
+def chinese_sentences(cache: Path, n: int = 1000) -> list[str]:
+    """The first ``n`` distinct sentences of 8-80 characters, mostly Han, of fortunes-zh."""
+    root = debian_package(cache, "fortunes-zh")
+    raw = (root / FORTUNES / "chinese").read_text(encoding="utf-8", errors="replace")
+    raw = re.sub(r"\x1b\[[0-9;]*m", "", raw)  # the package's colour escapes
+    sentences = []
+    for entry in raw.split("\n%\n"):
+        for paragraph in re.split(r"\n\s*\n", entry):  # a title is a paragraph of its own
+            lines = [line.strip() for line in paragraph.splitlines() if "--" not in line]
+            sentences += re.findall(r"[^。！？]+[。！？]", "".join(lines))
+    han = re.compile(r"[\u4e00-\u9fff]")
+    mostly_han = [s for s in sentences if len(han.findall(s)) >= 0.7 * len(s)]
+    return _clean(mostly_han, 8, 80)[:n]
 
 
 def wordnet(cache: Path) -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources as importlib_resources
 from typing import Any
 
@@ -50,6 +50,7 @@ def stopwords() -> frozenset[str]:
     return frozenset(json.loads(text))
 
 
+@lru_cache(maxsize=200_000)
 def word_class(word: str) -> str:
     """The word's tag in jieba's dictionary ("x" when it is not one word there)."""
     from augmenters.segment import tag

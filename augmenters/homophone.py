@@ -12,7 +12,7 @@ people type, not a rare one; a traditional text gets traditional replacements (O
 from __future__ import annotations
 
 import random
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal
 
 from pydantic import Field
@@ -54,6 +54,20 @@ def homophones(tone: Tone) -> dict[str, tuple[str, ...]]:
     return {reading: tuple(found) for reading, found in index.items()}
 
 
+@lru_cache(maxsize=100_000)
+def _options(word: str, tone: Tone) -> tuple[tuple[str, ...], ...]:
+    """For each character of a (simplified) word, the common characters read as it is read
+    in this word."""
+    from pypinyin import Style, lazy_pinyin
+
+    index = homophones(tone)
+    readings = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True)
+    return tuple(
+        tuple(c for c in index.get(_reading(r, tone), ()) if c != ch)
+        for ch, r in zip(word, readings, strict=True)
+    )
+
+
 class HomophoneSpec(CharSpec):
     type: Literal["homophone"] = "homophone"
     min_word_length: Count = 1
@@ -85,19 +99,12 @@ class HomophoneAugmenter(CharAugmenter):
         return super().augment(text, rng)
 
     def edit(self, word: str, rng: random.Random) -> str | None:
-        from pypinyin import Style, lazy_pinyin
-
         from augmenters.chinese import simplified, traditional
 
         plain = simplified(word) if self._traditional else word
         if len(plain) != len(word):
             return None
-        index = homophones(self.spec.tone)
-        readings = lazy_pinyin(plain, style=Style.TONE3, neutral_tone_with_five=True)
-        options = [
-            [c for c in index.get(_reading(r, self.spec.tone), ()) if c != ch]
-            for ch, r in zip(plain, readings, strict=True)
-        ]
+        options = _options(plain, self.spec.tone)
         positions = [i for i, found in enumerate(options) if found]
         if not positions:
             return None

@@ -25,7 +25,6 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from augmenters.base import RateSpec, WordAugmenter
-from augmenters.cilin import Cilin
 from augmenters.errors import SpecError
 from augmenters.limits import MAX_LEXICON_ENTRIES, MAX_SYNONYMS, Word
 from augmenters.registry import LexiconName, LocalPath, Registry
@@ -241,20 +240,16 @@ class SynonymAugmenter(WordAugmenter):
         return self._augment_wordnet(text, rng)
 
     def _augment_cilin(self, text: str, rng: random.Random) -> tuple[str, int]:
-        from augmenters.chinese import content_word, is_traditional, simplified, traditional
-        from augmenters.cilin import cilin
+        from augmenters.chinese import is_traditional, simplified, traditional
 
         words = self.words(text)
         if not words.eligible:
             return text, 0
-        source = cilin()
         back = traditional if is_traditional(text) else None
         options: dict[int, tuple[str, ...]] = {}
         for i in words.eligible:
             word = simplified(words.parts[i]) if back else words.parts[i]
-            if content_word(word):
-                found = source.of(word, self.spec.max_senses)
-                options[i] = tuple(s for s in found if _plausible(word, s, source, self.spec))
+            options[i] = cilin_synonyms(word, self.spec.max_senses)
         replaceable = [i for i in words.eligible if options.get(i)]
         replaced = {}
         for i in words.pick(self.spec, rng, replaceable):
@@ -333,15 +328,22 @@ class SynonymAugmenter(WordAugmenter):
         return "".join(out), k
 
 
-def _plausible(word: str, synonym: str, source: Cilin, spec: SynonymSpec) -> bool:
-    """A Cilin synonym that can stand in the word's place: the same word class (a verb for a
-    verb), a length within one character, and itself of at most ``max_senses`` meanings."""
-    from augmenters.chinese import word_class
+@lru_cache(maxsize=200_000)
+def cilin_synonyms(word: str, max_senses: int | None) -> tuple[str, ...]:
+    """The Cilin synonyms that can stand in a (simplified) content word's place: of the same
+    word class (a verb for a verb), within one character of its length, and themselves of at
+    most ``max_senses`` meanings. None for names, numbers and function words."""
+    from augmenters.chinese import content_word, word_class
+    from augmenters.cilin import cilin
 
-    return (
-        abs(len(synonym) - len(word)) <= 1
-        and word_class(synonym)[:1] == word_class(word)[:1]
-        and bool(source.of(synonym, spec.max_senses))
+    if not content_word(word):
+        return ()
+    source = cilin()
+    kind = word_class(word)[:1]
+    return tuple(
+        s
+        for s in source.of(word, max_senses)
+        if abs(len(s) - len(word)) <= 1 and word_class(s)[:1] == kind and source.of(s, max_senses)
     )
 
 

@@ -34,6 +34,8 @@ _HAS_LETTER = re.compile(r"[^\W\d_]")
 CJK_CHAR = re.compile(f"[{_CJK}]")
 HAN_CHAR = re.compile(f"[{_HAN}]")
 HAN_WORD = re.compile(f"[{_HAN}]+")
+# Han characters to segment: a character carrying a mark stays a unit of its own (whole)
+_HAN_RUN = re.compile(f"(?:[{_HAN}](?![{_MARKS}]))+")
 KANA_CHAR = re.compile(f"[{_KANA}]")
 
 
@@ -43,39 +45,25 @@ def split(text: str) -> list[str]:
     emoji; maybe "") at even ones."""
     if text.isascii():
         return _ASCII_LEXICAL.split(text)
-    parts = _LEXICAL.split(text)
-    if HAN_CHAR.search(text) and not KANA_CHAR.search(text):
-        return _segment_han(parts)
+    if not HAN_CHAR.search(text) or KANA_CHAR.search(text):
+        return _LEXICAL.split(text)
+    from augmenters.segment import han_words
+
+    parts = [""]
+    start = 0
+    for run in _HAN_RUN.finditer(text):
+        _extend(parts, _LEXICAL.split(text[start : run.start()]))
+        words = han_words(run.group())
+        _extend(parts, ["", *(piece for word in words for piece in (word, ""))])
+        start = run.end()
+    _extend(parts, _LEXICAL.split(text[start:]))
     return parts
 
 
-def _single_han(unit: str) -> bool:
-    return len(unit) == 1 and HAN_CHAR.match(unit) is not None
-
-
-def _segment_han(parts: list[str]) -> list[str]:
-    """Merge each run of single Han characters with nothing between them and cut it into
-    words (a character carrying a mark ends a run: the segmenter must not part them)."""
-    from augmenters.segment import han_words
-
-    out = [parts[0]]
-    i = 1
-    while i < len(parts):
-        j = i  # the run's last unit
-        while j + 2 < len(parts) and parts[j + 1] == "" and _single_han(parts[j]):
-            if not _single_han(parts[j + 2]):
-                break
-            j += 2
-        if j > i:
-            for k, word in enumerate(han_words("".join(parts[i : j + 1 : 2]))):
-                if k:
-                    out.append("")
-                out.append(word)
-        else:
-            out.append(parts[i])
-        out.append(parts[j + 1])
-        i = j + 2
-    return out
+def _extend(parts: list[str], more: list[str]) -> None:
+    """Append a ``[sep, unit, ..., sep]`` list: its first separator joins the last one."""
+    parts[-1] += more[0]
+    parts.extend(more[1:])
 
 
 def symbols(separator: str) -> list[str]:

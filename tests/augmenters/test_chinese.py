@@ -95,13 +95,16 @@ Bp01A04= 手机 无绳电话
 @pytest.fixture
 def small_cilin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from augmenters.cilin import cilin
+    from augmenters.synonym import cilin_synonyms
 
     path = tmp_path / "cilin.txt"
     path.write_text(CILIN_LINES, encoding="utf-8")
     monkeypatch.setenv("ANTIFIT_CILIN", str(path))
     cilin.cache_clear()
+    cilin_synonyms.cache_clear()
     yield
     cilin.cache_clear()
+    cilin_synonyms.cache_clear()
 
 
 def test_cilin_reads_only_equal_classes_and_counts_senses(small_cilin: None) -> None:
@@ -153,7 +156,9 @@ def test_traditional_text_stays_traditional(small_cilin: None) -> None:
 def test_the_packaged_cilin_and_the_chinese_eda_pipeline() -> None:
     from augmenters.cilin import cilin
     from augmenters.spec import example_pipelines
+    from augmenters.synonym import cilin_synonyms
 
+    cilin_synonyms.cache_clear()
     cilin.cache_clear()
     assert len(cilin().synonyms) > 40_000
     spec = example_pipelines()["chinese_eda"]
