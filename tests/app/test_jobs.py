@@ -267,3 +267,31 @@ def test_a_generation_job_rewrites_prompts_unless_asked_for_responses(
     plain = dataset_of(client, 5)
     r = client.post(f"/v1/datasets/{plain}/jobs", json={"spec": swap, "target": "response"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "target"
+
+
+def test_a_chinese_job_over_the_chinese_sample(client: TestClient, settings: Settings) -> None:
+    import json
+
+    from augmenters.chinese import is_traditional
+    from tests.app.helpers import NDJSON
+    from tests.conftest import EXAMPLES
+
+    examples = client.get("/v1/augmenters").json()["examples"]
+    assert {"chinese_eda", "chinese_typos"} <= set(examples)
+    ds = client.post(
+        "/v1/datasets?id_field=id&split_field=split",
+        content=(EXAMPLES / "reviews_zh.jsonl").read_bytes(),
+        headers=NDJSON,
+    ).json()["id"]
+    body = {"spec": examples["chinese_typos"], "seed": 5, "n_variants": 2}
+    job = wait_for_job(client, client.post(f"/v1/datasets/{ds}/jobs", json=body).json()["id"])
+    assert job["state"] == "succeeded" and job["variants_written"] > 20
+    out = settings.data_dir / "datasets" / ds / "jobs" / job["id"]
+    rows = [row for p in sorted(out.glob("*.parquet")) for row in pq.read_table(p).to_pylist()]
+    originals = {
+        r["id"]: r["text"] for r in client.get(f"/v1/datasets/{ds}/records").json()["records"]
+    }
+    assert all(json.loads(r["ops"])[0]["op"] == "homophone" for r in rows)
+    for row in rows:
+        assert row["text"] != originals[row["id"]]
+        assert is_traditional(row["text"]) == is_traditional(originals[row["id"]])
