@@ -26,6 +26,7 @@ from augmenters.protect import (
     protection,
 )
 from augmenters.rng import round_stochastic
+from augmenters.segment import Segmenter
 from augmenters.tokenize import split
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -138,8 +139,9 @@ class WordLevel:
         text: str,
         protection: Protection,
         eligible: Callable[[str], bool],
+        segmenter: Segmenter | None = None,
     ) -> None:
-        parts = self.parts = split(text)
+        parts = self.parts = split(text, segmenter)
         protected = protected_units(parts, protection.spans(text))
         self.eligible = [
             i for i in range(1, len(parts), 2) if eligible(parts[i]) and i not in protected
@@ -177,6 +179,7 @@ class WordAugmenter(TextAugmenter):
         super().__init__(spec)
         self._protection = spec.protection()
         self._analysed: dict[str, WordLevel] = {}
+        self.segmenter: Segmenter | None = None  # the pipeline's, when it adds user words
 
     def eligible(self, unit: str) -> bool:
         """Whether this op may change ``unit``; every unit by default."""
@@ -187,5 +190,7 @@ class WordAugmenter(TextAugmenter):
         if words is None:
             if len(self._analysed) >= self._CACHE_SIZE:
                 self._analysed.clear()
-            words = self._analysed[text] = WordLevel(text, self._protection, self.eligible)
+            words = self._analysed[text] = WordLevel(
+                text, self._protection, self.eligible, self.segmenter
+            )
         return words

@@ -53,9 +53,9 @@ def stopwords() -> frozenset[str]:
 @lru_cache(maxsize=200_000)
 def word_class(word: str) -> str:
     """The word's tag in jieba's dictionary ("x" when it is not one word there)."""
-    from augmenters.segment import tag
+    from augmenters.segment import DEFAULT
 
-    return tag(word)
+    return DEFAULT.tag(word)
 
 
 def content_word(word: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+MAX_USER_WORDS = 10_000  # inline segmenter user words of one spec
 MAX_STEPS = 32  # steps of one composition
 MAX_DEPTH = 8  # compositions nested in each other
 MAX_FILTERS = 8

@@ -16,7 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from augmenters.base import Applied, Draft
+from augmenters.base import Applied, Augmenter, Draft, WordAugmenter
 from augmenters.errors import RecordError
 from augmenters.registry import Registry
 from augmenters.rng import VariantSeeder, stable_digest
@@ -94,6 +94,11 @@ class Pipeline:
         resolved = registry.resolve(written)
         built = self.spec if resolved == written else parse_spec(resolved)
         self.root = built.pipeline.build()
+        if built.segmentation is not None:
+            segmenter = built.segmentation.segmenter()
+            for augmenter in _walk(self.root):
+                if isinstance(augmenter, WordAugmenter):
+                    augmenter.segmenter = segmenter
         self.filters = [f.build() for f in built.filters]
         self._seed_key = self.spec.pipeline_digest()
         self.dropped: Counter[str] = Counter()  # variants dropped, by filter name
@@ -153,3 +158,11 @@ def augment(
     """Augment ``records`` with ``spec``: ``n_variants`` variants per record (fewer where a
     filter drops some)."""
     return list(Pipeline(spec).augment(records, seed, n_variants, batch_size))
+
+
+def _walk(augmenter: Augmenter) -> Iterator[Augmenter]:
+    """An augmenter and every step composed under it."""
+    yield augmenter
+    for child in [*getattr(augmenter, "steps", ()), getattr(augmenter, "step", None)]:
+        if child is not None:
+            yield from _walk(child)

@@ -26,8 +26,9 @@ from pydantic import AfterValidator, Field, ValidationInfo
 
 from augmenters.errors import SpecError
 
-Kind = Literal["lexicon", "model"]
-FOLDERS: dict[Kind, str] = {"lexicon": "lexicons", "model": "models"}
+Kind = Literal["lexicon", "model", "words"]
+FOLDERS: dict[Kind, str] = {"lexicon": "lexicons", "model": "models", "words": "words"}
+FILES = {"lexicon": ".json", "words": ".txt"}  # the kinds that are one file each
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_LISTED = 1_000  # entries of one kind a registry lists: a folder, not a database
 MAX_PATH_CHARS = 4_096
@@ -50,13 +51,17 @@ class Registry:
     def models(self) -> dict[str, Path]:
         return self._listing("model")
 
+    def word_lists(self) -> dict[str, Path]:
+        """Segmenter user dictionaries: ``words/NAME.txt``, one word a line."""
+        return self._listing("words")
+
     def _listing(self, kind: Kind) -> dict[str, Path]:
         folder = self.root / FOLDERS[kind] if self.root is not None else None
         if folder is None or not folder.is_dir():
             return {}
         found: dict[str, Path] = {}
         for entry in sorted(folder.iterdir()):
-            name = entry.stem if kind == "lexicon" else entry.name
+            name = entry.stem if kind in FILES else entry.name
             path = self.named(kind, name)
             if path is not None:
                 found[name] = path
@@ -68,8 +73,8 @@ class Registry:
         """The registered path of ``name`` (looked up directly, no listing), or None."""
         if self.root is None or not NAME.fullmatch(name):
             return None
-        if kind == "lexicon":
-            path = self.root / FOLDERS[kind] / f"{name}.json"
+        if kind in FILES:
+            path = self.root / FOLDERS[kind] / f"{name}{FILES[kind]}"
             return path.resolve() if path.is_file() else None
         path = self.root / FOLDERS[kind] / name
         return path.resolve() if (path / "config.json").is_file() else None
@@ -85,7 +90,7 @@ class Registry:
                 f"resources (letters, digits, '.', '_', '-'), never server paths; "
                 "GET /v1/augmenters lists them"
             )
-        listed = self.lexicons() if kind == "lexicon" else self.models()
+        listed = self._listing(kind)
         known = ", ".join(sorted(listed)) or "none"
         raise ValueError(f"no {kind} named {name!r} is registered; registered: {known}")
 
@@ -108,18 +113,23 @@ class Registry:
             if out.get("type") == "back_translation" and isinstance(out.get("models"), dict):
                 out["models"] = {k: model(v) for k, v in out["models"].items()}
             if out.get("type") == "synonym" and isinstance(out.get("lexicon"), str):
-                name = out.pop("lexicon")
-                path = self.named("lexicon", name)
-                if path is None:
-                    raise SpecError(
-                        f"no lexicon named {name!r} is registered (ANTIFIT_RESOURCES_DIR)",
-                        field="lexicon",
-                    )
-                out["lexicon_path"] = str(path)
+                out["lexicon_path"] = self._path("lexicon", out.pop("lexicon"), "lexicon")
             return out
 
         resolved: dict[str, Any] = walk(spec)
+        segmentation = resolved.get("segmentation")
+        if isinstance(segmentation, dict) and isinstance(segmentation.get("user_words"), str):
+            name = segmentation.pop("user_words")
+            segmentation["user_words_path"] = self._path("words", name, "user_words")
         return resolved
+
+    def _path(self, kind: Kind, name: str, field: str) -> str:
+        path = self.named(kind, name)
+        if path is None:
+            raise SpecError(
+                f"no {kind} named {name!r} is registered (ANTIFIT_RESOURCES_DIR)", field=field
+            )
+        return str(path)
 
 
 def _reference(kind: Kind) -> Callable[[str, ValidationInfo], str]:
@@ -135,8 +145,8 @@ def _reference(kind: Kind) -> Callable[[str, ValidationInfo], str]:
 def _no_paths(value: str, info: ValidationInfo) -> str:
     if isinstance((info.context or {}).get("served"), Registry):
         raise ValueError(
-            "a spec sent to the service never names a server file: name a registered lexicon "
-            'instead ("lexicon": NAME; GET /v1/augmenters lists them)'
+            "a spec sent to the service never names a server file: name a registered resource "
+            'instead ("lexicon": NAME, "user_words": NAME; GET /v1/augmenters lists them)'
         )
     return value
 
@@ -154,5 +164,7 @@ ModelRef = Annotated[str, _ref("model"), AfterValidator(_reference("model"))]
 """A model: a registered name, or (library and CLI only) a local directory."""
 LexiconName = Annotated[str, _ref("lexicon"), AfterValidator(_reference("lexicon"))]
 """A registered lexicon's name."""
+WordsName = Annotated[str, _ref("words"), AfterValidator(_reference("words"))]
+"""A registered segmenter user dictionary's name."""
 LocalPath = Annotated[str, _ref("path"), AfterValidator(_no_paths)]
 """A path on the machine running the spec: refused in specs sent to the service."""

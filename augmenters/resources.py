@@ -286,9 +286,9 @@ def _chinese() -> str:
     """The segmenter, script conversion and readings the Chinese ops use."""
     from augmenters.chinese import traditional
     from augmenters.homophone import homophones
-    from augmenters.segment import han_words
+    from augmenters.segment import DEFAULT
 
-    words = han_words("电池非常耐用")
+    words = DEFAULT.words("电池非常耐用")
     return f"ok, {'/'.join(words)}, {traditional('电池')}, {len(homophones('same'))} readings"
 
 

@@ -15,7 +15,9 @@ from typing import Annotated, Any, Literal, Union, get_args
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -27,7 +29,7 @@ from augmenters.compose import OneOfAugmenter, SequenceAugmenter, SometimesAugme
 from augmenters.errors import SpecError
 from augmenters.filters import DedupSpec, LengthRatioSpec, SimilaritySpec, UnchangedSpec
 from augmenters.homophone import HomophoneSpec
-from augmenters.limits import MAX_DEPTH, MAX_FILTERS, MAX_STEPS
+from augmenters.limits import MAX_DEPTH, MAX_FILTERS, MAX_STEPS, MAX_USER_WORDS, Word
 from augmenters.masking import ContextualSpec, MaskSpec, SpanMaskSpec
 from augmenters.noise import (
     CharNoiseSpec,
@@ -37,8 +39,9 @@ from augmenters.noise import (
     WordDeleteSpec,
     WordSwapSpec,
 )
-from augmenters.registry import Registry
+from augmenters.registry import LocalPath, Registry, WordsName
 from augmenters.rng import canonical_json, stable_digest
+from augmenters.segment import Segmenter, load_user_words, with_user_words
 from augmenters.synonym import SynonymSpec
 
 SPEC_VERSION = 1
@@ -119,12 +122,37 @@ COMPOSITIONS = ("sequence", "one_of", "sometimes")
 _TAGS = {*FILTERS, "inline", "name"}  # tags of tagged unions, left out of error paths
 
 
+UserWords = Annotated[
+    Annotated[tuple[Word, ...], Field(max_length=MAX_USER_WORDS), Tag("inline")]
+    | Annotated[WordsName, Tag("name")],
+    Discriminator(lambda v: "name" if isinstance(v, str) else "inline"),
+]
+
+
+class SegmentationSpec(BaseModel):
+    """How Chinese text is cut into words: jieba's dictionary, plus ``user_words`` (domain
+    terms, product names: a list, or a registered word list's name) or ``user_words_path``
+    (a file, one word a line; library and CLI)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_words: UserWords | None = None
+    user_words_path: LocalPath | None = None
+
+    def segmenter(self) -> Segmenter:
+        words = tuple(self.user_words) if isinstance(self.user_words, tuple) else ()
+        if self.user_words_path is not None:
+            words += load_user_words(self.user_words_path)
+        return with_user_words(words)
+
+
 class PipelineSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int = SPEC_VERSION
     pipeline: Step
     filters: tuple[FilterStep, ...] = Field(default=(), max_length=MAX_FILTERS)
+    segmentation: SegmentationSpec | None = None
 
     @field_validator("version")
     @classmethod
@@ -136,7 +164,9 @@ class PipelineSpec(BaseModel):
         return version
 
     def to_dict(self) -> dict[str, Any]:
-        ordered: dict[str, Any] = _type_first(self.model_dump(mode="json"))
+        # a spec without segmentation keeps the form (and digest) it had before there was one
+        exclude = {"segmentation"} if self.segmentation is None else None
+        ordered: dict[str, Any] = _type_first(self.model_dump(mode="json", exclude=exclude))
         return ordered
 
     def to_json(self, **kwargs: Any) -> str:

@@ -29,6 +29,7 @@ from augmenters.errors import SpecError
 from augmenters.limits import MAX_LEXICON_ENTRIES, MAX_SYNONYMS, Word
 from augmenters.registry import LexiconName, LocalPath, Registry
 from augmenters.resources import pos_tagger, wordnet
+from augmenters.segment import Segmenter
 from augmenters.tokenize import CJK_CHAR, HAN_WORD, match_case, split, symbols
 
 # Penn tag -> WordNet POS; comparatives/superlatives and proper nouns are left alone.
@@ -305,7 +306,7 @@ class SynonymAugmenter(WordAugmenter):
         if not lexicon or not text:
             return text, 0
         spans = self._protection.spans(text)
-        inside = _inside_units(text)
+        inside = _inside_units(text, self.segmenter)
         matches = [
             m
             for m in _lexicon_pattern(tuple(lexicon)).finditer(text)
@@ -347,12 +348,12 @@ def cilin_synonyms(word: str, max_senses: int | None) -> tuple[str, ...]:
     )
 
 
-def _inside_units(text: str) -> bytearray:
+def _inside_units(text: str, segmenter: Segmenter | None) -> bytearray:
     """For each offset of ``text``, 1 when it falls strictly inside a lexical unit (a CJK key
     must not start or end there: it would cut a Chinese word in two)."""
     inside = bytearray(len(text) + 1)
     offset = 0
-    for i, part in enumerate(split(text)):
+    for i, part in enumerate(split(text, segmenter)):
         if i % 2:
             inside[offset + 1 : offset + len(part)] = b"\x01" * (len(part) - 1)
         offset += len(part)

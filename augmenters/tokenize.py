@@ -12,6 +12,10 @@ splits a grapheme.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from augmenters.segment import Segmenter
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
 _KANA = "\u3040-\u30ff"
@@ -39,21 +43,24 @@ _HAN_RUN = re.compile(f"(?:[{_HAN}](?![{_MARKS}]))+")
 KANA_CHAR = re.compile(f"[{_KANA}]")
 
 
-def split(text: str) -> list[str]:
-    """``[sep, unit, sep, unit, ..., sep]``: lexical units (words; Chinese words; other CJK
-    characters one by one) at odd indices, whatever lies between them (spaces, punctuation,
-    emoji; maybe "") at even ones."""
+def split(text: str, segmenter: Segmenter | None = None) -> list[str]:
+    """``[sep, unit, sep, unit, ..., sep]``: lexical units (words; Chinese words, as
+    ``segmenter`` cuts them, by default with jieba's dictionary; other CJK characters one by
+    one) at odd indices, whatever lies between them (spaces, punctuation, emoji; maybe "") at
+    even ones."""
     if text.isascii():
         return _ASCII_LEXICAL.split(text)
     if not HAN_CHAR.search(text) or KANA_CHAR.search(text):
         return _LEXICAL.split(text)
-    from augmenters.segment import han_words
+    if segmenter is None:
+        from augmenters.segment import DEFAULT
 
+        segmenter = DEFAULT
     parts = [""]
     start = 0
     for run in _HAN_RUN.finditer(text):
         _extend(parts, _LEXICAL.split(text[start : run.start()]))
-        words = han_words(run.group())
+        words = segmenter.words(run.group())
         _extend(parts, ["", *(piece for word in words for piece in (word, ""))])
         start = run.end()
     _extend(parts, _LEXICAL.split(text[start:]))

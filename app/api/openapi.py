@@ -62,7 +62,11 @@ def served_spec_schemas(registry: Registry) -> dict[str, Any]:
     schema = PipelineSpec.model_json_schema(ref_template="#/components/schemas/{model}")
     components: dict[str, Any] = schema.pop("$defs")
     components["PipelineSpec"] = schema
-    names = {"model": sorted(registry.models()), "lexicon": sorted(registry.lexicons())}
+    names = {
+        "model": sorted(registry.models()),
+        "lexicon": sorted(registry.lexicons()),
+        "words": sorted(registry.word_lists()),
+    }
 
     def served(node: Any) -> Any:
         if isinstance(node, list):

@@ -29,6 +29,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("hostile")
     (root / "resources" / "lexicons").mkdir(parents=True)
     (root / "resources" / "lexicons" / "colours.json").write_text('{"red": ["crimson"]}')
+    (root / "resources" / "words").mkdir()
+    (root / "resources" / "words" / "brands.txt").write_text("# product names\n华为畅享 10 nz\n")
     env = {
         "ANTIFIT_API_KEYS": json.dumps([{"name": "suite", "role": "admin", "sha256": digest(KEY)}]),
         "ANTIFIT_MAX_BODY_BYTES": str(BODY_CAP),
@@ -80,6 +82,33 @@ def test_registered_lexicons_work_by_name(server: str) -> None:
     assert r.status_code == 200 and r.json()["variants"][0]["text"] == "a crimson car"
     catalogue = httpx.get(f"{server}/v1/augmenters", headers=HEADERS).json()
     assert catalogue["resources"]["lexicons"] == ["colours"]
+
+
+def test_a_registered_word_list_segments_chinese_by_name(server: str) -> None:
+    """A pipeline's user words come from the server's registry by name, never by path."""
+    text = "这款华为畅享手机的电池非常耐用"
+    step = {"type": "word_delete", "p": 0.5}
+
+    def deletions(segmentation: dict[str, Any] | None) -> set[str]:
+        extra = {"segmentation": segmentation} if segmentation else {}
+        body = {"records": [text], "spec": {"pipeline": step, **extra}, "n_variants": 16}
+        r = _post(server, "/v1/augment", body)
+        assert r.status_code == 200, r.text
+        return {v["text"] for v in r.json()["variants"]}
+
+    named = deletions({"user_words": "brands"})
+    assert all(("华为畅享" in out) or ("华为" not in out and "畅享" not in out) for out in named)
+    assert any("华为" in out and "畅享" not in out for out in deletions(None))  # cut in two
+    inline = {"user_words": ["华为畅享"]}
+    assert deletions(inline) == named
+    catalogue = httpx.get(f"{server}/v1/augmenters", headers=HEADERS).json()
+    assert catalogue["resources"]["words"] == ["brands"]
+    for bad, field in (
+        ({"user_words": "nope"}, "spec.segmentation.user_words"),
+        ({"user_words_path": "/etc/passwd"}, "spec.segmentation.user_words_path"),
+    ):
+        body = {"records": [text], "spec": {"pipeline": step, "segmentation": bad}}
+        _problem(_post(server, "/v1/augment", body), 422, field)
 
 
 def _reply(s: socket.socket) -> str:

@@ -117,7 +117,7 @@ def test_a_served_spec_names_registered_models_and_failures_show_no_server_path(
         assert failed["state"] == "failed"
         assert str(tmp_path) not in failed["error"]
         catalogue = client.get("/v1/augmenters").json()
-        assert catalogue["resources"] == {"lexicons": [], "models": ["broken"]}
+        assert catalogue["resources"] == {"lexicons": [], "models": ["broken"], "words": []}
 
 
 def test_metrics_count_uploads_jobs_and_streams(client: TestClient) -> None:

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from augmenters import augment
+from augmenters.errors import SpecError
 from augmenters.spec import parse_spec
 from augmenters.tokenize import HAN_CHAR, split
 
@@ -249,3 +250,25 @@ def test_importing_augmenters_loads_no_chinese_resource() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     assert out.stdout.strip() == b"[]"
+
+
+def test_a_pipeline_adds_user_words_to_the_segmenter(tmp_path: Path) -> None:
+    text = "这款华为畅享手机的电池非常耐用"
+    words_file = tmp_path / "brands.txt"
+    words_file.write_text("# jieba's format works: word freq tag\n华为畅享 10 nz\n", "utf-8")
+    step = {"type": "word_delete", "p": 0.5}
+    plain = {"version": 1, "pipeline": step}
+    by_list = {**plain, "segmentation": {"user_words": ["华为畅享"]}}
+    by_file = {**plain, "segmentation": {"user_words_path": str(words_file)}}
+    record = [{"id": "r", "text": text}]
+    outs = {
+        name: [v.text for v in augment(record, spec, seed=1, n_variants=16)]
+        for name, spec in (("plain", plain), ("list", by_list), ("file", by_file))
+    }
+    assert outs["list"] == outs["file"]
+    assert all("华为畅享" in o or "畅享" not in o for o in outs["list"])
+    assert any("华为" in o and "畅享" not in o for o in outs["plain"])
+    # a spec without segmentation keeps its dict form (and digest) as before
+    assert "segmentation" not in parse_spec(plain).to_dict()
+    with pytest.raises(SpecError, match="cannot read user words"):
+        augment(record, {**plain, "segmentation": {"user_words_path": str(tmp_path)}}, seed=1)

@@ -134,6 +134,7 @@ def catalogue(registry: RegistryDep) -> dict[str, Any]:
         "resources": {
             "lexicons": sorted(registry.lexicons()),
             "models": sorted(registry.models()),
+            "words": sorted(registry.word_lists()),
         },
         "augmenters": [
             {"type": t, "schema": s}
