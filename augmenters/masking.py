@@ -16,7 +16,8 @@ from pydantic import Field
 from augmenters.base import Applied, Augmenter, Draft, RateSpec, WordAugmenter, WordLevel
 from augmenters.limits import MAX_TOP_K, BatchSize, Device, MaxLength, Token
 from augmenters.registry import ModelRef
-from augmenters.tokenize import has_letter, match_case
+from augmenters.segment import Segmenter
+from augmenters.tokenize import HAN_CHAR, HAN_WORD, has_letter, match_case
 
 
 class MaskSpec(RateSpec):
@@ -129,6 +130,7 @@ class ContextualAugmenter(Augmenter):
         super().__init__(spec)
         self._protection = spec.protection()
         self._banned: list[int] | None = None
+        self.segmenter: Segmenter | None = None  # the pipeline's, when it adds user words
 
     def augment_batch(self, drafts: Sequence[Draft], rngs: Sequence[random.Random]) -> None:
         from augmenters.resources import masked_lm, torch_device
@@ -148,7 +150,7 @@ class ContextualAugmenter(Augmenter):
                 drafts[j].applied.append(Applied(self.op, len(new)))
 
     def _plan(self, text: str, rng: random.Random) -> tuple[WordLevel, list[int]]:
-        words = WordLevel(text, self._protection, has_letter)
+        words = WordLevel(text, self._protection, has_letter, self.segmenter)
         return words, words.pick(self.spec, rng)
 
     def _fill(
@@ -163,7 +165,13 @@ class ContextualAugmenter(Augmenter):
         if not plans:
             return []
         mask = tokenizer.mask_token
-        texts = [words.text(dict.fromkeys(chosen, mask)) for words, chosen in plans]
+        # a Chinese word gets a mask per character (a Chinese masked LM predicts characters),
+        # so "手机" is refilled by two characters, not squeezed into one
+        widths = [[_width(words.parts[i]) for i in chosen] for words, chosen in plans]
+        texts = [
+            words.text({i: mask * n for i, n in zip(chosen, row, strict=True)})
+            for (words, chosen), row in zip(plans, widths, strict=True)
+        ]
         enc = tokenizer(
             texts,
             return_tensors="pt",
@@ -185,17 +193,36 @@ class ContextualAugmenter(Augmenter):
             probs = torch.softmax(top.values, dim=-1).cpu().tolist()
             ids = top.indices.cpu().tolist()
             new: dict[int, str] = {}
-            for i, p_row, id_row in zip(chosen, probs, ids, strict=False):  # truncated masks stay
+            at = 0
+            for i, n in zip(chosen, widths[row], strict=True):
+                if at + n > len(ids):
+                    break  # masks cut off by truncation: the word stays
                 original = words.parts[i]
-                cands = [
-                    (p, w)
-                    for p, w in zip(p_row, _decode(tokenizer, id_row), strict=True)
-                    if w and w.lower() != original.lower()
-                ][: self.spec.top_k]
-                if cands:
-                    new[i] = match_case(original, _sample(cands, rng))
+                # one draw per mask: a Chinese word's characters each from their own top-k,
+                # Chinese characters only
+                chinese = HAN_WORD.fullmatch(original) is not None
+                pieces = list(original) if chinese else [original]
+                fill = []
+                for k in range(n):
+                    decoded = _decode(tokenizer, ids[at + k])
+                    cands = [
+                        (p, w)
+                        for p, w in zip(probs[at + k], decoded, strict=True)
+                        if w
+                        and w.lower() != pieces[k].lower()
+                        and (not chinese or HAN_CHAR.fullmatch(w) is not None)
+                    ][: self.spec.top_k]
+                    fill.append(_sample(cands, rng) if cands else pieces[k])
+                at += n
+                if "".join(fill) != original:
+                    new[i] = match_case(original, "".join(fill))
             out.append(new)
         return out
+
+
+def _width(word: str) -> int:
+    """Masks for a word: one per character of a Chinese word, one for any other."""
+    return len(word) if HAN_WORD.fullmatch(word) else 1
 
 
 def _sample(cands: list[tuple[float, str]], rng: random.Random) -> str:

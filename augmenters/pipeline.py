@@ -18,6 +18,7 @@ from typing import Any
 
 from augmenters.base import Applied, Augmenter, Draft, WordAugmenter
 from augmenters.errors import RecordError
+from augmenters.masking import ContextualAugmenter
 from augmenters.registry import Registry
 from augmenters.rng import VariantSeeder, stable_digest
 from augmenters.spec import PipelineSpec, parse_spec
@@ -97,7 +98,7 @@ class Pipeline:
         if built.segmentation is not None:
             segmenter = built.segmentation.segmenter()
             for augmenter in _walk(self.root):
-                if isinstance(augmenter, WordAugmenter):
+                if isinstance(augmenter, WordAugmenter | ContextualAugmenter):
                     augmenter.segmenter = segmenter
         self.filters = [f.build() for f in built.filters]
         self._seed_key = self.spec.pipeline_digest()

@@ -272,3 +272,15 @@ def test_a_pipeline_adds_user_words_to_the_segmenter(tmp_path: Path) -> None:
     assert "segmentation" not in parse_spec(plain).to_dict()
     with pytest.raises(SpecError, match="cannot read user words"):
         augment(record, {**plain, "segmentation": {"user_words_path": str(tmp_path)}}, seed=1)
+
+
+def test_contextual_fill_refills_a_chinese_word_character_by_character(tiny_mlm: Path) -> None:
+    """A Chinese masked LM predicts characters: a chosen word gets a mask per character, so
+    the fill keeps its length (the tiny BERT's vocabulary holds this sentence's characters)."""
+    text = "这款手机的电池非常耐用"
+    step = {"type": "contextual", "model": str(tiny_mlm), "p": 1.0, "top_k": 100}
+    spec = {"version": 1, "pipeline": step}
+    variants = augment([{"id": "z", "text": text}], spec, seed=0, n_variants=8)
+    changed = [v.text for v in variants if v.text != text]
+    assert changed and all(len(out) == len(text) for out in changed)
+    assert all(HAN_CHAR.fullmatch(c) for out in changed for c in out)
