@@ -21,12 +21,14 @@ CONTENT = frozenset({"n", "ng", "nl", "v", "vn", "vd", "vg", "a", "ad", "an", "a
 
 
 def _convert(text: str, config: str) -> str:
-    with _lock:
-        converter = _converters.get(config)
-        if converter is None:
-            import opencc
+    converter = _converters.get(config)
+    if converter is None:
+        with _lock:
+            converter = _converters.get(config)
+            if converter is None:
+                import opencc
 
-            converter = _converters[config] = opencc.OpenCC(config)
+                converter = _converters[config] = opencc.OpenCC(config)
     result: str = converter.convert(text)
     return result
 

@@ -51,6 +51,8 @@ class Segmenter:
         words: list[str] = self._instance().cut(cut_as, True)
         if "".join(words) != cut_as:  # never seen; a segmenter must not lose or add characters
             return list(run)
+        if cut_as == run:
+            return words
         out, start = [], 0
         for word in words:
             out.append(run[start : start + len(word)])

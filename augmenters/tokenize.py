@@ -61,7 +61,9 @@ def split(text: str, segmenter: Segmenter | None = None) -> list[str]:
     for run in _HAN_RUN.finditer(text):
         _extend(parts, _LEXICAL.split(text[start : run.start()]))
         words = segmenter.words(run.group())
-        _extend(parts, ["", *(piece for word in words for piece in (word, ""))])
+        pieces = [""] * (2 * len(words) + 1)
+        pieces[1::2] = words
+        _extend(parts, pieces)
         start = run.end()
     _extend(parts, _LEXICAL.split(text[start:]))
     return parts
