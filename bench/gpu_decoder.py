@@ -17,7 +17,6 @@ import argparse
 import gc
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.train_step import timed  # noqa: E402
 from trainer.config import Lora, Regularization  # noqa: E402
 from trainer.generation import Generator  # noqa: E402
 from trainer.lora import apply_lora  # noqa: E402
@@ -147,15 +147,7 @@ def main() -> None:
             step, total, trainable = arm_step(name, shape, batch, labels, device)
             for _ in range(2):
                 step()
-            times = []
-            for _ in range(args.steps):
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                step()
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                times.append(time.perf_counter() - start)
+            times = [timed(step, device) for _ in range(args.steps)]
         except torch.OutOfMemoryError:
             print(f"{name:32s} out of memory")
             continue

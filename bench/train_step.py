@@ -178,14 +178,19 @@ def time_rounds(
         for name, step in steps.items():
             times[name].append([])
             for _ in range(per_round):
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                step()
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                times[name][-1].append(time.perf_counter() - start)
+                times[name][-1].append(timed(step, device))
     return {name: [statistics.median(r) for r in values] for name, values in times.items()}
+
+
+def timed(step: Callable[[], None], device: torch.device) -> float:
+    """Seconds one step takes (a CUDA step is waited for: kernels run asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
 def report(
