@@ -38,8 +38,12 @@ def test_what_the_figures_change() -> None:
     assert rec.preset == "advanced" and rec.config["auxiliary_dataset"] == "news"
     assert rec.config["regularization"]["early_stopping"]["metric"] == "val_macro_f1"
     assert rec.config["max_length"] == 256 and rec.config["augment"]["pipeline"]
+    from augmenters.spec import parse_spec
+
+    steps = parse_spec(rec.config["augment"]).pipeline.steps  # type: ignore[attr-defined]
+    assert {step.type for step in steps} == {"word_swap", "word_delete", "punctuation", "homophone"}
     text = " ".join(rec.reasons)
-    for said in ("imbalanced", "20 validation examples", "tokens", "CJK", "auxiliary"):
+    for said in ("imbalanced", "20 validation examples", "tokens", "Chinese", "auxiliary"):
         assert said in text
     config = rec.train_config("d2")
     assert config.regularization.domain_adversarial.enabled
