@@ -12,7 +12,8 @@ people type, not a rare one; a traditional text gets traditional replacements (O
 from __future__ import annotations
 
 import random
-from functools import cache, lru_cache
+from collections.abc import Callable
+from functools import cache, lru_cache, partial
 from typing import Literal
 
 from pydantic import Field
@@ -85,23 +86,18 @@ class HomophoneAugmenter(CharAugmenter):
     op = "homophone"
     spec: HomophoneSpec
 
-    def __init__(self, spec: HomophoneSpec) -> None:
-        super().__init__(spec)
-        self._traditional = False
-
     def eligible(self, unit: str) -> bool:
         return HAN_WORD.fullmatch(unit) is not None
 
-    def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
+    def editor(self, text: str) -> Callable[[str, random.Random], str | None]:
         from augmenters.chinese import is_traditional
 
-        self._traditional = is_traditional(text)
-        return super().augment(text, rng)
+        return partial(self._edit, traditional_text=is_traditional(text))
 
-    def edit(self, word: str, rng: random.Random) -> str | None:
+    def _edit(self, word: str, rng: random.Random, traditional_text: bool) -> str | None:
         from augmenters.chinese import simplified, traditional
 
-        plain = simplified(word) if self._traditional else word
+        plain = simplified(word) if traditional_text else word
         if len(plain) != len(word):
             return None
         options = _options(plain, self.spec.tone)
@@ -110,6 +106,6 @@ class HomophoneAugmenter(CharAugmenter):
             return None
         i = rng.choice(positions)
         typed = rng.choice(options[i])
-        if self._traditional:
+        if traditional_text:
             typed = traditional(typed)
         return word[:i] + typed + word[i + 1 :]

@@ -8,6 +8,7 @@ touches a protected span (URLs by default, numbers if asked, user regexes).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from functools import cache
 from typing import Literal
 
@@ -106,12 +107,17 @@ class CharAugmenter(WordAugmenter):
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
         words = self.words(text)
+        edit = self.editor(text)
         replaced: dict[int, str] = {}
         for i in words.pick(self.spec, rng):
-            edited = self.edit(words.parts[i], rng)
+            edited = edit(words.parts[i], rng)
             if edited is not None:
                 replaced[i] = edited
         return words.text(replaced), len(replaced)
+
+    def editor(self, text: str) -> Callable[[str, random.Random], str | None]:
+        """How the words of ``text`` are edited (an op may look at the whole text first)."""
+        return self.edit
 
     def edit(self, word: str, rng: random.Random) -> str | None:
         """Return the edited word, or None when this word offers nothing to edit."""

@@ -612,10 +612,12 @@ class Training:
             load_trainable_state(model, self.best_state)
         rows = read_jsonl(self.out / METRICS) if self.rank == 0 else []
         best, final = pick_rows(rows, self.stopper.best_step, restored)
-        temperature, saved, calibration = None, final_metrics(final, "val_"), None
-        if isinstance(self.validation, EvalSet):  # a causal LM ships its evaluated weights
+        saved: dict[str, Any] | None
+        if isinstance(self.validation, EvalSet):
             logits = self.best_logits if restored else self.last_logits
             temperature, saved, calibration = self._calibrated(model, self.validation, logits)
+        else:  # a causal LM: the evaluation row of the weights it ships
+            temperature, saved, calibration = None, final_metrics(final, "val_"), None
         report: dict[str, Any] = {
             "config": self.config.model_dump(mode="json"),
             "task": self.config.task,
