@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.registry,
             s.shard_deadline_s,
             s.max_shard_output_bytes,
+            replica=s.replica_id,
+            lease=s.job_lease_s,
         )
         running = asyncio.create_task(runner.run_forever())  # resumes unfinished jobs
         # the files only: loading WordNet and the tagger is the workers' business
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             running.cancel()
+            await asyncio.gather(running, return_exceptions=True)  # lets go of its job
             executor.shutdown()
             store.close()
             db.dispose()

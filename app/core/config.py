@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,6 +68,18 @@ class Settings(BaseSettings):
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="job worker processes"
     )
+    replica_id: str = Field(
+        default_factory=lambda: default_replica_id(),
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="this server among replicas sharing a database; unique to each",
+    )
+    job_lease_s: float = Field(
+        default=30.0,
+        ge=1.0,
+        description="a replica that has not renewed its claim on a job for this long loses it",
+    )
 
     @field_validator("api_keys")
     @classmethod
@@ -76,6 +90,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'antifit.db').resolve()}"
+
+
+def default_replica_id() -> str:
+    """Host, process and a random tag: unique even for two servers on one host."""
+    host = "".join(c if c.isalnum() or c in "._-" else "-" for c in socket.gethostname())
+    return f"{host[:40] or 'host'}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 @lru_cache

@@ -20,6 +20,13 @@ class Metrics:
             "antifit_job_records", "Input records augmented by jobs", registry=r
         )
         self.job_variants = Counter("antifit_job_variants", "Variants written by jobs", registry=r)
+        self.job_claims = Counter("antifit_job_claims", "Jobs this replica claimed", registry=r)
+        self.job_claims_lost = Counter(
+            "antifit_job_claims_lost", "Jobs another replica took over from this one", registry=r
+        )
+        self.job_lease_renewals = Counter(
+            "antifit_job_lease_renewals", "Job leases this replica renewed", registry=r
+        )
         self.streams = Counter("antifit_streams", "Streams opened", registry=r)
         self.streams_open = Gauge("antifit_streams_open", "Streams being served", registry=r)
         self.stream_batches = Counter("antifit_stream_batches", "Batches streamed", registry=r)

@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import secrets
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def server_secret(configured: str | None, data_dir: Path) -> bytes:
     except FileNotFoundError:
         pass
     fresh = secrets.token_hex(32).encode()
-    tmp = path.with_name(f".secret.{os.getpid()}.tmp")
+    tmp = path.with_name(f".secret.{uuid.uuid4().hex}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(fresh)

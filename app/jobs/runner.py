@@ -1,16 +1,21 @@
-"""Runs augmentation jobs: one job at a time, its shards in parallel on the executor.
+"""Runs augmentation jobs: one job at a time per replica, its shards in parallel on the
+executor.
 
-Progress is persisted per shard, so a server killed mid-job resumes where it stopped on its
-next start: shards recorded as done are skipped, any other shard is (re)computed and its output
-file replaced whole. The result is the same records, no duplicates and no gaps.
+Replicas sharing a database claim jobs with a lease (``JobStore.claim``) and renew it while
+they work; a replica that dies stops renewing, and another one claims the job once the lease
+has run out. Progress is persisted per shard, so whoever resumes a job skips the shards recorded
+as done and (re)computes the others, replacing their output files whole: the same records, no
+duplicates and no gaps. A replica that lost its claim records nothing more (``ClaimLost``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,8 +27,8 @@ from app.jobs.executor import Executor
 from app.jobs.work import ShardResult, ShardTask
 from app.storage.datasets import DatasetStore
 from app.storage.db import JobRow
-from app.storage.jobs import JobStore, UnknownJob
-from app.storage.shards import shard_files, shard_path
+from app.storage.jobs import ClaimLost, JobStore, UnknownJob
+from app.storage.shards import ShardMismatch, sha256_file, shard_files, shard_path
 from augmenters import parse_spec
 from augmenters.registry import Registry
 
@@ -47,7 +52,13 @@ class JobRunner:
         registry: Registry,
         shard_deadline: float = 3600.0,
         shard_output_bytes: int = 1 << 30,
+        replica: str = "local",
+        lease: float = 30.0,
     ) -> None:
+        self.replica = replica
+        self.lease = lease
+        self.claimed: set[str] = set()  # the jobs this replica works on now
+        self.renewals = 0
         self.registry = registry
         self.shard_output_bytes = shard_output_bytes
         self.shard_deadline = shard_deadline
@@ -63,25 +74,42 @@ class JobRunner:
 
     async def run_forever(self) -> None:
         while True:
-            job = await run_in_threadpool(self.jobs.next_active)
+            job = await run_in_threadpool(self.jobs.claim, self.replica, self.lease)
             if job is None:
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=5)
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(5.0, self.lease / 3))
                 except TimeoutError:
                     pass
                 continue
+            self.claimed.add(job.id)
+            self.metrics.job_claims.inc()
             try:
                 await self._run(job)
             except asyncio.CancelledError:
                 raise
+            except ClaimLost:
+                self.executor.abort()  # another replica has the job: its shards are its own
+                log.warning("job %s: lease lost to another replica", job.id)
+                self.metrics.job_claims_lost.inc()
             except Exception as exc:  # noqa: BLE001 -- a failed job must not stop the runner
                 self.executor.abort()  # no shard of a failed job keeps running
                 log.exception("job %s failed", job.id)  # the details, paths included, stay here
-                await run_in_threadpool(
-                    self.jobs.set_state, job.id, "failed", error=public_error(exc)
+                failed = await run_in_threadpool(
+                    functools.partial(
+                        self.jobs.set_state,
+                        job.id,
+                        "failed",
+                        holder=self.replica,
+                        error=public_error(exc),
+                    )
                 )
-                self.metrics.jobs.labels("failed").inc()
+                if failed:
+                    self.metrics.jobs.labels("failed").inc()
+            finally:
+                self.claimed.discard(job.id)
+                # at once, not when the lease runs out: on shutdown another replica takes over
+                await run_in_threadpool(self.jobs.release, job.id, self.replica)
 
     def output_dir(self, job: JobRow) -> Path:
         return self.datasets.directory(job.dataset_id) / "jobs" / job.id
@@ -90,9 +118,10 @@ class JobRunner:
         """Run a job's pending shards until they are done, one fails (its siblings are then
         stopped: the job failed), one runs past the shard deadline (likewise), or the job is
         cancelled (running shards are stopped, not waited for)."""
-        if not await run_in_threadpool(self.jobs.set_state, job.id, "running"):
+        running = functools.partial(self.jobs.set_state, job.id, "running", holder=self.replica)
+        if not await run_in_threadpool(running):
             return  # cancelled meanwhile
-        inputs = shard_files(self.datasets.directory(job.dataset_id))
+        inputs, digests = await run_in_threadpool(self._inputs, job)
         done = await run_in_threadpool(self.jobs.done_shards, job.id)
         pending = [i for i in range(len(inputs)) if i not in done]
         # as many shards in flight as workers: a submitted shard starts at once, so its
@@ -105,6 +134,7 @@ class JobRunner:
                     job_id=job.id,
                     shard=shard,
                     input_path=str(inputs[shard]),
+                    input_sha256=digests[shard] if digests else None,
                     output_path=str(shard_path(self.output_dir(job), shard)),
                     spec=job.spec,
                     seed=job.seed,
@@ -130,7 +160,7 @@ class JobRunner:
                     group.create_task(one(i))
 
         work = asyncio.create_task(shards())
-        watch = asyncio.create_task(self._until_cancelled(job.id))
+        watch = asyncio.create_task(self._watch(job.id))
         try:
             await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # the server is stopping
@@ -141,6 +171,7 @@ class JobRunner:
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
             self.executor.abort()  # running shards stop now, not when they would finish
+            watch.result()  # ClaimLost if the lease was lost rather than the job cancelled
             return
         watch.cancel()
         try:
@@ -149,9 +180,28 @@ class JobRunner:
             raise group.exceptions[0] from None  # the first failure is the job's
         if await self._cancelled(job.id):
             return
-        manifest = await run_in_threadpool(self._manifest, job, inputs)
-        if await run_in_threadpool(self.jobs.set_state, job.id, "succeeded", manifest=manifest):
+        if digests is None:  # a dataset uploaded before digests were recorded
+            digests = await run_in_threadpool(lambda: [sha256_file(p) for p in inputs])
+        manifest = await run_in_threadpool(self._manifest, job, digests)
+        succeeded = functools.partial(
+            self.jobs.set_state, job.id, "succeeded", holder=self.replica, manifest=manifest
+        )
+        if await run_in_threadpool(succeeded):
             self.metrics.jobs.labels("succeeded").inc()
+
+    def _inputs(self, job: JobRow) -> tuple[list[Path], list[str] | None]:
+        """The dataset's input shards, counted against the database (a replica that does not
+        share the data folder must not "succeed" with nothing), and their recorded digests,
+        which each shard's worker checks as it reads its input."""
+        dataset = self.datasets.get(job.dataset_id)
+        inputs = shard_files(self.datasets.directory(job.dataset_id))
+        if len(inputs) != dataset.shard_count:
+            raise ShardMismatch(
+                f"replica {self.replica} finds {len(inputs)} of the dataset's "
+                f"{dataset.shard_count} input shards in its data folder: replicas must share "
+                "ANTIFIT_DATA_DIR"
+            )
+        return inputs, dataset.shard_sha256
 
     async def _cancelled(self, job_id: str) -> bool:
         """Cancelled by a client, or gone with its dataset."""
@@ -160,9 +210,17 @@ class JobRunner:
         except UnknownJob:
             return True
 
-    async def _until_cancelled(self, job_id: str, every: float = 0.5) -> None:
-        # read from the database, so a cancel through any replica stops the job here
+    async def _watch(self, job_id: str, every: float = 0.5) -> None:
+        """Return when the job is cancelled (read from the database, so a cancel through any
+        replica stops it here); renew the lease meanwhile, and raise ClaimLost if it cannot."""
+        renewed = time.monotonic()
         while not await self._cancelled(job_id):
+            if time.monotonic() - renewed >= self.lease / 3:
+                if not await run_in_threadpool(self.jobs.renew, job_id, self.replica, self.lease):
+                    raise ClaimLost(job_id)
+                renewed = time.monotonic()
+                self.renewals += 1
+                self.metrics.job_lease_renewals.inc()
             await asyncio.sleep(every)
 
     async def _record(self, result: ShardResult) -> None:
@@ -174,12 +232,13 @@ class JobRunner:
             result.variants,
             result.dropped,
             result.output_sha256,
+            self.replica,
         )
         self.metrics.job_shards.inc()
         self.metrics.job_records.inc(result.records)
         self.metrics.job_variants.inc(result.variants)
 
-    def _manifest(self, job: JobRow, inputs: list[Path]) -> dict[str, Any]:
+    def _manifest(self, job: JobRow, input_digests: list[str]) -> dict[str, Any]:
         """What produced this version and what it holds: enough to reproduce and verify it."""
         shards = self.jobs.done_shards(job.id)
         dropped: dict[str, int] = {}
@@ -196,7 +255,7 @@ class JobRunner:
             "target": job.target,
             "versions": _versions(),
             "models": _models(job.spec, self.registry),
-            "input": {"shards": len(inputs), "sha256": _combined(_sha256(p) for p in inputs)},
+            "input": {"shards": len(input_digests), "sha256": _combined(input_digests)},
             "output": {
                 "shards": len(shards),
                 "records": sum(r.records for r in shards.values()),
@@ -213,14 +272,6 @@ _SERVER_PATH = re.compile(r"(?<![\w.:/])(?:~|\.{1,2})?/[^\s'\"]+")
 def public_error(exc: BaseException) -> str:
     """What a client may read of a failure: its kind and message, server paths left out."""
     return _SERVER_PATH.sub("<server path>", f"{type(exc).__name__}: {exc}")[:2_000]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _combined(digests: Any) -> str:
@@ -249,7 +300,7 @@ def _models(spec: Any, registry: Registry) -> dict[str, str]:
                     path = registry.named("model", name)
                     config = path / "config.json" if path is not None else None
                     found[name] = (
-                        _sha256(config) if config and config.is_file() else "not registered"
+                        sha256_file(config) if config and config.is_file() else "not registered"
                     )
             if key not in ("model", "models"):
                 found.update(_models(value, registry))

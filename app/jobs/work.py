@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from app.storage.shards import fsync_dir, fsync_file, read_shard
+from app.storage.shards import ShardMismatch, fsync_dir, fsync_file, read_shard
 from augmenters import Pipeline, Record
 from augmenters.registry import Registry
 from augmenters.rng import canonical_json
@@ -47,6 +48,7 @@ class ShardTask:
     n_variants: int
     splits: tuple[str, ...]
     target: str = "text"  # or "response": a generation record's response is rewritten
+    input_sha256: str | None = None  # as recorded at upload; None: not checked (older data)
     resources_dir: str | None = None  # the service's registry: the spec names, never paths
     max_output_bytes: int = 1 << 30  # of variant text per shard
     batch_size: int = 256
@@ -83,7 +85,13 @@ def _pipeline(spec: dict[str, Any], resources_dir: str | None) -> Pipeline:
 
 def augment_shard(task: ShardTask) -> ShardResult:
     pipeline = _pipeline(task.spec, task.resources_dir)
-    stored = [r for r in read_shard(Path(task.input_path)) if r.split in task.splits]
+    data = Path(task.input_path).read_bytes()
+    if task.input_sha256 is not None and hashlib.sha256(data).hexdigest() != task.input_sha256:
+        raise ShardMismatch(
+            f"input shard {task.shard} differs from the one uploaded (its sha256 does not match "
+            "the database): is the data folder shared and intact?"
+        )
+    stored = [r for r in read_shard(pa.py_buffer(data)) if r.split in task.splits]
     originals = {r.id: r for r in stored}
     response = task.target == "response"
     records = [
@@ -115,7 +123,8 @@ def augment_shard(task: ShardTask) -> ShardResult:
     # never parents=True: a dataset deleted meanwhile must not get its folder back
     out.parent.parent.mkdir(exist_ok=True)
     out.parent.mkdir(exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    # unique across hosts sharing the folder; a re-run writes the same bytes under the name
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
     pq.write_table(pa.table(columns, schema=OUTPUT_SCHEMA), tmp)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
     fsync_file(tmp)

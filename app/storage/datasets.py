@@ -67,6 +67,7 @@ class DatasetStore:
                 created_at=datetime.now(UTC),
                 row_count=result.rows,
                 shard_count=result.shards,
+                shard_sha256=result.shard_sha256,
                 summary=result.summary,
                 owner=owner,
             )

@@ -56,6 +56,8 @@ class DatasetRow(Base):
     # rows per split, label counts, text length stats, source format and fields
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
     owner: Mapped[str | None] = mapped_column(String(64), index=True)  # the API key's name
+    # sha256 of each input shard, in order: a replica checks its data folder against them
+    shard_sha256: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class JobRow(Base):
@@ -85,6 +87,9 @@ class JobRow(Base):
     owner: Mapped[str | None] = mapped_column(String(64))
     # what the pipeline rewrites: "text" (a generation record's prompt) or "response"
     target: Mapped[str] = mapped_column(String(16), default="text", server_default="text")
+    # the replica working on the job, while its lease runs (renewed by its heartbeat)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class JobShardRow(Base):
@@ -101,6 +106,7 @@ class JobShardRow(Base):
     dropped: Mapped[dict[str, int]] = mapped_column(JSON)
     output_sha256: Mapped[str] = mapped_column(String(64))
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    replica: Mapped[str | None] = mapped_column(String(64))  # the one that finished it
 
 
 class Database:

@@ -94,6 +94,7 @@ class IngestResult:
     shards: int
     summary: dict[str, Any]
     skipped: list[RowError] = field(default_factory=list)
+    shard_sha256: list[str] = field(default_factory=list)
 
 
 def parse_split_ratios(text: str) -> dict[str, float]:
@@ -454,4 +455,10 @@ def _ingest(
     }
     if generation:
         summary["response_length"] = responses.to_dict()
-    return IngestResult(rows=rows, shards=writer.shards, summary=summary, skipped=errors)
+    return IngestResult(
+        rows=rows,
+        shards=writer.shards,
+        summary=summary,
+        skipped=errors,
+        shard_sha256=writer.digests,
+    )

@@ -5,6 +5,7 @@ Columns: id, text, label (JSON text, so ints stay ints), split, meta (JSON text)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -44,6 +45,10 @@ class StoredRecord:
         }
 
 
+class ShardMismatch(Exception):
+    """An input shard is missing, or differs from the one the database recorded."""
+
+
 def shard_path(directory: Path, index: int) -> Path:
     return directory / f"shard-{index:05d}.parquet"
 
@@ -55,6 +60,7 @@ class ShardWriter:
         self.directory = directory
         self.shard_size = shard_size
         self.shards = 0
+        self.digests: list[str] = []  # sha256 of each shard written, in order
         self._rows: dict[str, list[str]] = {name: [] for name in SCHEMA.names}
 
     def add(self, record: StoredRecord) -> None:
@@ -74,8 +80,17 @@ class ShardWriter:
         path = shard_path(self.directory, self.shards)
         pq.write_table(table, path)
         fsync_file(path)
+        self.digests.append(sha256_file(path))
         self.shards += 1
         self._rows = {name: [] for name in SCHEMA.names}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def fsync_file(path: Path) -> None:
@@ -102,8 +117,10 @@ def _decode(row: dict[str, Any]) -> StoredRecord:
     )
 
 
-def read_shard(path: Path) -> Iterator[StoredRecord]:
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+def read_shard(source: Path | pa.Buffer) -> Iterator[StoredRecord]:
+    """A shard's records, from its file or from its bytes already read."""
+    file = pa.BufferReader(source) if isinstance(source, pa.Buffer) else source
+    for batch in pq.ParquetFile(file).iter_batches(batch_size=4096):
         for row in batch.to_pylist():
             yield _decode(row)
 

@@ -2,6 +2,7 @@ import os
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
@@ -137,6 +138,30 @@ def test_job_errors_keep_server_paths_to_the_log() -> None:
     message = public_error(OSError("cannot open '/srv/antifit/models/x/config.json': denied"))
     assert message == "OSError: cannot open '<server path>': denied"
     assert "https://example.org/a" in public_error(ValueError("see https://example.org/a"))
+
+
+def test_a_replica_without_the_dataset_s_files_fails_the_job_loudly(
+    client: TestClient, settings: Settings
+) -> None:
+    folder = settings.data_dir / "datasets"
+    gone = dataset_of(client, 25)  # three shards: as if this replica had its own data folder
+    for shard in (folder / gone).glob("shard-*.parquet"):
+        shard.unlink()
+    job = wait_for_job(
+        client, client.post(f"/v1/datasets/{gone}/jobs", json={"spec": SPEC}).json()["id"]
+    )
+    assert job["state"] == "failed" and job["variants_written"] == 0
+    assert "finds 0 of the dataset's 3 input shards" in job["error"]
+
+    changed = dataset_of(client, 25)
+    second = folder / changed / "shard-00001.parquet"
+    table = pq.read_table(second)
+    texts = table.column("text").to_pylist()
+    pq.write_table(table.set_column(1, "text", pa.array(["edited", *texts[1:]])), second)
+    job = wait_for_job(
+        client, client.post(f"/v1/datasets/{changed}/jobs", json={"spec": SPEC}).json()["id"]
+    )
+    assert job["state"] == "failed" and "input shard 1 differs" in job["error"]
 
 
 def _stuck(settings: Settings, dataset_id: str) -> None:

@@ -39,8 +39,14 @@ async def readyz(request: Request, store: StoreDep) -> JSONResponse:
         name: "ok" if status.startswith("ok") else "missing"
         for name, status in request.app.state.resources.items()
     }
+    runner = request.app.state.runner
+    replica = {
+        "id": runner.replica,
+        "claimed_jobs": len(runner.claimed),
+        "lease_renewals": runner.renewals,
+    }
     return JSONResponse(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
+        {"status": "ready" if ready else "unavailable", "checks": checks, "replica": replica},
         status_code=200 if ready else 503,
     )
 

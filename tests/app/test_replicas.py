@@ -1,0 +1,126 @@
+"""Two real `antifit serve` replicas on one PostgreSQL database and one data folder: one is
+killed (-9) in the middle of a job, the other finishes it, and the output is the same bytes as a
+job run by one replica alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy
+
+from app.local_server import free_port, start
+from tests.conftest import needs_apertium
+
+SPEC = {"pipeline": {"type": "back_translation", "pivots": [["spa"]]}}
+RECORDS = 300  # 12 shards of 25; each a batch through Apertium, about a second
+
+
+def _body() -> str:
+    text = "the customer said that the battery of this phone lasts for many days, test"
+    return "".join(
+        json.dumps({"id": f"r{i}", "text": f"{text} {i}", "label": i % 2}) + "\n"
+        for i in range(RECORDS)
+    )
+
+
+def _submit(base: str, dataset: str) -> str:
+    r = httpx.post(
+        f"{base}/v1/datasets/{dataset}/jobs", json={"spec": SPEC, "seed": 5, "n_variants": 2}
+    )
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def _wait(base: str, job: str, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (state := httpx.get(f"{base}/v1/jobs/{job}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    return dict(state)
+
+
+@needs_apertium
+def test_a_killed_replica_s_job_is_finished_by_the_other_with_the_same_bytes(
+    pg_url: str, tmp_path: Path
+) -> None:
+    engine = sqlalchemy.create_engine(pg_url)
+    env = {
+        "ANTIFIT_DATABASE_URL": pg_url,
+        "ANTIFIT_SHARD_SIZE": "25",
+        "ANTIFIT_WORKERS": "1",
+        "ANTIFIT_JOB_LEASE_S": "3",
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        port_a, port_b = free_port(), free_port()
+        procs.append(start(tmp_path, port_a, {**env, "ANTIFIT_REPLICA_ID": "replica-a"}))
+        a = f"http://127.0.0.1:{port_a}"
+        dataset = httpx.post(f"{a}/v1/datasets?id_field=id", content=_body(), timeout=30)
+        assert dataset.status_code == 201, dataset.text
+        ds = dataset.json()["id"]
+        alone = _wait(a, _submit(a, ds))  # one replica, the reference
+        assert alone["state"] == "succeeded", alone
+
+        procs.append(start(tmp_path, port_b, {**env, "ANTIFIT_REPLICA_ID": "replica-b"}))
+        b = f"http://127.0.0.1:{port_b}"
+        jobs = [_submit(a, ds), _submit(b, ds)]
+        # each replica claims one; kill a's once it has finished a shard or two
+        deadline = time.monotonic() + 120
+        while True:
+            with engine.connect() as conn:
+                held = dict(
+                    conn.execute(
+                        sqlalchemy.text("SELECT claimed_by, id FROM jobs WHERE state = 'running'")
+                    ).all()
+                )
+                victim = held.get("replica-a")
+                done = (
+                    conn.execute(
+                        sqlalchemy.text("SELECT count(*) FROM job_shards WHERE job_id = :j"),
+                        {"j": victim},
+                    ).scalar_one()
+                    if victim
+                    else 0
+                )
+            if victim and "replica-b" in held and done >= 1:
+                break
+            assert time.monotonic() < deadline, held
+            time.sleep(0.05)
+        assert done < RECORDS // 25, "the job ended before the kill"
+        procs[0].kill()  # no clean shutdown: its lease runs out, nobody releases it
+        procs[0].wait()
+
+        finished = [_wait(b, job) for job in jobs]
+        assert [f["state"] for f in finished] == ["succeeded", "succeeded"], finished
+        reference = alone["manifest"]["output"]
+        for f in finished:
+            assert f["records_done"] == RECORDS and f["variants_written"] == 2 * RECORDS
+            assert f["manifest"]["output"] == reference  # byte for byte: the same sha256
+
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sqlalchemy.text(
+                    "SELECT shard, replica, finished_at FROM job_shards WHERE job_id = :j"
+                ),
+                {"j": victim},
+            ).all()
+        assert sorted(r.shard for r in rows) == list(range(RECORDS // 25))  # each shard once
+        by_a = [r.finished_at for r in rows if r.replica == "replica-a"]
+        by_b = [r.finished_at for r in rows if r.replica == "replica-b"]
+        assert by_a and by_b and len(by_a) + len(by_b) == len(rows)
+        assert max(by_a) < min(by_b)  # never both on the job: b took over after a stopped
+        metrics = httpx.get(f"{b}/metrics").text
+        assert "antifit_job_claims_total 2.0" in metrics
+        ready = httpx.get(f"{b}/readyz").json()
+        assert ready["replica"]["id"] == "replica-b" and ready["replica"]["claimed_jobs"] == 0
+        assert ready["replica"]["lease_renewals"] > 0
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        engine.dispose()
