@@ -23,8 +23,13 @@ def free_port() -> int:
 
 
 def start(
-    data_dir: Path, port: int, env: dict[str, str] | None = None, timeout: float = 60
+    data_dir: Path,
+    port: int,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    probe: str = "/readyz",
 ) -> subprocess.Popen[bytes]:
+    """The server, once ``probe`` answers 200 (``/livez``: serving, ready or not)."""
     environ = {**os.environ, "ANTIFIT_DATA_DIR": str(data_dir), **(env or {})}
     proc = subprocess.Popen(
         [
@@ -43,7 +48,7 @@ def start(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{probe}", timeout=2) as r:
                 if r.status == 200:
                     return proc
         except (urllib.error.URLError, ConnectionError, TimeoutError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ from app.core.guard import Guard
 from app.core.metrics import Metrics
 from app.core.streams import StreamSlots
 from app.core.tokens import Signer, server_secret
-from app.jobs.executor import LocalPool
+from app.jobs.executor import Executor, ExecutorUnavailable, open_executor
 from app.jobs.runner import JobRunner
 from app.storage.datasets import DatasetStore
 from app.storage.db import Database
@@ -25,6 +26,8 @@ from app.storage.jobs import JobStore
 from app.storage.sweep import sweep
 from augmenters.registry import Registry
 from augmenters.resources import check as check_resources
+
+log = logging.getLogger("antifit")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,19 +43,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = job_store = JobStore(db)
         await run_in_threadpool(lambda: sweep(s.data_dir, store.ids(), job_store.ids()))
         app.state.stream_slots = StreamSlots(s.max_streams, s.stream_threads)
-        executor = LocalPool(s.workers)
-        app.state.runner = runner = JobRunner(
-            job_store,
-            store,
-            executor,
-            app.state.metrics,
-            app.state.registry,
-            s.shard_deadline_s,
-            s.max_shard_output_bytes,
-            replica=s.replica_id,
-            lease=s.job_lease_s,
-        )
-        running = asyncio.create_task(runner.run_forever())  # resumes unfinished jobs
+        app.state.replica_id = s.replica_id
+        app.state.runner = None
+        app.state.executor_status = "starting"
+        executor: list[Executor] = []  # once it has started
+
+        async def start_executor() -> None:
+            try:
+                executor.append(await run_in_threadpool(open_executor, s))
+                app.state.executor_status = "ok"
+            except ExecutorUnavailable as exc:  # the API serves; jobs wait for another replica
+                log.error("the %s executor is unavailable: %s", s.executor, exc)
+                app.state.executor_status = "unavailable"
+
+        async def run_jobs() -> None:
+            if not executor:
+                # in the background: a Ray cluster may take a while to answer, or never; the
+                # API serves meanwhile and /readyz says the executor is starting
+                await start_executor()
+                if not executor:
+                    return
+            app.state.runner = runner = JobRunner(
+                job_store,
+                store,
+                executor[0],
+                app.state.metrics,
+                app.state.registry,
+                s.shard_deadline_s,
+                s.max_shard_output_bytes,
+                replica=s.replica_id,
+                lease=s.job_lease_s,
+            )
+            await runner.run_forever()  # resumes unfinished jobs
+
+        if s.executor == "local":  # starts at once: ready when the API is
+            await start_executor()
+        running = asyncio.create_task(run_jobs())
         # the files only: loading WordNet and the tagger is the workers' business
         app.state.resources = await run_in_threadpool(check_resources, False)
         try:
@@ -60,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)  # lets go of its job
-            executor.shutdown()
+            for started in executor:
+                await run_in_threadpool(started.shutdown)
             store.close()
             db.dispose()
 

@@ -176,6 +176,28 @@ class PipelineSpec(BaseModel):
         """Hash of the whole spec (for manifests)."""
         return stable_digest(canonical_json(self.to_dict())).hex()
 
+    def model_refs(self) -> tuple[str, ...]:
+        """The models the spec's steps and filters use (names or paths as written), once each
+        in order: what a worker loads, and what a manifest pins."""
+        found: dict[str, None] = {}
+
+        def walk(node: Any) -> None:
+            if isinstance(node, BaseModel):
+                for name in type(node).model_fields:
+                    value = getattr(node, name)
+                    if name == "model" and isinstance(value, str):
+                        found[value] = None
+                    elif name == "models" and isinstance(value, Mapping):
+                        found.update((v, None) for v in value.values() if isinstance(v, str))
+                    else:
+                        walk(value)
+            elif isinstance(node, tuple | list):
+                for item in node:
+                    walk(item)
+
+        walk(self)
+        return tuple(found)
+
     def pipeline_digest(self) -> str:
         """Hash of the augmentation steps alone: seeds every variant, so adding or changing a
         filter never changes which variants are generated."""

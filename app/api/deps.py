@@ -34,8 +34,9 @@ def get_jobs(request: Request) -> JobStore:
     return jobs
 
 
-def get_runner(request: Request) -> JobRunner:
-    runner: JobRunner = request.app.state.runner
+def get_runner(request: Request) -> JobRunner | None:
+    """None where the configured executor is unavailable (jobs wait for another replica)."""
+    runner: JobRunner | None = request.app.state.runner
     return runner
 
 
@@ -45,7 +46,7 @@ def get_metrics(request: Request) -> Metrics:
 
 
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
-RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+RunnerDep = Annotated[JobRunner | None, Depends(get_runner)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 

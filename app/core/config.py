@@ -7,6 +7,7 @@ import secrets
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,20 @@ class Settings(BaseSettings):
     )
     workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, description="job worker processes"
+    )
+    executor: Literal["local", "ray"] = Field(
+        default="local",
+        description="where job shards run: a local process pool, or a Ray cluster (antifit[ray])",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        max_length=500,
+        description="the Ray cluster to join; default RAY_ADDRESS, else a local one",
+    )
+    ray_num_cpus: float = Field(default=1.0, ge=0, description="CPUs a shard task reserves")
+    ray_num_gpus: float = Field(default=0.0, ge=0, description="GPUs a shard task reserves")
+    ray_max_retries: int = Field(
+        default=3, ge=0, le=100, description="retries of a shard whose Ray worker died"
     )
     replica_id: str = Field(
         default_factory=lambda: default_replica_id(),

@@ -12,10 +12,15 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 from weakref import WeakSet
 
+from app.core.config import Settings
 from app.core.lifeline import exit_with_parent
 from app.jobs.work import ShardResult, ShardTask, augment_shard
 
 TASKS_PER_WORKER = 64  # shards a worker process runs before it is replaced
+
+
+class ExecutorUnavailable(RuntimeError):
+    """The configured executor cannot run here (Ray missing, or its cluster unreachable)."""
 
 
 class Executor(Protocol):
@@ -81,3 +86,18 @@ def _kill(pool: ProcessPoolExecutor) -> None:
             process.kill()
     for process in processes.values():
         process.join(timeout=5)
+
+
+def open_executor(settings: Settings) -> Executor:
+    """The executor the settings ask for; ExecutorUnavailable if it cannot run here."""
+    if settings.executor == "ray":
+        from app.jobs.ray_executor import RayPool  # Ray is optional, and slow to import
+
+        return RayPool(
+            settings.workers,
+            address=settings.ray_address,
+            num_cpus=settings.ray_num_cpus,
+            num_gpus=settings.ray_num_gpus,
+            max_retries=settings.ray_max_retries,
+        )
+    return LocalPool(settings.workers)

@@ -29,7 +29,7 @@ from app.storage.datasets import DatasetStore
 from app.storage.db import JobRow
 from app.storage.jobs import ClaimLost, JobStore, UnknownJob
 from app.storage.shards import ShardMismatch, sha256_file, shard_files, shard_path
-from augmenters import parse_spec
+from augmenters import PipelineSpec, parse_spec
 from augmenters.registry import Registry
 
 log = logging.getLogger("antifit.jobs")
@@ -254,7 +254,7 @@ class JobRunner:
             "splits": job.splits,
             "target": job.target,
             "versions": _versions(),
-            "models": _models(job.spec, self.registry),
+            "models": _models(spec, self.registry),
             "input": {"shards": len(input_digests), "sha256": _combined(input_digests)},
             "output": {
                 "shards": len(shards),
@@ -288,23 +288,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _models(spec: Any, registry: Registry) -> dict[str, str]:
+def _models(spec: PipelineSpec, registry: Registry) -> dict[str, str]:
     """The models a spec names, each with the hash of its config.json (by name: no server
     path reaches a client)."""
     found: dict[str, str] = {}
-    if isinstance(spec, dict):
-        for key, value in spec.items():
-            names = [value] if key == "model" else list(value.values()) if key == "models" else []
-            for name in names:
-                if isinstance(name, str):
-                    path = registry.named("model", name)
-                    config = path / "config.json" if path is not None else None
-                    found[name] = (
-                        sha256_file(config) if config and config.is_file() else "not registered"
-                    )
-            if key not in ("model", "models"):
-                found.update(_models(value, registry))
-    elif isinstance(spec, list):
-        for item in spec:
-            found.update(_models(item, registry))
+    for name in spec.model_refs():
+        path = registry.named("model", name)
+        config = path / "config.json" if path is not None else None
+        found[name] = sha256_file(config) if config and config.is_file() else "not registered"
     return found

@@ -23,7 +23,8 @@ async def livez() -> dict[str, str]:  # on the event loop itself: it answers whe
 
 @router.get("/readyz")
 async def readyz(request: Request, store: StoreDep) -> JSONResponse:
-    """Ready when the database answers and the data directory is writable; the offline
+    """Ready when the database answers, the data directory is writable and the executor
+    runs; the offline
     resources (their files, looked for at start-up) are reported, not required. Anyone may
     ask: the answer says ok or failed/missing, and the reasons (hosts, paths) go to the log."""
     checks: dict[str, Any] = {}
@@ -34,6 +35,9 @@ async def readyz(request: Request, store: StoreDep) -> JSONResponse:
         except Exception:  # noqa: BLE001 -- any failure means not ready
             log.exception("readiness check %s failed", name)
             checks[name] = "failed"
+    # starting (joining a Ray cluster), or unavailable (Ray missing, say): the API serves,
+    # but this replica runs no job
+    checks["executor"] = request.app.state.executor_status
     ready = all(v == "ok" for v in checks.values())
     checks["resources"] = {
         name: "ok" if status.startswith("ok") else "missing"
@@ -41,9 +45,9 @@ async def readyz(request: Request, store: StoreDep) -> JSONResponse:
     }
     runner = request.app.state.runner
     replica = {
-        "id": runner.replica,
-        "claimed_jobs": len(runner.claimed),
-        "lease_renewals": runner.renewals,
+        "id": request.app.state.replica_id,
+        "claimed_jobs": len(runner.claimed) if runner else 0,
+        "lease_renewals": runner.renewals if runner else 0,
     }
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks, "replica": replica},

@@ -164,7 +164,8 @@ async def start_job(
             title="Idempotency key reused",
         ) from exc
     if created:
-        runner.wake()
+        if runner is not None:
+            runner.wake()
     response.headers["Location"] = f"/v1/jobs/{row.id}"
     return Job.of(row)
 
@@ -197,7 +198,8 @@ def cancel_job(
             f"job {job_id} is {row.state}; only queued or running jobs can be cancelled",
         )
     metrics.jobs.labels("cancelled").inc()
-    runner.wake()
+    if runner is not None:
+        runner.wake()
     return Job.of(jobs.get(job_id))
 
 
@@ -215,5 +217,6 @@ def retry_job(job_id: JobId, jobs: JobsDep, runner: RunnerDep, principal: Princi
             "Job cannot be retried",
             f"job {job_id} is {row.state}; only failed or cancelled jobs can be retried",
         )
-    runner.wake()
+    if runner is not None:
+        runner.wake()
     return Job.of(jobs.get(job_id))
