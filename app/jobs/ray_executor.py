@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 from concurrent.futures import Future
 from typing import Any
 
@@ -67,7 +68,7 @@ class RayPool:
                     object_store_memory=256 * 1024 * 1024,  # shard tasks pass paths, not data
                 )
             try:
-                ray.init(**options)
+                _init_from_a_lasting_thread(ray, options)
             except Exception as exc:  # noqa: BLE001 -- any failure to connect: not available
                 raise ExecutorUnavailable(f"cannot start or reach a Ray cluster: {exc}") from exc
         self.workers = workers
@@ -117,3 +118,23 @@ class RayPool:
             self._ray.wait(list(self._running), num_returns=len(self._running), timeout=grace)
         self.abort()
         self._ray.shutdown()  # this process's connection; an external cluster keeps running
+
+
+def _init_from_a_lasting_thread(ray: Any, options: dict[str, Any]) -> None:
+    """``ray.init`` from a thread that lives as long as the process. The processes of a local
+    cluster (GCS, raylet) are started with PR_SET_PDEATHSIG, which fires when the *thread* that
+    started them ends: started from a pool thread (``run_in_threadpool``), they are killed
+    when that thread is retired for being idle."""
+    started: Future[None] = Future()
+
+    def keep() -> None:
+        try:
+            ray.init(**options)
+        except BaseException as exc:  # noqa: BLE001 -- handed to the caller
+            started.set_exception(exc)
+            return
+        started.set_result(None)
+        threading.Event().wait()  # for good: a daemon thread, gone with the process
+
+    threading.Thread(target=keep, name="ray-init", daemon=True).start()
+    started.result()
