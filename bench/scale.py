@@ -1,0 +1,191 @@
+"""Scale-out costs on this machine, against the real server (uvicorn on loopback):
+
+    .venv/bin/python bench/scale.py [--noise-records 200000] [--apertium-records 3000]
+
+1. Executor overhead: records/s of a noise job and of an Apertium back-translation job on the
+   local process pool and on Ray (a local Ray cluster with as many CPUs as the pool has
+   workers), the same server settings otherwise; the ratio Ray / local. Each job is run twice
+   on the same server and the second run is timed (the first loads the pipelines).
+2. Replicas: a set of jobs over one dataset on PostgreSQL, finished by one replica and by two
+   (one worker each): wall time and the ratio.
+3. Per-shard costs measured along the way (seconds per shard, bytes in and out, database rows
+   written per shard), from which docs/benchmarks.md works out on paper what 10M and 100M
+   records need.
+
+Needs PostgreSQL on 127.0.0.1:5432 for part 2 (skipped if absent) and Apertium for part 1's
+second job. Medians of ``--repeats`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.local_server import running  # noqa: E402
+from bench.service import NOISE, jsonl  # noqa: E402
+
+APERTIUM = {"pipeline": {"type": "back_translation", "pivots": [["spa"]]}}
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def upload(base: str, n: int) -> str:
+    r = httpx.post(
+        f"{base}/v1/datasets?id_field=id",
+        content=jsonl(n),
+        headers={"content-type": "application/x-ndjson"},
+        timeout=600,
+    )
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
+def submit(base: str, dataset: str, spec: dict[str, Any], seed: int) -> str:
+    r = httpx.post(f"{base}/v1/datasets/{dataset}/jobs", json={"spec": spec, "seed": seed})
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
+def wait(base: str, jobs: list[str]) -> list[dict[str, Any]]:
+    done = []
+    for job in jobs:
+        while (state := httpx.get(f"{base}/v1/jobs/{job}").json())["state"] in (
+            "queued",
+            "running",
+        ):
+            time.sleep(0.05)
+        if state["state"] != "succeeded":
+            raise RuntimeError(f"job {job}: {state['state']} {state.get('error')}")
+        done.append(state)
+    return done
+
+
+def timed_job(base: str, dataset: str, spec: dict[str, Any], seed: int) -> tuple[float, Any]:
+    start = time.perf_counter()
+    (state,) = wait(base, [submit(base, dataset, spec, seed)])
+    return time.perf_counter() - start, state
+
+
+def executors(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    print(f"\n1. executor overhead ({args.workers} workers / Ray CPUs)")
+    cases = [("noise", NOISE, args.noise_records), ("apertium", APERTIUM, args.apertium_records)]
+    rates: dict[str, dict[str, list[float]]] = {name: {} for name, _, _ in cases}
+    shard_seconds: dict[str, float] = {}
+    for executor in ("local", "ray"):
+        env = {
+            "ANTIFIT_EXECUTOR": executor,
+            "ANTIFIT_WORKERS": str(args.workers),
+            "ANTIFIT_SHARD_SIZE": str(args.shard_size),
+            "RAY_ADDRESS": "",
+        }
+        with tempfile.TemporaryDirectory() as tmp, running(Path(tmp), env) as (base, _):
+            for name, spec, n in cases:
+                dataset = upload(base, n)
+                timed_job(base, dataset, spec, seed=0)  # loads the pipelines in the workers
+                for r in range(args.repeats):
+                    seconds, state = timed_job(base, dataset, spec, seed=r + 1)
+                    rates[name].setdefault(executor, []).append(n / seconds)
+                    if executor == "local":
+                        shards = state["manifest"]["output"]["shards"]
+                        shard_seconds[name] = seconds * args.workers / shards
+    out: dict[str, dict[str, float]] = {}
+    print(f"{'job':<10}{'records':>9}{'local rec/s':>14}{'ray rec/s':>12}{'ray/local':>11}")
+    for name, _, n in cases:
+        local = statistics.median(rates[name]["local"])
+        ray = statistics.median(rates[name]["ray"])
+        out[name] = {"local": local, "ray": ray, "shard_seconds": shard_seconds[name]}
+        print(f"{name:<10}{n:>9}{local:>14.0f}{ray:>12.0f}{ray / local:>10.2f}x")
+    for name in out:
+        print(
+            f"  {name}: {out[name]['shard_seconds']:.2f} s of one worker per shard of "
+            f"{args.shard_size} records"
+        )
+    return out
+
+
+@contextmanager
+def pg_database() -> Iterator[str | None]:
+    try:
+        import sqlalchemy
+
+        admin = sqlalchemy.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        name = f"antifit_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 -- no server: part 2 is skipped
+        print(f"  (no PostgreSQL on 127.0.0.1:5432: {exc.__class__.__name__}; skipped)")
+        yield None
+        return
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def replicas(args: argparse.Namespace) -> None:
+    print(f"\n2. replicas on PostgreSQL: {args.jobs} noise jobs, {args.replica_records} records")
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    for count in (1, 2):
+        for r in range(args.repeats):
+            with pg_database() as url:
+                if url is None:
+                    return
+                env = {
+                    "ANTIFIT_DATABASE_URL": url,
+                    "ANTIFIT_WORKERS": "1",
+                    "ANTIFIT_SHARD_SIZE": str(args.shard_size),
+                }
+                with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+                    bases = [
+                        stack.enter_context(
+                            running(Path(tmp), {**env, "ANTIFIT_REPLICA_ID": f"replica-{i}"})
+                        )[0]
+                        for i in range(count)
+                    ]
+                    dataset = upload(bases[0], args.replica_records)
+                    wait(bases[0], [submit(bases[0], dataset, NOISE, seed=99)])  # warm
+                    start = time.perf_counter()
+                    jobs = [
+                        submit(bases[i % count], dataset, NOISE, seed=r * 100 + i)
+                        for i in range(args.jobs)
+                    ]
+                    wait(bases[0], jobs)
+                    walls[count].append(time.perf_counter() - start)
+    one, two = statistics.median(walls[1]), statistics.median(walls[2])
+    print(f"one replica  {one:7.1f} s")
+    print(f"two replicas {two:7.1f} s   speed-up {one / two:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--noise-records", type=int, default=200_000)
+    parser.add_argument("--apertium-records", type=int, default=3_000)
+    parser.add_argument("--replica-records", type=int, default=100_000)
+    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shard-size", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["executors", "replicas"])
+    args = parser.parse_args()
+    if "executors" not in args.skip:
+        executors(args)
+    if "replicas" not in args.skip:
+        replicas(args)
+
+
+if __name__ == "__main__":
+    main()
