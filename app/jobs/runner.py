@@ -28,7 +28,13 @@ from app.jobs.work import ShardResult, ShardTask
 from app.storage.datasets import DatasetStore
 from app.storage.db import JobRow
 from app.storage.jobs import ClaimLost, JobStore, UnknownJob
-from app.storage.shards import ShardMismatch, sha256_file, shard_files, shard_path
+from app.storage.shards import (
+    ShardMismatch,
+    job_output_dir,
+    sha256_file,
+    shard_files,
+    shard_path,
+)
 from augmenters import PipelineSpec, parse_spec
 from augmenters.registry import Registry
 
@@ -112,7 +118,7 @@ class JobRunner:
                 await run_in_threadpool(self.jobs.release, job.id, self.replica)
 
     def output_dir(self, job: JobRow) -> Path:
-        return self.datasets.directory(job.dataset_id) / "jobs" / job.id
+        return job_output_dir(self.datasets.directory(job.dataset_id), job.id)
 
     async def _run(self, job: JobRow) -> None:
         """Run a job's pending shards until they are done, one fails (its siblings are then

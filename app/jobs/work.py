@@ -10,31 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from app.storage.shards import ShardMismatch, fsync_dir, fsync_file, read_shard
+from app.storage.shards import VARIANT_SCHEMA, ShardMismatch, read_shard, write_variants
 from augmenters import Pipeline, Record
 from augmenters.registry import Registry
 from augmenters.rng import canonical_json
-
-OUTPUT_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("variant", pa.int32()),
-        ("text", pa.string()),
-        ("label", pa.string()),
-        ("split", pa.string()),
-        ("ops", pa.string()),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -98,7 +84,7 @@ def augment_shard(task: ShardTask) -> ShardResult:
         Record(r.id, r.label["response"], r.label) if response else Record(r.id, r.text, r.label)
         for r in stored
     ]
-    columns: dict[str, list[Any]] = {name: [] for name in OUTPUT_SCHEMA.names}
+    columns: dict[str, list[Any]] = {name: [] for name in VARIANT_SCHEMA.names}
     size = 0
     for v in pipeline.augment(records, task.seed, task.n_variants, task.batch_size):
         size += len(v.text.encode())
@@ -123,13 +109,7 @@ def augment_shard(task: ShardTask) -> ShardResult:
     # never parents=True: a dataset deleted meanwhile must not get its folder back
     out.parent.parent.mkdir(exist_ok=True)
     out.parent.mkdir(exist_ok=True)
-    # unique across hosts sharing the folder; a re-run writes the same bytes under the name
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(pa.table(columns, schema=OUTPUT_SCHEMA), tmp)
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    fsync_file(tmp)
-    os.replace(tmp, out)
-    fsync_dir(out.parent)
+    digest = write_variants(out, columns)
     return ShardResult(
         task.job_id, task.shard, len(records), len(columns["id"]), dict(pipeline.dropped), digest
     )

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.storage.idset import IdSet
-from app.storage.shards import ShardWriter, StoredRecord
+from app.storage.shards import SPLITS, ShardWriter, StoredRecord
 from augmenters.rng import stable_digest
 
-SPLITS = ("train", "validation", "test")
 Format = Literal["jsonl", "csv", "parquet"]
 Task = Literal["classification", "generation"]
 ROLES = ("system", "user", "assistant")

@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -45,12 +46,46 @@ class StoredRecord:
         }
 
 
+Split = Literal["train", "validation", "test"]
+SPLITS: tuple[Split, ...] = get_args(Split)
+
+# a job's variants, one output shard per input shard
+VARIANT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("variant", pa.int32()),
+        ("text", pa.string()),
+        ("label", pa.string()),
+        ("split", pa.string()),
+        ("ops", pa.string()),
+    ]
+)
+
+
 class ShardMismatch(Exception):
     """An input shard is missing, or differs from the one the database recorded."""
 
 
 def shard_path(directory: Path, index: int) -> Path:
     return directory / f"shard-{index:05d}.parquet"
+
+
+def job_output_dir(dataset_dir: Path, job_id: str) -> Path:
+    """Where a job writes its variant shards (read back by the stream)."""
+    return dataset_dir / "jobs" / job_id
+
+
+def write_variants(path: Path, columns: dict[str, list[Any]]) -> str:
+    """Write a job's output shard whole: a temp file with a name unique across hosts sharing
+    the folder, then a rename, so a re-run replaces it (with the same bytes) and a reader never
+    sees half of it. The shard's sha256."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(pa.table(columns, schema=VARIANT_SCHEMA), tmp)
+    digest = sha256_file(tmp)
+    fsync_file(tmp)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return digest
 
 
 class ShardWriter:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.core.tokens import Signer
-from app.storage.shards import shard_files, shard_path
+from app.storage.shards import job_output_dir, shard_files, shard_path
 from augmenters.rng import stable_digest
 
 TOKEN_VERSION = 1
@@ -99,7 +99,7 @@ def shard_items(
         refs += [(len(sources), i) for i, split in enumerate(splits) if split == params.split]
         sources.append(table.append_column("variant", pa.nulls(len(table), pa.int32())))
     if params.job_id is not None and params.variants != 0:
-        path = shard_path(dataset_dir / "jobs" / params.job_id, shard)
+        path = shard_path(job_output_dir(dataset_dir, params.job_id), shard)
         table = _table(path, ["id", "text", "label", "split", "variant"])
         splits = table.column("split").to_pylist()
         variants = table.column("variant").to_pylist()

@@ -177,3 +177,26 @@ def test_pipeline_digest_ignores_filters_but_spec_digest_does_not() -> None:
     assert a.pipeline_digest() == b.pipeline_digest()
     assert a.digest() != b.digest()
     assert isinstance(a, PipelineSpec)
+
+
+def test_model_refs_name_every_model_a_spec_uses_once_in_order() -> None:
+    spec = parse_spec(
+        {
+            "pipeline": {
+                "type": "sequence",
+                "steps": [
+                    {"type": "contextual", "model": "minilm"},
+                    {"type": "keyboard"},
+                    {
+                        "type": "back_translation",
+                        "engine": "marian",
+                        "models": {"eng-spa": "opus-en-es", "spa-eng": "opus-es-en"},
+                    },
+                    {"type": "contextual", "model": "minilm", "p": 0.2},
+                ],
+            },
+            "filters": [{"type": "similarity", "model": "encoder"}],
+        }
+    )
+    assert spec.model_refs() == ("minilm", "opus-en-es", "opus-es-en", "encoder")
+    assert parse_spec({"pipeline": {"type": "keyboard"}}).model_refs() == ()

@@ -18,10 +18,9 @@ from app.core.tokens import MAX_TOKEN_CHARS
 from app.storage.datasets import BadPageToken, DatasetStore, UnknownDataset
 from app.storage.db import DatasetRow
 from app.storage.ingest import UploadOptions, UploadRejected, parse_split_ratios
+from app.storage.shards import Split
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=problems(*V1))
-
-Split = Literal["train", "validation", "test"]
 
 
 class Dataset(BaseModel):

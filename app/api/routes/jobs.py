@@ -25,11 +25,10 @@ from app.api.specs import request_spec
 from app.core.problems import Problem, invalid
 from app.storage.db import JobRow
 from app.storage.jobs import ACTIVE, IdempotencyConflict
+from app.storage.shards import Split
 from augmenters.rng import canonical_json, stable_digest
 
 router = APIRouter(prefix="/v1", tags=["jobs"], responses=problems(*V1))
-
-Split = Literal["train", "validation", "test"]
 
 
 class JobRequest(BaseModel):

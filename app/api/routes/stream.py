@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -27,6 +27,7 @@ from app.core.metrics import Metrics
 from app.core.problems import Problem, invalid, not_found
 from app.core.streams import Slot, StreamSlots, WriteTimeoutStreamingResponse
 from app.core.tokens import MAX_TOKEN_CHARS, Signer
+from app.storage.shards import Split
 from app.storage.stream import BadToken, StreamParams, decode_token, encode_token, rank_items
 
 router = APIRouter(prefix="/v1/datasets", tags=["stream"], responses=problems(*V1))
@@ -45,7 +46,7 @@ async def stream(
     metrics: MetricsDep,
     principal: PrincipalDep,
     settings: SettingsDep,
-    split: Literal["train", "validation", "test"] = "train",
+    split: Split = "train",
     job: Annotated[
         str | None,
         Query(max_length=64, description="augmented version (a succeeded job)"),
