@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(s.sqlalchemy_url())
+        await run_in_threadpool(db.wait_until_up, s.database_wait_s)
         await run_in_threadpool(db.migrate)
         signer = Signer(await run_in_threadpool(server_secret, s.secret, s.data_dir))
         app.state.store = store = DatasetStore(db, s.data_dir, s.shard_size, signer)

@@ -155,8 +155,12 @@ def gather(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
         data = tomllib.loads(text) if args.config.suffix == ".toml" else json.loads(text)
     fields = set(TrainConfig.model_fields)
     for key, text in environ.items():
-        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in fields:
-            data[key[len(ENV_PREFIX) :].lower()] = _value(text)
+        # an empty variable is an unset one: compose passes ${X:-} as ""
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in fields and text:
+            field = key[len(ENV_PREFIX) :].lower()
+            # a text field keeps its text: an id of digits is not a number
+            textual = TrainConfig.model_fields[field].annotation in (str, str | None)
+            data[field] = text if textual else _value(text)
     for name in FLAGS:
         if getattr(args, name) is not None:
             data[name] = getattr(args, name)

@@ -16,11 +16,17 @@ from app.core.keys import ApiKey, check_unique
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ANTIFIT_", extra="ignore")
+    # an empty variable is an unset one: compose passes ${X:-} as ""
+    model_config = SettingsConfigDict(env_prefix="ANTIFIT_", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Field(default=Path("data"), description="record shards and the SQLite file")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite file in data_dir"
+    )
+    database_wait_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="at start-up, how long to wait for the database to accept connections",
     )
     resources_dir: Path | None = Field(
         default=None,

@@ -3,6 +3,8 @@ The schema is managed by Alembic migrations (``app/storage/migrations``), applie
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,9 +23,11 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger("antifit.db")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -119,6 +123,20 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def wait_until_up(self, timeout: float, every: float = 1.0) -> None:
+        """Return once the database accepts connections (a PostgreSQL container starting next
+        to the API, say); raise its last error after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.ping()
+                return
+            except OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("database not up yet (%s); retrying", exc.orig.__class__.__name__)
+                time.sleep(every)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""

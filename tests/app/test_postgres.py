@@ -1,7 +1,9 @@
 """The same metadata flow against the real PostgreSQL server (see the pg_url fixture)."""
 
+import time
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
@@ -49,3 +51,36 @@ def test_upload_list_delete_on_postgresql(pg_url: str, tmp_path: Path) -> None:
         assert c.get(f"/v1/jobs/{job['id']}").status_code == 404
         assert c.get("/readyz").json()["checks"]["database"] == "ok"
     Database(pg_url).migrate()  # migrations are idempotent on a migrated database
+
+
+def test_the_api_waits_for_a_database_that_is_not_up_yet(pg_url: str, tmp_path: Path) -> None:
+    import threading
+
+    import sqlalchemy
+
+    from tests.app.conftest import PG_ADMIN_URL
+
+    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    late = pg_url + "_late"  # a database that appears two seconds after the API starts
+    name = late.rsplit("/", 1)[1]
+
+    def create_later() -> None:
+        time.sleep(2)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+    creator = threading.Thread(target=create_later)
+    creator.start()
+    try:
+        settings = Settings(data_dir=tmp_path, database_url=late, database_wait_s=30)
+        with TestClient(create_app(settings)) as c:
+            assert c.get("/readyz").json()["checks"]["database"] == "ok"
+    finally:
+        creator.join()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+    failing = Settings(data_dir=tmp_path, database_url=late, database_wait_s=1)
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        with TestClient(create_app(failing)):
+            pass
