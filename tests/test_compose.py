@@ -5,7 +5,6 @@ scripts/compose_check.sh (README), not part of every test run."""
 
 from __future__ import annotations
 
-import argparse
 import re
 import shlex
 from pathlib import Path
@@ -160,8 +159,18 @@ def test_profile_services_refuse_to_start_when_the_api_is_not_set_to_use_them() 
                 assert run.returncode == 2 and ".env" in run.stderr, (name, run.stderr)
 
 
-def test_every_service_names_an_image_and_the_api_builds_it() -> None:
+def test_the_api_builds_the_image_every_antifit_service_runs_with_its_volumes() -> None:
+    with (ROOT / "docker-compose.yml").open() as f:
+        volumes = set(yaml.safe_load(f)["volumes"])
     all_services = services({"ANTIFIT_API_KEYS": KEYS})
-    assert all("image" in s for s in all_services.values())
-    assert all_services["api"]["build"]["args"]["TORCH"].endswith("+cpu")
-    assert isinstance(argparse.Namespace, type)
+    api = all_services["api"]
+    assert api["build"]["context"] == "." and api["build"]["args"]["TORCH"].endswith("+cpu")
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+    for name, service in all_services.items():
+        assert "image" in service, name
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            assert source in volumes or (ROOT / source).exists() or source.startswith("/"), volume
+    worker = all_services["worker"]
+    assert worker["depends_on"] == {"api": {"condition": "service_healthy"}}
+    assert worker["restart"] == "on-failure:3"  # a configuration error is not retried for ever
