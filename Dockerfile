@@ -10,8 +10,10 @@ FROM python:3.11-slim-bookworm
 ARG TORCH=torch==2.13.0+cpu
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG EXTRAS=ray
-# where pip may also look for wheels at build time (a local wheelhouse, say); empty: nowhere
+# where pip may also look for wheels at build time (a local wheelhouse, say, and its host if
+# it is served over plain HTTP); empty: nowhere
 ARG PIP_FIND_LINKS=
+ARG PIP_TRUSTED_HOST=
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -27,7 +29,8 @@ RUN useradd --create-home --uid 1000 antifit \
 #    sources does not reinstall them
 COPY pyproject.toml README.md ./
 COPY scripts/setup.sh scripts/
-RUN ANTIFIT_TORCH="$TORCH" ANTIFIT_TORCH_INDEX_URL="$TORCH_INDEX_URL" PIP_FIND_LINKS="$PIP_FIND_LINKS" \
+RUN ANTIFIT_TORCH="$TORCH" ANTIFIT_TORCH_INDEX_URL="$TORCH_INDEX_URL" \
+        PIP_FIND_LINKS="$PIP_FIND_LINKS" PIP_TRUSTED_HOST="$PIP_TRUSTED_HOST" \
         scripts/setup.sh --venv /opt/venv --extras "$EXTRAS" --deps-only \
     && rm -rf /var/lib/apt/lists/* /root/.cache
 
@@ -38,7 +41,7 @@ COPY app ./app
 COPY trainer ./trainer
 COPY scripts ./scripts
 COPY examples ./examples
-RUN PIP_FIND_LINKS="$PIP_FIND_LINKS" scripts/setup.sh --venv /opt/venv --extras "$EXTRAS" \
+RUN PIP_FIND_LINKS="$PIP_FIND_LINKS" PIP_TRUSTED_HOST="$PIP_TRUSTED_HOST" scripts/setup.sh --venv /opt/venv --extras "$EXTRAS" \
     && rm -rf /var/lib/apt/lists/* /root/.cache \
     && chown -R antifit /var/cache/antifit /data /runs
 

@@ -85,7 +85,10 @@ CMD ["postgres"]'
 fi
 
 # --- .env and the image ----------------------------------------------------------------------
-gateway=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}')
+# the host as the build's containers reach it: the default bridge's address
+gateway=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+[ -n "$gateway" ] || gateway=$(ip -4 -o addr show docker0 | awk '{print $4}' | cut -d/ -f1)
+[ -n "$gateway" ] || die "cannot find the docker bridge's address"
 {
   echo "ANTIFIT_PORT=18000"
   echo "ANTIFIT_LB_PORT=18080"
@@ -96,8 +99,8 @@ if [ -n "$wheelhouse" ]; then
   port=18765
   (cd "$wheelhouse" && exec python3 -m http.server "$port" --bind "$gateway" >/dev/null 2>&1) &
   server_pid=$!
-  printf 'ANTIFIT_PIP_FIND_LINKS=http://%s:%s/\nANTIFIT_TORCH_INDEX_URL=https://pypi.org/simple\n' \
-    "$gateway" "$port" >> "$work/base.env"
+  printf 'ANTIFIT_PIP_FIND_LINKS=http://%s:%s/\nANTIFIT_PIP_TRUSTED_HOST=%s\nANTIFIT_TORCH_INDEX_URL=https://pypi.org/simple\n' \
+    "$gateway" "$port" "$gateway" >> "$work/base.env"
 fi
 cp "$work/base.env" "$work/.env"
 echo "ANTIFIT_API_KEYS=[]" >> "$work/.env"
