@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         max_length=500,
         description="the Ray cluster to join; default RAY_ADDRESS, else a local one",
     )
+    ray_connect_s: float = Field(
+        default=120.0, ge=0, description="how long to keep trying to reach the Ray cluster"
+    )
     ray_num_cpus: float = Field(default=1.0, ge=0, description="CPUs a shard task reserves")
     ray_num_gpus: float = Field(default=0.0, ge=0, description="GPUs a shard task reserves")
     ray_max_retries: int = Field(

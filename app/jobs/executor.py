@@ -99,5 +99,6 @@ def open_executor(settings: Settings) -> Executor:
             num_cpus=settings.ray_num_cpus,
             num_gpus=settings.ray_num_gpus,
             max_retries=settings.ray_max_retries,
+            connect_timeout=settings.ray_connect_s,
         )
     return LocalPool(settings.workers)

@@ -19,6 +19,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
@@ -45,6 +46,7 @@ class RayPool:
         num_cpus: float = 1.0,
         num_gpus: float = 0.0,
         max_retries: int = 3,
+        connect_timeout: float = 120.0,
     ) -> None:
         try:
             import ray
@@ -67,10 +69,19 @@ class RayPool:
                     include_dashboard=False,
                     object_store_memory=256 * 1024 * 1024,  # shard tasks pass paths, not data
                 )
-            try:
-                _init_from_a_lasting_thread(ray, options)
-            except Exception as exc:  # noqa: BLE001 -- any failure to connect: not available
-                raise ExecutorUnavailable(f"cannot start or reach a Ray cluster: {exc}") from exc
+            # a cluster starting next to the API (compose) answers after a while
+            deadline = time.monotonic() + connect_timeout
+            while True:
+                try:
+                    _init_from_a_lasting_thread(ray, options)
+                    break
+                except Exception as exc:  # noqa: BLE001 -- any failure to connect
+                    if time.monotonic() >= deadline:
+                        raise ExecutorUnavailable(
+                            f"cannot start or reach a Ray cluster: {exc}"
+                        ) from exc
+                    log.warning("Ray cluster not reachable yet (%s); retrying", exc)
+                    time.sleep(2.0)
         self.workers = workers
         self._task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries)(
             augment_shard
