@@ -121,7 +121,7 @@ env_for() {  # PROFILE -> .env
     postgres|replicas)
       echo "ANTIFIT_DATABASE_URL=postgresql+psycopg://antifit:antifit@postgres:5432/antifit" >> "$work/.env" ;;
     ray)
-      printf 'ANTIFIT_EXECUTOR=ray\nRAY_ADDRESS=ray-head:6379\nRAY_AUTH_TOKEN=%s\n' \
+      printf 'ANTIFIT_EXECUTOR=ray\nRAY_ADDRESS=ray://ray-head:10001\nRAY_AUTH_TOKEN=%s\n' \
         "$(python3 -c 'import secrets; print(secrets.token_hex(32))')" >> "$work/.env" ;;
   esac
 }

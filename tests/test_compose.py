@@ -30,7 +30,7 @@ PROFILES: dict[str, dict[str, str]] = {
     },
     "ray": {
         "ANTIFIT_EXECUTOR": "ray",
-        "RAY_ADDRESS": "ray-head:6379",
+        "RAY_ADDRESS": "ray://ray-head:10001",
         "RAY_AUTH_TOKEN": "f" * 64,
     },
 }

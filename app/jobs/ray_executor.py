@@ -57,13 +57,11 @@ class RayPool:
         self._ray = ray
         if not ray.is_initialized():
             # address None: RAY_ADDRESS if set, else a new local cluster of `workers` CPUs
-            options: dict[str, Any] = {
-                "address": address,
-                "namespace": "antifit",
-                "log_to_driver": False,
-                "configure_logging": False,
-            }
-            if address is None and not os.environ.get("RAY_ADDRESS"):
+            target = address or os.environ.get("RAY_ADDRESS") or ""
+            options: dict[str, Any] = {"address": address, "namespace": "antifit"}
+            if not target.startswith("ray://"):  # a Ray Client connection takes no more
+                options.update(log_to_driver=False, configure_logging=False)
+            if not target:
                 options.update(
                     num_cpus=workers,
                     include_dashboard=False,
