@@ -1,11 +1,12 @@
 """Scale-out costs on this machine, against the real server (uvicorn on loopback):
 
-    .venv/bin/python bench/scale.py [--noise-records 200000] [--apertium-records 3000]
+    .venv/bin/python bench/scale.py [--noise-records 200000] [--apertium-records 4000]
 
 1. Executor overhead: records/s of a noise job and of an Apertium back-translation job on the
    local process pool and on Ray (a local Ray cluster with as many CPUs as the pool has
-   workers), the same server settings otherwise; the ratio Ray / local. Each job is run twice
-   on the same server and the second run is timed (the first loads the pipelines).
+   workers), the same server settings otherwise; the ratio Ray / local. A warm-up job loads the
+   pipelines; each timed job runs over a fresh upload with unique texts (no translation cache
+   hits).
 2. Replicas: a set of jobs over one dataset on PostgreSQL, finished by one replica and by two
    (one worker each): wall time and the ratio.
 3. Per-shard costs measured along the way (seconds per shard, bytes in and out, database rows
@@ -19,6 +20,7 @@ second job. Medians of ``--repeats`` runs.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -41,10 +43,22 @@ APERTIUM = {"pipeline": {"type": "back_translation", "pivots": [["spa"]]}}
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def upload(base: str, n: int) -> str:
+def unique_jsonl(n: int, salt: str) -> bytes:
+    """``jsonl(n)`` with every text made unique: a translation cache must not serve a timed
+    run what the warm-up run translated."""
+    lines = jsonl(n).decode().splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        record = json.loads(line)
+        record["text"] += f" review {salt} {i}"
+        out.append(json.dumps(record))
+    return ("\n".join(out) + "\n").encode()
+
+
+def upload(base: str, n: int, salt: str | None = None) -> str:
     r = httpx.post(
         f"{base}/v1/datasets?id_field=id",
-        content=jsonl(n),
+        content=jsonl(n) if salt is None else unique_jsonl(n, salt),
         headers={"content-type": "application/x-ndjson"},
         timeout=600,
     )
@@ -92,9 +106,10 @@ def executors(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         }
         with tempfile.TemporaryDirectory() as tmp, running(Path(tmp), env) as (base, _):
             for name, spec, n in cases:
-                dataset = upload(base, n)
-                timed_job(base, dataset, spec, seed=0)  # loads the pipelines in the workers
+                # loads the pipelines in the workers
+                timed_job(base, upload(base, n, salt="warm"), spec, seed=0)
                 for r in range(args.repeats):
+                    dataset = upload(base, n, salt=f"run{r}")  # fresh texts: no cache hits
                     seconds, state = timed_job(base, dataset, spec, seed=r + 1)
                     rates[name].setdefault(executor, []).append(n / seconds)
                     if executor == "local":
@@ -173,11 +188,11 @@ def replicas(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--noise-records", type=int, default=200_000)
-    parser.add_argument("--apertium-records", type=int, default=3_000)
+    parser.add_argument("--apertium-records", type=int, default=4_000)
     parser.add_argument("--replica-records", type=int, default=100_000)
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--shard-size", type=int, default=10_000)
+    parser.add_argument("--shard-size", type=int, default=1_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip", nargs="*", default=[], choices=["executors", "replicas"])
     args = parser.parse_args()
