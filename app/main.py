@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 s.max_shard_output_bytes,
                 replica=s.replica_id,
                 lease=s.job_lease_s,
+                poll=s.job_poll_s,
             )
             await runner.run_forever()  # resumes unfinished jobs
 

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9._-]+$",
         description="this server among replicas sharing a database; unique to each",
     )
+    job_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often an idle server looks for jobs queued through another replica",
+    )
     job_lease_s: float = Field(
         default=30.0,
         ge=1.0,

@@ -60,8 +60,12 @@ class JobRunner:
         shard_output_bytes: int = 1 << 30,
         replica: str = "local",
         lease: float = 30.0,
+        poll: float = 1.0,
     ) -> None:
         self.replica = replica
+        # how often an idle replica looks for work a client gave to another replica (its own
+        # submissions wake it at once)
+        self.poll = min(poll, lease / 3)
         self.lease = lease
         self.claimed: set[str] = set()  # the jobs this replica works on now
         self.renewals = 0
@@ -84,7 +88,7 @@ class JobRunner:
             if job is None:
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(5.0, self.lease / 3))
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll)
                 except TimeoutError:
                     pass
                 continue
