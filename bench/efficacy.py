@@ -8,7 +8,8 @@ validation examples per class, ``--test-per-class`` test examples), flip ``--noi
 training labels, upload it to a real service on loopback, and train every arm on it:
 
 - ``plain`` and ``hf``: the Trainer (bench/peer.py), in-process;
-- a preset name (``basic``, ``recommended``, ...): ``antifit train``'s loop with that preset;
+- a preset name (``basic``, ...): ``antifit train``'s loop with that preset; ``recommended``:
+  the preset and settings ``antifit recommend`` gives for the split;
 - ``NAME=PRESET:JSON``: a preset with regularization overrides, e.g.
   ``'ema=basic:{"averaging": {"enabled": true}}'``.
 
@@ -53,6 +54,8 @@ from trainer.evalset import predict_items  # noqa: E402
 from trainer.loop import train  # noqa: E402
 from trainer.metrics import evaluate  # noqa: E402
 from trainer.model import load_classifier  # noqa: E402
+from trainer.recommend import for_served_dataset  # noqa: E402
+from trainer.service import Service  # noqa: E402
 
 PEERS = ("plain", "hf")
 
@@ -133,12 +136,17 @@ def run_arm(
         )
         extra = {"steps": result["steps"], "best_step": result["best_checkpoint"]}
     else:
+        settings: dict[str, Any] = {"preset": preset}
+        if preset == "recommended":  # what antifit recommend says for this split
+            rec = for_served_dataset(Service(base, None), dataset)
+            settings = {**rec.config, "preset": rec.preset}
+            overrides = {**settings.pop("regularization", {}), **overrides}
         config = TrainConfig.model_validate(
             {
+                **settings,
                 "service": base,
                 "dataset": dataset,
                 "output_dir": str(out),
-                "preset": preset,
                 "regularization": overrides,
                 "epochs": args.epochs,
                 "learning_rate": args.lr,

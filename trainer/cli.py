@@ -16,7 +16,7 @@ from typing import Any, get_args
 from pydantic import ValidationError
 
 from trainer.config import TrainConfig
-from trainer.recommend import Scenario, for_dataset, for_scenario, profile
+from trainer.recommend import Scenario, for_scenario, for_served_dataset
 
 ENV_PREFIX = "ANTIFIT_TRAIN_"
 # flag -> config field, for the flags that set one field each
@@ -284,13 +284,10 @@ def run_recommend(args: argparse.Namespace) -> int:
 
         service = Service(args.service, args.api_key)
         try:
-            summary = service.dataset(args.dataset)
-            sample = service.originals(args.dataset, "train", limit=200, seed=0)
+            rec = for_served_dataset(service, args.dataset, args.auxiliary_dataset)
         except ServiceError as exc:
             print(f"antifit recommend: error: {exc}", file=sys.stderr)
             return 2
-        found = profile(summary, [item["text"] for item in sample])
-        rec = for_dataset(found, args.auxiliary_dataset)
     else:
         rec = for_scenario(args.scenario, args.auxiliary_dataset)
     config = rec.train_config(args.dataset or "DATASET", args.model)

@@ -25,9 +25,9 @@ def test_profile_estimates_classes_and_script() -> None:
 
 def test_small_balanced_english_data() -> None:
     rec = for_dataset(profile(summary(64, 64, {"a": 64, "b": 64}, 80.0), ["short text"]))
-    assert rec.preset == "enhanced" and rec.config == {}
-    assert "small" in rec.reasons[0]
-    assert rec.train_config("d1").regularization.augmented
+    assert rec.preset == "basic" and rec.config == {}
+    assert "small" in rec.reasons[0] and "antifit sweep" in rec.reasons[0]
+    assert not rec.train_config("d1").regularization.augmented
 
 
 def test_what_the_figures_change() -> None:
@@ -62,8 +62,8 @@ def test_recommend_command(service: dict[str, str], capsys: pytest.CaptureFixtur
     args = ["recommend", "--service", service["base"], "--dataset", service["dataset"]]
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["preset"] == "enhanced" and out["reasons"]
-    assert out["regularization"]["augmented"] is True
+    assert out["preset"] == "basic" and out["reasons"]
+    assert out["regularization"]["augmented"] is False
     assert main(args) == 0
     assert "why:" in capsys.readouterr().out
     assert main(["recommend", "--service", service["base"], "--dataset", "nope"]) == 2
