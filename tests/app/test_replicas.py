@@ -17,7 +17,7 @@ from app.local_server import free_port, start
 from tests.conftest import needs_apertium
 
 SPEC = {"pipeline": {"type": "back_translation", "pivots": [["spa"]]}}
-RECORDS = 300  # 12 shards of 25; each a batch through Apertium, about a second
+RECORDS = 450  # 18 shards of 25, each a batch through Apertium
 
 
 def _body() -> str:
@@ -57,17 +57,23 @@ def test_a_killed_replica_s_job_is_finished_by_the_other_with_the_same_bytes(
     }
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        port_a, port_b = free_port(), free_port()
-        procs.append(start(tmp_path, port_a, {**env, "ANTIFIT_REPLICA_ID": "replica-a"}))
-        a = f"http://127.0.0.1:{port_a}"
-        dataset = httpx.post(f"{a}/v1/datasets?id_field=id", content=_body(), timeout=30)
+        # the reference: one replica alone, then stopped (its workers' translation cache
+        # would make its next job too quick to be killed in the middle of)
+        port = free_port()
+        solo = start(tmp_path, port, {**env, "ANTIFIT_REPLICA_ID": "solo"})
+        base = f"http://127.0.0.1:{port}"
+        dataset = httpx.post(f"{base}/v1/datasets?id_field=id", content=_body(), timeout=30)
         assert dataset.status_code == 201, dataset.text
         ds = dataset.json()["id"]
-        alone = _wait(a, _submit(a, ds))  # one replica, the reference
+        alone = _wait(base, _submit(base, ds))
         assert alone["state"] == "succeeded", alone
+        solo.terminate()
+        solo.wait()
 
+        port_a, port_b = free_port(), free_port()
+        procs.append(start(tmp_path, port_a, {**env, "ANTIFIT_REPLICA_ID": "replica-a"}))
         procs.append(start(tmp_path, port_b, {**env, "ANTIFIT_REPLICA_ID": "replica-b"}))
-        b = f"http://127.0.0.1:{port_b}"
+        a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
         jobs = [_submit(a, ds), _submit(b, ds)]
         # each replica claims one; kill a's once it has finished a shard or two
         deadline = time.monotonic() + 120
