@@ -1,6 +1,6 @@
-"""Start the service in a subprocess on a free loopback port and wait until it is ready.
-Used by the tests and the benchmarks, which need the real server (uvicorn), not an in-process
-client."""
+"""Start the service in a subprocess on a free loopback port and wait until it is ready, and
+make a scratch PostgreSQL database for it. Used by the tests and the benchmarks, which need the
+real server (uvicorn), not an in-process client."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,3 +73,26 @@ def running(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def scratch_database(prefix: str, admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
+    """A fresh PostgreSQL database on the server of ``admin_url``, dropped afterwards; its URL.
+    ``sqlalchemy.exc.OperationalError`` if the server does not answer."""
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()

@@ -47,27 +47,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.replica_id = s.replica_id
         app.state.runner = None
         app.state.executor_status = "starting"
-        executor: list[Executor] = []  # once it has started
-
-        async def start_executor() -> None:
-            try:
-                executor.append(await run_in_threadpool(open_executor, s))
-                app.state.executor_status = "ok"
-            except ExecutorUnavailable as exc:  # the API serves; jobs wait for another replica
-                log.error("the %s executor is unavailable: %s", s.executor, exc)
-                app.state.executor_status = "unavailable"
+        executor: Executor | None = None
 
         async def run_jobs() -> None:
-            if not executor:
+            nonlocal executor
+            if executor is None:
                 # in the background: a Ray cluster may take a while to answer, or never; the
                 # API serves meanwhile and /readyz says the executor is starting
-                await start_executor()
-                if not executor:
+                try:
+                    executor = await run_in_threadpool(open_executor, s)
+                except ExecutorUnavailable as exc:  # the API serves; jobs wait for a replica
+                    log.error("the %s executor is unavailable: %s", s.executor, exc)
+                    app.state.executor_status = "unavailable"
                     return
+                app.state.executor_status = "ok"
             app.state.runner = runner = JobRunner(
                 job_store,
                 store,
-                executor[0],
+                executor,
                 app.state.metrics,
                 app.state.registry,
                 s.shard_deadline_s,
@@ -78,8 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             await runner.run_forever()  # resumes unfinished jobs
 
-        if s.executor == "local":  # starts at once: ready when the API is
-            await start_executor()
+        if s.executor == "local":  # a process pool starts at once: ready when the API is
+            executor = open_executor(s)
+            app.state.executor_status = "ok"
         running = asyncio.create_task(run_jobs())
         # the files only: loading WordNet and the tagger is the workers' business
         app.state.resources = await run_in_threadpool(check_resources, False)
@@ -88,8 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)  # lets go of its job
-            for started in executor:
-                await run_in_threadpool(started.shutdown)
+            if executor is not None:
+                await run_in_threadpool(executor.shutdown)
             store.close()
             db.dispose()
 

@@ -25,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -36,11 +35,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.local_server import running  # noqa: E402
+from app.local_server import running, scratch_database  # noqa: E402
 from bench.service import NOISE, jsonl  # noqa: E402
 
 APERTIUM = {"pipeline": {"type": "back_translation", "pivots": [["spa"]]}}
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def unique_jsonl(n: int, salt: str) -> bytes:
@@ -132,23 +130,14 @@ def executors(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 @contextmanager
 def pg_database() -> Iterator[str | None]:
-    try:
-        import sqlalchemy
-
-        admin = sqlalchemy.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        name = f"antifit_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # noqa: BLE001 -- no server: part 2 is skipped
-        print(f"  (no PostgreSQL on 127.0.0.1:5432: {exc.__class__.__name__}; skipped)")
-        yield None
-        return
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    """A scratch database, or None (and a note) where no PostgreSQL answers."""
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database("antifit_bench"))
+        except Exception as exc:  # noqa: BLE001 -- no server: part 2 is skipped
+            print(f"  (no PostgreSQL on 127.0.0.1:5432: {exc.__class__.__name__}; skipped)")
+            url = None
+        yield url
 
 
 def replicas(args: argparse.Namespace) -> None:

@@ -3,11 +3,11 @@
 The same ``augment_shard`` as the local pool runs on Ray workers, so a job gives the same
 bytes wherever its shards run. Pipelines without models run as Ray tasks (a worker process
 keeps the pipelines it built, like a local pool worker); pipelines that load models
-(contextual fill, Marian, the similarity filter) run in actors, each of which loads the models
-once and keeps them — Ray gives GPU tasks a fresh process per call, actors keep theirs. Ray
-retries a shard whose worker died; that is safe because a shard's output is written whole
-under a unique temp name and renamed into place, the same bytes each time. A shard that keeps
-failing fails its job with its error.
+(contextual fill, Marian, the similarity filter: ``ShardTask.loads_models``) run in actors,
+each of which loads the models once and keeps them — Ray gives GPU tasks a fresh process per
+call, actors keep theirs. Ray retries a shard whose worker died; that is safe because a
+shard's output is written whole under a unique temp name and renamed into place, the same
+bytes each time. A shard that keeps failing fails its job with its error.
 
 Workers read and write the shards through the shared data folder, at the same path as the API
 (a shared volume), and find the offline resources at the same path too (the same image).
@@ -25,7 +25,6 @@ from typing import Any
 
 from app.jobs.executor import ExecutorUnavailable
 from app.jobs.work import ShardResult, ShardTask, augment_shard
-from augmenters import parse_spec
 
 log = logging.getLogger("antifit.ray")
 
@@ -95,7 +94,7 @@ class RayPool:
         self._running: dict[Any, None] = {}  # object refs of tasks in flight
 
     def submit(self, task: ShardTask) -> Future[ShardResult]:
-        if parse_spec(task.spec).model_refs():
+        if task.loads_models:
             ref = self._actor().run.remote(task)
         else:
             ref = self._task.remote(task)

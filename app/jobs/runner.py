@@ -132,6 +132,7 @@ class JobRunner:
         if not await run_in_threadpool(running):
             return  # cancelled meanwhile
         inputs, digests = await run_in_threadpool(self._inputs, job)
+        spec = await run_in_threadpool(parse_spec, job.spec)  # a client's spec: off the loop
         done = await run_in_threadpool(self.jobs.done_shards, job.id)
         pending = [i for i in range(len(inputs)) if i not in done]
         # as many shards in flight as workers: a submitted shard starts at once, so its
@@ -147,6 +148,7 @@ class JobRunner:
                     input_sha256=digests[shard] if digests else None,
                     output_path=str(shard_path(self.output_dir(job), shard)),
                     spec=job.spec,
+                    loads_models=bool(spec.model_refs()),
                     seed=job.seed,
                     n_variants=job.n_variants,
                     splits=tuple(job.splits),
@@ -192,7 +194,7 @@ class JobRunner:
             return
         if digests is None:  # a dataset uploaded before digests were recorded
             digests = await run_in_threadpool(lambda: [sha256_file(p) for p in inputs])
-        manifest = await run_in_threadpool(self._manifest, job, digests)
+        manifest = await run_in_threadpool(self._manifest, job, spec, digests)
         succeeded = functools.partial(
             self.jobs.set_state, job.id, "succeeded", holder=self.replica, manifest=manifest
         )
@@ -248,14 +250,15 @@ class JobRunner:
         self.metrics.job_records.inc(result.records)
         self.metrics.job_variants.inc(result.variants)
 
-    def _manifest(self, job: JobRow, input_digests: list[str]) -> dict[str, Any]:
+    def _manifest(
+        self, job: JobRow, spec: PipelineSpec, input_digests: list[str]
+    ) -> dict[str, Any]:
         """What produced this version and what it holds: enough to reproduce and verify it."""
         shards = self.jobs.done_shards(job.id)
         dropped: dict[str, int] = {}
         for row in shards.values():
             for name, n in row.dropped.items():
                 dropped[name] = dropped.get(name, 0) + n
-        spec = parse_spec(job.spec)
         return {
             "spec": spec.to_dict(),
             "spec_digest": spec.digest(),

@@ -35,6 +35,7 @@ class ShardTask:
     splits: tuple[str, ...]
     target: str = "text"  # or "response": a generation record's response is rewritten
     input_sha256: str | None = None  # as recorded at upload; None: not checked (older data)
+    loads_models: bool = False  # the spec names models (an executor may keep them loaded)
     resources_dir: str | None = None  # the service's registry: the spec names, never paths
     max_output_bytes: int = 1 << 30  # of variant text per shard
     batch_size: int = 256

@@ -3,17 +3,16 @@ database on the local server when one is reachable."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
+from app.local_server import scratch_database
 from app.main import create_app
-
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
@@ -31,16 +30,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database, dropped afterwards. Needs the server on 127.0.0.1:5432."""
     sqlalchemy = pytest.importorskip("sqlalchemy")
-    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"antifit_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sqlalchemy.exc.OperationalError as exc:
-        pytest.skip(f"needs PostgreSQL on 127.0.0.1:5432 (trust auth, database 'test'): {exc}")
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database("antifit_test"))
+        except sqlalchemy.exc.OperationalError as exc:
+            pytest.skip(f"needs PostgreSQL on 127.0.0.1:5432 (trust auth, database 'test'): {exc}")
+        yield url

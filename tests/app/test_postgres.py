@@ -58,7 +58,7 @@ def test_the_api_waits_for_a_database_that_is_not_up_yet(pg_url: str, tmp_path: 
 
     import sqlalchemy
 
-    from tests.app.conftest import PG_ADMIN_URL
+    from app.local_server import PG_ADMIN_URL
 
     admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     late = pg_url + "_late"  # a database that appears two seconds after the API starts

@@ -23,10 +23,10 @@ async def livez() -> dict[str, str]:  # on the event loop itself: it answers whe
 
 @router.get("/readyz")
 async def readyz(request: Request, store: StoreDep) -> JSONResponse:
-    """Ready when the database answers, the data directory is writable and the executor
-    runs; the offline
-    resources (their files, looked for at start-up) are reported, not required. Anyone may
-    ask: the answer says ok or failed/missing, and the reasons (hosts, paths) go to the log."""
+    """Ready when the database answers, the data directory is writable and the executor runs;
+    the offline resources (their files, looked for at start-up) are reported, not required.
+    Anyone may ask: the answer says ok or failed/missing, and the reasons (hosts, paths) go to
+    the log."""
     checks: dict[str, Any] = {}
     for name, probe in (("database", store.db.ping), ("storage", store.check)):
         try:
