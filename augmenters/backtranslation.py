@@ -13,6 +13,7 @@ generator, so a variant never depends on the batch it was translated in.
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
 import subprocess
@@ -47,14 +48,19 @@ _MARK = re.compile(r"(?<!\S)[#@](?=\w)")
 
 
 class ApertiumEngine:
-    """Runs ``apertium SRC-TGT`` once per chunk of texts, one blank line between texts."""
+    """Runs ``apertium SRC-TGT`` once per chunk of texts, one blank line between texts.
+
+    Its part-of-speech tagger is ``apertium_tagger.py``, which tags each text as if alone:
+    Apertium's own HMM tagger carries state from one text to the next.
+    """
 
     def __init__(self, chunk: int = 1000, timeout: float = 600.0) -> None:
         self.chunk = chunk
         self.timeout = timeout
 
     def translate(self, texts: Sequence[str], source: str, target: str) -> list[Candidates]:
-        from augmenters.resources import apertium_binary, apertium_modes
+        from augmenters import apertium_tagger
+        from augmenters.resources import apertium_binary, apertium_modes, apertium_tagger_binary
 
         mode = f"{source}-{target}"
         if mode not in apertium_modes():
@@ -64,12 +70,15 @@ class ApertiumEngine:
                 f"apertium-{source}-{target} or apertium-{target}-{source}",
             )
         binary = apertium_binary()
+        env = {**os.environ, **apertium_tagger.environment(apertium_tagger_binary())}
         out: list[Candidates] = []
         for start in range(0, len(texts), self.chunk):
-            out += self._run(binary, mode, list(texts[start : start + self.chunk]))
+            out += self._run(binary, mode, list(texts[start : start + self.chunk]), env)
         return out
 
-    def _run(self, binary: str, mode: str, texts: list[str]) -> list[Candidates]:
+    def _run(
+        self, binary: str, mode: str, texts: list[str], env: dict[str, str]
+    ) -> list[Candidates]:
         flat = [" ".join(t.split()) for t in texts]  # no blank lines inside a text
         sendable = [i for i, t in enumerate(flat) if t]
         result: list[Candidates] = [[(t, 0.0)] if not t else [] for t in flat]
@@ -83,6 +92,7 @@ class ApertiumEngine:
                 text=True,
                 timeout=self.timeout,
                 check=False,
+                env=env,
             )
         except subprocess.TimeoutExpired:
             return result
@@ -92,7 +102,9 @@ class ApertiumEngine:
                 return result  # this text cannot be translated: it stays [] (failed)
             # misaligned output: split the chunk until every piece aligns
             half = len(texts) // 2
-            return self._run(binary, mode, texts[:half]) + self._run(binary, mode, texts[half:])
+            return self._run(binary, mode, texts[:half], env) + self._run(
+                binary, mode, texts[half:], env
+            )
         for i, part in zip(sendable, parts, strict=True):
             cleaned = part.strip()
             if "#" not in flat[i] and "@" not in flat[i]:

@@ -150,6 +150,13 @@ def apertium_binary() -> str:
     return binary
 
 
+def apertium_tagger_binary() -> str:
+    binary = shutil.which("apertium-tagger")
+    if binary is None:
+        raise ResourceMissing("apertium-tagger", "install Debian's apertium")
+    return binary
+
+
 @cache
 def apertium_modes() -> frozenset[str]:
     """Installed translation directions, e.g. {"eng-spa", "spa-eng", ...}."""
