@@ -28,9 +28,9 @@ def _body() -> str:
     )
 
 
-def _submit(base: str, dataset: str) -> str:
+def _submit(base: str, dataset: str, spec: dict[str, Any] = SPEC) -> str:
     r = httpx.post(
-        f"{base}/v1/datasets/{dataset}/jobs", json={"spec": SPEC, "seed": 5, "n_variants": 2}
+        f"{base}/v1/datasets/{dataset}/jobs", json={"spec": spec, "seed": 5, "n_variants": 2}
     )
     assert r.status_code == 202, r.text
     return str(r.json()["id"])
@@ -125,6 +125,104 @@ def test_a_killed_replica_s_job_is_finished_by_the_other_with_the_same_bytes(
         ready = httpx.get(f"{b}/readyz").json()
         assert ready["replica"]["id"] == "replica-b" and ready["replica"]["claimed_jobs"] == 0
         assert ready["replica"]["lease_renewals"] > 0
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        engine.dispose()
+
+
+NOISE = {
+    "pipeline": {
+        "type": "sequence",
+        "steps": [{"type": "keyboard", "p": 0.2}, {"type": "word_swap", "p": 0.2}],
+    }
+}
+JOB_SET = 4  # datasets of 1,000 records in shards of 4: 1,000 shards in all
+
+
+def test_a_thousand_shard_job_set_is_finished_by_the_survivor_with_the_same_bytes(
+    pg_url: str, tmp_path: Path
+) -> None:
+    engine = sqlalchemy.create_engine(pg_url)
+    env = {
+        "ANTIFIT_DATABASE_URL": pg_url,
+        "ANTIFIT_SHARD_SIZE": "4",
+        "ANTIFIT_WORKERS": "1",
+        "ANTIFIT_JOB_LEASE_S": "3",
+    }
+    words = "battery screen strap charger cable case speaker button light sound".split()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        port = free_port()
+        procs.append(start(tmp_path, port, {**env, "ANTIFIT_REPLICA_ID": "solo"}))
+        base = f"http://127.0.0.1:{port}"
+        datasets = []
+        for k in range(JOB_SET):
+            body = "".join(
+                json.dumps(
+                    {
+                        "id": f"d{k}r{i}",
+                        "text": f"the {words[i % 10]} of set {k} is {i}",
+                        "label": i % 2,
+                    }
+                )
+                + "\n"
+                for i in range(1000)
+            )
+            r = httpx.post(f"{base}/v1/datasets?id_field=id", content=body, timeout=60)
+            assert r.status_code == 201, r.text
+            datasets.append(r.json()["id"])
+        reference = {}
+        for ds in datasets:
+            done = _wait(base, _submit(base, ds, NOISE))
+            assert done["state"] == "succeeded", done
+            reference[ds] = done["manifest"]["output"]
+        procs.pop().terminate()
+
+        port_a, port_b = free_port(), free_port()
+        procs.append(start(tmp_path, port_a, {**env, "ANTIFIT_REPLICA_ID": "replica-a"}))
+        procs.append(start(tmp_path, port_b, {**env, "ANTIFIT_REPLICA_ID": "replica-b"}))
+        a, b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+        jobs = {_submit((a, b)[k % 2], ds, NOISE): ds for k, ds in enumerate(datasets)}
+        deadline = time.monotonic() + 120
+        while True:  # kill a while it is inside a job, a few shards in
+            with engine.connect() as conn:
+                in_progress = conn.execute(
+                    sqlalchemy.text(
+                        "SELECT count(*) FROM job_shards s JOIN jobs j ON j.id = s.job_id "
+                        "WHERE j.state = 'running' AND j.claimed_by = 'replica-a'"
+                    )
+                ).scalar_one()
+            if in_progress >= 5:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        procs[0].kill()
+        procs[0].wait()
+
+        for job, ds in jobs.items():
+            finished = _wait(b, job)
+            assert finished["state"] == "succeeded", finished
+            assert finished["manifest"]["output"] == reference[ds]
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sqlalchemy.text(
+                    "SELECT job_id, shard, replica, finished_at FROM job_shards "
+                    "WHERE job_id IN :jobs"
+                ).bindparams(sqlalchemy.bindparam("jobs", expanding=True)),
+                {"jobs": list(jobs)},
+            ).all()
+        assert len(rows) == 250 * JOB_SET == len({(r.job_id, r.shard) for r in rows})
+        assert {r.replica for r in rows} == {"replica-a", "replica-b"}
+        taken_over = 0
+        for job in jobs:  # within a job, b's shards all come after a's: never both at once
+            by_a = [r.finished_at for r in rows if r.job_id == job and r.replica == "replica-a"]
+            by_b = [r.finished_at for r in rows if r.job_id == job and r.replica == "replica-b"]
+            if by_a and by_b:
+                assert max(by_a) < min(by_b)
+                taken_over += 1
+        assert taken_over == 1  # the job a was killed in
     finally:
         for proc in procs:
             proc.kill()
