@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from app import console
 from app.api import docs, openapi
 from app.api.routes import augmenters, datasets, health, jobs, stream
 from app.core import problems
@@ -109,5 +110,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(health.router)
     docs.install(app)
+    console.install(app)
     openapi.install(app, app.state.registry)
     return app

@@ -103,6 +103,9 @@ class Pipeline:
         self.filters = [f.build() for f in built.filters]
         self._seed_key = self.spec.pipeline_digest()
         self.dropped: Counter[str] = Counter()  # variants dropped, by filter name
+        # set to a list to keep the dropped variants themselves, with the filter that dropped
+        # each (the console's preview shows them); None keeps nothing
+        self.rejected: list[tuple[Variant, str]] | None = None
 
     def to_spec(self) -> PipelineSpec:
         return self.spec
@@ -140,13 +143,20 @@ class Pipeline:
             for (r, idx), keep in zip(groups, verdicts, strict=True):
                 kept = [i for i, ok in zip(idx, keep, strict=True) if ok]
                 self.dropped[flt.name] += len(idx) - len(kept)
+                if self.rejected is not None:
+                    self.rejected += [
+                        (self._variant(r, i, drafts, n_variants), flt.name)
+                        for i, ok in zip(idx, keep, strict=True)
+                        if not ok
+                    ]
                 new_groups.append((r, kept))
             groups = new_groups
-        return [
-            Variant(r.id, i % n_variants, drafts[i].text, r.label, tuple(drafts[i].applied))
-            for r, idx in groups
-            for i in idx
-        ]
+        return [self._variant(r, i, drafts, n_variants) for r, idx in groups for i in idx]
+
+    @staticmethod
+    def _variant(record: Record, i: int, drafts: Sequence[Draft], n_variants: int) -> Variant:
+        draft = drafts[i]
+        return Variant(record.id, i % n_variants, draft.text, record.label, tuple(draft.applied))
 
 
 def augment(

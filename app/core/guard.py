@@ -1,5 +1,6 @@
-"""The door of /v1: who is asking, may they, and how large a body they may send — decided from
-the headers alone, before a byte of the body is read (ASGI middleware)."""
+"""The door of /v1 and of the console (/ui): who is asking, may they, and how large a body they
+may send — decided from the headers alone, before a byte of the body is read (ASGI middleware).
+The console's browser carries its key in a cookie set by its sign-in page."""
 
 from __future__ import annotations
 
@@ -9,10 +10,28 @@ from app.core.config import Settings
 from app.core.keys import ANONYMOUS, authenticate, presented_key
 from app.core.problems import Problem, send_problem
 
+KEY_COOKIE = "antifit_key"
+UPLOADS = ("/v1/datasets", "/ui/datasets")
+OPEN_CONSOLE_PATHS = ("/ui/login", "/ui/static/")
+
 
 def is_upload(scope: Scope) -> bool:
     """Dataset uploads stream to disk under their own cap (app/api/upload.py)."""
-    return bool(scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/datasets")
+    return bool(scope["method"] == "POST" and scope["path"].rstrip("/") in UPLOADS)
+
+
+def guarded(path: str) -> bool:
+    if path.startswith("/v1"):
+        return True
+    return path.startswith("/ui") and not path.startswith(OPEN_CONSOLE_PATHS)
+
+
+def cookie(headers: dict[str, str], name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
 
 
 class Guard:
@@ -21,14 +40,21 @@ class Guard:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+        if scope["type"] != "http" or not guarded(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        console = scope["path"].startswith("/ui")
         principal = ANONYMOUS
         if self.settings.api_keys:
-            found = authenticate(presented_key(headers), self.settings.api_keys)
+            given = presented_key(headers)
+            if given is None and console:
+                given = cookie(headers, KEY_COOKIE)
+            found = authenticate(given, self.settings.api_keys)
             if found is None:
+                if console and scope["method"] == "GET":
+                    await _redirect(send, "/ui/login")
+                    return
                 await send_problem(scope, send, _unauthorized())
                 return
             principal = found
@@ -80,6 +106,17 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
+
+
+async def _redirect(send: Send, location: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 def too_large(limit: int, *, upload: bool = False) -> Problem:

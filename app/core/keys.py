@@ -64,6 +64,10 @@ class Principal:
     def owns(self, owner: str | None) -> bool:
         return self.admin or owner == self.name
 
+    def owner_filter(self) -> str | None:
+        """Whose datasets and jobs a listing shows: everyone's (None) to an admin."""
+        return None if self.admin else self.name
+
 
 ANONYMOUS = Principal("anonymous", "admin")
 

@@ -106,6 +106,14 @@ class JobStore:
         with self.db.session() as session:
             return list(session.scalars(query))
 
+    def recent(self, limit: int, owner: str | None = None) -> list[JobRow]:
+        """The newest ``limit`` jobs (``owner``'s alone, if given)."""
+        query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc())
+        if owner is not None:
+            query = query.where(JobRow.owner == owner)
+        with self.db.session() as session:
+            return list(session.scalars(query.limit(limit)))
+
     def claim(self, replica: str, lease: float) -> JobRow | None:
         """Claim the oldest active job that no live replica holds, for ``lease`` seconds: a
         queued job, a running one whose replica's lease ran out (it died), or this replica's

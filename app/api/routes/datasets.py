@@ -180,9 +180,10 @@ def list_datasets(
     page_size: Annotated[int, Query(ge=1, le=SEED_MAX)] = 50,
     page_token: Annotated[str | None, Query(max_length=MAX_TOKEN_CHARS)] = None,
 ) -> DatasetPage:
-    owner = None if principal.admin else principal.name
     try:
-        rows, token = store.page(min(page_size, settings.page_size_max), page_token, owner)
+        rows, token = store.page(
+            min(page_size, settings.page_size_max), page_token, principal.owner_filter()
+        )
     except BadPageToken as exc:
         raise _bad_token() from exc
     return DatasetPage(datasets=[Dataset.of(r) for r in rows], next_page_token=token)

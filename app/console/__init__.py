@@ -1,0 +1,18 @@
+"""The web console (/ui): look at datasets, try pipelines, follow jobs — in the browser, with
+no build step and no CDN (htmx is vendored under static/vendor with its licence)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    from app.console.pages import router  # jinja2 loads with the first console import
+
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="console-static")
+    app.include_router(router)
