@@ -36,6 +36,16 @@ def _submit(base: str, dataset: str, spec: dict[str, Any] = SPEC) -> str:
     return str(r.json()["id"])
 
 
+def _replica_env(pg_url: str, shard_size: int) -> dict[str, str]:
+    """One worker a replica and a 3 s lease: a killed replica's job moves on quickly."""
+    return {
+        "ANTIFIT_DATABASE_URL": pg_url,
+        "ANTIFIT_SHARD_SIZE": str(shard_size),
+        "ANTIFIT_WORKERS": "1",
+        "ANTIFIT_JOB_LEASE_S": "3",
+    }
+
+
 def _wait(base: str, job: str, timeout: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while (state := httpx.get(f"{base}/v1/jobs/{job}").json())["state"] in ("queued", "running"):
@@ -49,12 +59,7 @@ def test_a_killed_replica_s_job_is_finished_by_the_other_with_the_same_bytes(
     pg_url: str, tmp_path: Path
 ) -> None:
     engine = sqlalchemy.create_engine(pg_url)
-    env = {
-        "ANTIFIT_DATABASE_URL": pg_url,
-        "ANTIFIT_SHARD_SIZE": "25",
-        "ANTIFIT_WORKERS": "1",
-        "ANTIFIT_JOB_LEASE_S": "3",
-    }
+    env = _replica_env(pg_url, shard_size=25)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         # the reference: one replica alone, then stopped (its workers' translation cache
@@ -145,12 +150,7 @@ def test_a_thousand_shard_job_set_is_finished_by_the_survivor_with_the_same_byte
     pg_url: str, tmp_path: Path
 ) -> None:
     engine = sqlalchemy.create_engine(pg_url)
-    env = {
-        "ANTIFIT_DATABASE_URL": pg_url,
-        "ANTIFIT_SHARD_SIZE": "4",
-        "ANTIFIT_WORKERS": "1",
-        "ANTIFIT_JOB_LEASE_S": "3",
-    }
+    env = _replica_env(pg_url, shard_size=4)
     words = "battery screen strap charger cable case speaker button light sound".split()
     procs: list[subprocess.Popen[bytes]] = []
     try:
