@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app import console
 from app.api import docs, openapi
-from app.api.routes import augmenters, datasets, health, jobs, stream
+from app.api.routes import augmenters, datasets, health, jobs, runs, stream
 from app.core import problems
 from app.core.config import Settings, get_settings
 from app.core.guard import Guard
@@ -24,6 +24,7 @@ from app.jobs.runner import JobRunner
 from app.storage.datasets import DatasetStore
 from app.storage.db import Database
 from app.storage.jobs import JobStore
+from app.storage.runs import RunStore
 from app.storage.sweep import sweep
 from augmenters.registry import Registry
 from augmenters.resources import check as check_resources
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         signer = Signer(await run_in_threadpool(server_secret, s.secret, s.data_dir))
         app.state.store = store = DatasetStore(db, s.data_dir, s.shard_size, signer)
         app.state.jobs = job_store = JobStore(db)
+        app.state.runs = RunStore(db)
         await run_in_threadpool(lambda: sweep(s.data_dir, store.ids(), job_store.ids()))
         app.state.stream_slots = StreamSlots(s.max_streams, s.stream_threads)
         app.state.replica_id = s.replica_id
@@ -106,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = Registry(s.resources_dir)
     problems.install(app)
     app.add_middleware(Guard, settings=s)  # keys, roles and body size, before the body
-    for router in (datasets.router, stream.router, jobs.router, augmenters.router):
+    for router in (datasets.router, stream.router, jobs.router, runs.router, augmenters.router):
         app.include_router(router)
     app.include_router(health.router)
     docs.install(app)

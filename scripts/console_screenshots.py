@@ -3,7 +3,8 @@
     .venv/bin/python scripts/console_screenshots.py [--out docs/console]
 
 Starts `antifit serve` on a scratch data folder, uploads examples/reviews.jsonl, runs a job
-through the playground, and photographs each page with Playwright driving Debian's chromium
+through the playground, trains two short runs (presets none and basic, the packaged MiniLM) that
+register with the service, and photographs each page with Playwright driving Debian's chromium
 (scripts/setup.sh --dev installs it; never `playwright install`).
 """
 
@@ -11,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
 
 from app.local_server import running  # noqa: E402
 
@@ -69,6 +73,46 @@ def main() -> None:
 
             page.goto(f"{base}/ui/datasets")
             shot("datasets")
+
+            # two short real runs on the packaged MiniLM: none against basic
+            body = (ROOT / "examples" / "reviews.jsonl").read_bytes()
+            split = httpx.post(
+                f"{base}/v1/datasets?name=reviews-split&splits=train:0.6,validation:0.4",
+                content=body,
+                timeout=60,
+            ).json()["id"]
+            for preset in ("none", "basic"):
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "antifit.cli",
+                        "train",
+                        "--no-progress",
+                        "--service",
+                        base,
+                        "--dataset",
+                        split,
+                        "--preset",
+                        preset,
+                        "--epochs",
+                        "6",
+                        "--output-dir",
+                        str(Path(tmp) / preset),
+                    ],
+                    check=True,
+                    cwd=ROOT,
+                )
+            page.goto(f"{base}/ui/runs")
+            page.get_by_role("link", name="none").click()
+            page.locator("figure.chart canvas").first.wait_for()
+            shot("run")
+            page.goto(f"{base}/ui/runs")
+            page.get_by_label("overlay none").check()
+            page.get_by_label("overlay basic").check()
+            page.get_by_role("button", name="Overlay the chosen runs").click()
+            page.locator("figure.chart canvas").first.wait_for()
+            shot("compare")
             browser.close()
 
 

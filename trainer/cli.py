@@ -80,6 +80,13 @@ def add_config_arguments(t: argparse.ArgumentParser) -> None:
         help="train LoRA adapters (peft) instead of every weight: lora.enabled=true (rank, "
         "alpha, dropout, target_modules, merge under --set lora.*)",
     )
+    t.add_argument(
+        "--no-register",
+        dest="register",
+        action="store_false",
+        default=None,
+        help="do not register the run with the service (its console's Runs page): register=false",
+    )
     t.add_argument("--print-config", action="store_true", help="print the config and exit")
 
 
@@ -166,6 +173,8 @@ def gather(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
             data[name] = getattr(args, name)
     if getattr(args, "lora", None):
         _set_path(data, "lora.enabled", True)
+    if getattr(args, "register", None) is False:
+        data["register"] = False
     for item in args.set:
         path, sep, text = item.partition("=")
         if not sep:

@@ -344,6 +344,11 @@ class TrainConfig(Section):
     output_dir: str = Field(
         default="runs/latest", description="metrics, report, curve, model and checkpoint"
     )
+    register: bool = Field(
+        default=True,
+        description="register the run with the service, its evaluations as they happen and its "
+        "report at the end (the console's Runs page); the local files are written either way",
+    )
     preset: PresetName = Field(
         default="basic", description="none, basic, enhanced or advanced (see antifit recommend)"
     )

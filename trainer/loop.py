@@ -30,6 +30,7 @@ from trainer.lora import apply_lora, load_trainable_state, trainable_state
 from trainer.memory import available, check_fits, estimate
 from trainer.metrics import evaluate, reliability
 from trainer.model import Classifier, enable_checkpointing, load_classifier
+from trainer.registry import RunRegistry
 from trainer.regularizers.early_stopping import EarlyStopping
 from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.probe import features, fit_probe, set_head
@@ -112,6 +113,8 @@ class Training:
         self.progress = progress and self.rank == 0
         self.log = on_log or (lambda message: None)
         self.should_stop = should_stop or (lambda: False)
+        self.restart = restart
+        self.registry: RunRegistry | None = None
         self.out = Path(config.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
@@ -314,6 +317,29 @@ class Training:
                 self.log(f"{self.out} holds a finished run: nothing to do")
                 report: dict[str, Any] = json.loads((self.out / REPORT).read_text())
                 return report
+        if self.config.register and self.rank == 0:
+            self.registry = RunRegistry.open(
+                self.service,
+                self.out,
+                self.config.model_dump(mode="json"),  # the API key is excluded
+                self.config.dataset,
+                self.job,
+                self.log,
+                fresh=self.restart or state is None,
+            )
+        try:
+            report = self._run(state)
+        except Interrupted:
+            raise  # it resumes under the same registration
+        except BaseException as exc:
+            if self.registry is not None:
+                self.registry.end("failed", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
+            raise
+        if self.registry is not None:
+            self.registry.end("succeeded", report)
+        return report
+
+    def _run(self, state: dict[str, Any] | None) -> dict[str, Any]:
         resumed_mid_epoch = self._resume(state)
         stop_reason = None
         bar = _progress_bar(self.progress, self.total_steps, self.step)
@@ -504,6 +530,8 @@ class Training:
         self.examples_since_eval, self.train_seconds_since_eval = 0, 0.0
         if self.rank == 0:
             append_jsonl(self.out / METRICS, row)
+            if self.registry is not None:
+                self.registry.evaluation(row)
         gap = f" gap_loss {row['gap_loss']:.4f}" if "gap_loss" in row else ""
         second = "val_perplexity" if self.generation else "val_accuracy"
         self.log(

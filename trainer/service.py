@@ -129,6 +129,25 @@ class Service:
             job = self.job(job["id"])
         return str(job["id"])
 
+    def _post(self, path: str, body: dict[str, Any], expected: int) -> httpx.Response:
+        response = self._request("POST", path, json=body)
+        if response.status_code != expected:
+            raise ServiceError(f"POST {path} answered {response.status_code}: {response.text}")
+        return response
+
+    def register_run(self, name: str, config: dict[str, Any], dataset: str, job: str | None) -> str:
+        body = {"name": name, "config": config, "dataset": dataset, "job": job}
+        return str(self._post("/v1/runs", body, 201).json()["id"])
+
+    def run_state(self, run_id: str) -> str:
+        return str(self._get(f"/v1/runs/{run_id}")["state"])
+
+    def add_evaluation(self, run_id: str, row: dict[str, Any]) -> None:
+        self._post(f"/v1/runs/{run_id}/evaluations", {"row": row}, 204)
+
+    def end_run(self, run_id: str, state: str, report: dict[str, Any] | None) -> None:
+        self._post(f"/v1/runs/{run_id}/end", {"state": state, "report": report}, 200)
+
     def originals(
         self, dataset_id: str, split: str, limit: int | None = None, seed: int = 0
     ) -> Batch:

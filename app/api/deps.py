@@ -14,8 +14,9 @@ from app.core.metrics import Metrics
 from app.core.problems import not_found
 from app.jobs.runner import JobRunner
 from app.storage.datasets import DatasetStore
-from app.storage.db import DatasetRow, JobRow
+from app.storage.db import DatasetRow, JobRow, RunRow
 from app.storage.jobs import JobStore
+from app.storage.runs import RunStore
 from augmenters.registry import Registry
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -45,7 +46,13 @@ def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+def get_runs(request: Request) -> RunStore:
+    runs: RunStore = request.app.state.runs
+    return runs
+
+
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
+RunsDep = Annotated[RunStore, Depends(get_runs)]
 RunnerDep = Annotated[JobRunner | None, Depends(get_runner)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
@@ -83,7 +90,7 @@ def _owned(get: Callable[[str], Row], ident: str, what: str, principal: Principa
     else's (nothing tells them apart)."""
     try:
         row = get(ident)
-    except LookupError as exc:  # UnknownDataset, UnknownJob
+    except LookupError as exc:  # UnknownDataset, UnknownJob, UnknownRun
         raise not_found(what, ident) from exc
     if not principal.owns(row.owner):
         raise not_found(what, ident)
@@ -96,3 +103,7 @@ def owned_dataset(store: DatasetStore, dataset_id: str, principal: Principal) ->
 
 def owned_job(jobs: JobStore, job_id: str, principal: Principal) -> JobRow:
     return _owned(jobs.get, job_id, "Job", principal)
+
+
+def owned_run(runs: RunStore, run_id: str, principal: Principal) -> RunRow:
+    return _owned(runs.get, run_id, "Run", principal)

@@ -1,5 +1,6 @@
-"""The web console (/ui): look at datasets, try pipelines, follow jobs — in the browser, with
-no build step and no CDN (htmx is vendored under static/vendor with its licence)."""
+"""The web console (/ui): look at datasets, try pipelines, follow jobs, compare training runs —
+in the browser, with no build step and no CDN (htmx and uPlot are vendored under
+static/vendor with their licences)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    from app.console.pages import router  # jinja2 loads with the first console import
+    from app.console import pages, runs  # jinja2 loads with the first console import
 
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="console-static")
-    app.include_router(router)
+    app.include_router(pages.router)
+    app.include_router(runs.router)

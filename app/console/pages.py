@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from app.api.deps import (
@@ -37,13 +36,13 @@ from app.api.routes import jobs as jobs_api
 from app.api.specs import request_spec
 from app.console import csrf
 from app.console.diff import word_diff
+from app.console.render import errors_of, render, see
 from app.core.guard import KEY_COOKIE
 from app.core.keys import authenticate
 from app.core.problems import Problem
 from app.storage.shards import job_output_dir, read_records, shard_files
 from augmenters import Pipeline, Record, example_pipelines
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 PAGE = 20  # records a page
@@ -54,28 +53,12 @@ MAX_SPEC_CHARS = 20_000
 MAX_PASTED_CHARS = 4_000
 
 
-def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    context.setdefault("csrf_token", csrf.token(request))
-    context.setdefault("principal", getattr(request.state, "principal", None))
-    response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
-    csrf.remember(request, response)
-    return response
-
-
-def _see(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-def _errors(problem: Problem) -> list[dict[str, Any]]:
-    return problem.errors or [{"message": problem.detail}]
-
-
 # --- sign-in ------------------------------------------------------------------------------
 
 
 @router.get("", response_class=HTMLResponse)
 def home() -> RedirectResponse:
-    return _see("/ui/datasets")
+    return see("/ui/datasets")
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -93,7 +76,7 @@ def login(
     csrf.check(request, csrf_field)
     if settings.api_keys and authenticate(key, settings.api_keys) is None:
         return render(request, "login.html", status=401, error="This key is not valid.")
-    response = _see("/ui/datasets")
+    response = see("/ui/datasets")
     response.set_cookie(
         KEY_COOKIE, key, httponly=True, samesite="strict", secure=request.url.scheme == "https"
     )
@@ -160,12 +143,12 @@ async def upload(
             store,
             principal,
             None,
-            _errors(problem),
+            errors_of(problem),
             problem.status,
             problem.detail,
         )
         return page
-    return _see(f"/ui/datasets/{created.id}")
+    return see(f"/ui/datasets/{created.id}")
 
 
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
@@ -303,7 +286,7 @@ async def preview(
             job = await jobs_api.start_job(
                 dataset, body, Response(), store, jobs, runner, registry, principal
             )
-            return _see(f"/ui/jobs/{job.id}")
+            return see(f"/ui/jobs/{job.id}")
         result = await run_in_threadpool(
             _preview,
             parsed,
@@ -317,7 +300,7 @@ async def preview(
             principal,
         )
     except Problem as problem:
-        return await _playground_again(request, store, principal, form, pasted, _errors(problem))
+        return await _playground_again(request, store, principal, form, pasted, errors_of(problem))
     except ValidationError as exc:
         errors = [
             {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
@@ -506,4 +489,4 @@ def cancel(
     except Problem as problem:
         if problem.status != 409:  # already finished: the page shows how
             raise
-    return _see(f"/ui/jobs/{job_id}")
+    return see(f"/ui/jobs/{job_id}")

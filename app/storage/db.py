@@ -113,6 +113,37 @@ class JobShardRow(Base):
     replica: Mapped[str | None] = mapped_column(String(64))  # the one that finished it
 
 
+class RunRow(Base):
+    """A training run registered by ``antifit train``: its config (no secrets), what it trained
+    on, and its final report once it ends."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16))  # running, succeeded, failed
+    dataset_id: Mapped[str | None] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    evaluations: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RunEvaluationRow(Base):
+    """One evaluation row of a run, as the trainer logged it (its metrics.jsonl line)."""
+
+    __tablename__ = "run_evaluations"
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    row: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url

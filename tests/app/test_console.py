@@ -164,3 +164,71 @@ def test_the_console_is_not_imported_with_the_augmenters() -> None:
     code = "import sys, augmenters; print('jinja2' in sys.modules, 'app' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def _train(base: str, dataset: str, model: Path, out: Path, preset: str) -> None:
+    """A real short `antifit train`, registering its run with the service."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "antifit.cli",
+            "train",
+            "--no-progress",
+            "--service",
+            base,
+            "--dataset",
+            dataset,
+            "--model",
+            str(model),
+            "--output-dir",
+            str(out),
+            "--preset",
+            preset,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--max-length",
+            "32",
+            "--learning-rate",
+            "1e-3",
+            "--set",
+            "regularization.min_steps=0",
+            "--set",
+            "train_eval_size=16",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
+@needs_browser
+def test_runs_registered_by_antifit_train_show_their_curves_and_overlay(
+    server: str, page: Any, tiny_mlm: Path, tmp_path: Path
+) -> None:
+    from tests.trainer.conftest import records, upload
+
+    dataset = upload(server, records(60, 40))
+    _train(server, dataset, tiny_mlm, tmp_path / "plain", "none")
+    _train(server, dataset, tiny_mlm, tmp_path / "basic", "basic")
+    page.goto(f"{server}/ui/runs")
+    page.get_by_role("link", name="plain").click()
+    assert page.locator('[data-state="succeeded"]').is_visible()
+    figures = page.locator("figure.chart")
+    assert figures.filter(has_text="Loss").count() == 1
+    assert figures.filter(has_text="Reliability").count() == 1
+    page.locator("figure.chart canvas").first.wait_for()  # uPlot drew it
+    page.get_by_text("Evaluation rows").click()
+    assert page.locator("details table tbody tr").count() == 3  # an evaluation an epoch
+
+    page.goto(f"{server}/ui/runs")
+    page.get_by_label("overlay plain").check()
+    page.get_by_label("overlay basic").check()
+    page.get_by_role("button", name="Overlay the chosen runs").click()
+    page.wait_for_url(re.compile(r"/ui/runs/compare\?id="))
+    loss = page.locator("figure.chart", has_text="val_loss")
+    assert loss.count() == 1
+    legend = loss.inner_text()
+    assert "plain" in legend and "basic" in legend

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import torch
 
@@ -93,6 +94,15 @@ def test_enhanced_run_writes_its_outputs(
     bins = saved["calibration"]["bins"]
     assert len(bins) == 15 and sum(b["count"] for b in bins) == 24  # the validation split
     assert 0.0 <= saved["test"]["test_accuracy"] <= 1.0  # the dataset has a test split
+
+    # registered with the service as it went: each evaluation row, then the report
+    registered = json.loads((tmp_path / "registry.json").read_text())
+    run = httpx.get(f"{service['base']}/v1/runs/{registered['id']}").json()
+    assert run["state"] == "succeeded" and run["dataset_id"] == service["dataset"]
+    assert [r["step"] for r in run["rows"]] == [r["step"] for r in rows]
+    assert run["rows"][-1]["val_loss"] == pytest.approx(rows[-1]["val_loss"])
+    assert run["report"]["steps"] == report["steps"] and run["job_id"] == report["job"]
+    assert "api_key" not in run["config"] and run["config"]["preset"] == "enhanced"
 
     # the saved model and tokenizer load as a plain transformers classifier
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
