@@ -31,6 +31,7 @@ from app.storage.jobs import ClaimLost, JobStore, UnknownJob
 from app.storage.shards import (
     ShardMismatch,
     job_output_dir,
+    partial_outputs,
     sha256_file,
     shard_files,
     shard_path,
@@ -192,6 +193,10 @@ class JobRunner:
             raise group.exceptions[0] from None  # the first failure is the job's
         if await self._cancelled(job.id):
             return
+        # every shard is in place: a temp file left is a dead worker's (a server killed -9
+        # leaves its pool's workers to die mid-write), not one being written
+        for partial in await run_in_threadpool(partial_outputs, self.output_dir(job)):
+            partial.unlink(missing_ok=True)
         if digests is None:  # a dataset uploaded before digests were recorded
             digests = await run_in_threadpool(lambda: [sha256_file(p) for p in inputs])
         manifest = await run_in_threadpool(self._manifest, job, spec, digests)

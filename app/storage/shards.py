@@ -75,6 +75,12 @@ def job_output_dir(dataset_dir: Path, job_id: str) -> Path:
     return dataset_dir / "jobs" / job_id
 
 
+def partial_outputs(directory: Path) -> list[Path]:
+    """Temp files of output shards (``.{name}.{uuid}.tmp``): being written, or left by a
+    process that died writing them."""
+    return list(directory.glob(".*.tmp"))
+
+
 def write_variants(path: Path, columns: dict[str, list[Any]]) -> str:
     """Write a job's output shard whole: a temp file with a name unique across hosts sharing
     the folder, then a rename, so a re-run replaces it (with the same bytes) and a reader never

@@ -22,6 +22,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import IO
 
+from app.storage.shards import partial_outputs
+
 log = logging.getLogger("antifit.sweep")
 GRACE_SECONDS = 60.0
 LOCK = ".lock"
@@ -102,7 +104,7 @@ def sweep(
                     _remove(job)
                     removed["outputs of deleted jobs"] += 1
                 continue
-            for partial in job.glob(".*.tmp"):
+            for partial in partial_outputs(job):
                 if _old(partial, now, grace):
                     partial.unlink(missing_ok=True)
                     removed["partial shard outputs"] += 1
