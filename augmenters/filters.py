@@ -31,6 +31,9 @@ class Filter(ABC):
 
     def __init__(self, spec: FilterSpec) -> None:
         self.spec = spec
+        # a scoring filter's scores from its last ``keep``, aligned with its groups' variants
+        # (the console's preview shows them); None for a filter that keeps by rule
+        self.last_scores: list[list[float]] | None = None
 
     @abstractmethod
     def keep(self, groups: Sequence[Group]) -> list[list[bool]]: ...
@@ -126,10 +129,10 @@ class SimilarityFilter(Filter):
         if not texts:
             return [[] for _ in groups]
         vectors = dict(zip(texts, self.embed(texts), strict=True))
-        return [
-            [float((vectors[o] * vectors[v]).sum()) >= self.spec.min for v in vs]
-            for o, vs in groups
+        self.last_scores = [
+            [float((vectors[o] * vectors[v]).sum()) for v in vs] for o, vs in groups
         ]
+        return [[score >= self.spec.min for score in row] for row in self.last_scores]
 
     def embed(self, texts: list[str]) -> list[Any]:
         """Mean-pooled, L2-normalised embeddings (the sentence-transformers recipe)."""

@@ -106,6 +106,8 @@ class Pipeline:
         # set to a list to keep the dropped variants themselves, with the filter that dropped
         # each (the console's preview shows them); None keeps nothing
         self.rejected: list[tuple[Variant, str]] | None = None
+        # with ``rejected`` on: each variant's scores from the scoring filters it went through
+        self.scores: dict[tuple[str, int], dict[str, float]] = {}
 
     def to_spec(self) -> PipelineSpec:
         return self.spec
@@ -140,18 +142,33 @@ class Pipeline:
         for flt in self.filters:
             verdicts = flt.keep([(r.text, [drafts[i].text for i in idx]) for r, idx in groups])
             new_groups = []
-            for (r, idx), keep in zip(groups, verdicts, strict=True):
+            for k, ((r, idx), keep) in enumerate(zip(groups, verdicts, strict=True)):
                 kept = [i for i, ok in zip(idx, keep, strict=True) if ok]
                 self.dropped[flt.name] += len(idx) - len(kept)
                 if self.rejected is not None:
-                    self.rejected += [
-                        (self._variant(r, i, drafts, n_variants), flt.name)
-                        for i, ok in zip(idx, keep, strict=True)
-                        if not ok
-                    ]
+                    scores = flt.last_scores[k] if flt.last_scores is not None else None
+                    self._remember(flt.name, r, idx, keep, scores, drafts, n_variants)
                 new_groups.append((r, kept))
             groups = new_groups
         return [self._variant(r, i, drafts, n_variants) for r, idx in groups for i in idx]
+
+    def _remember(
+        self,
+        name: str,
+        record: Record,
+        idx: list[int],
+        keep: list[bool],
+        scores: list[float] | None,
+        drafts: Sequence[Draft],
+        n_variants: int,
+    ) -> None:
+        """For a preview: the variants filter ``name`` dropped, and its scores of those it saw."""
+        assert self.rejected is not None
+        for j, i in enumerate(idx):
+            if scores is not None:
+                self.scores.setdefault((record.id, i % n_variants), {})[name] = scores[j]
+            if not keep[j]:
+                self.rejected.append((self._variant(record, i, drafts, n_variants), name))
 
     @staticmethod
     def _variant(record: Record, i: int, drafts: Sequence[Draft], n_variants: int) -> Variant:

@@ -403,9 +403,9 @@ def _preview(
             break
     by_record: dict[str, list[dict[str, Any]]] = {r.id: [] for r in records}
     for variant in kept:
-        by_record[variant.record_id].append(_shown(records, variant, None))
+        by_record[variant.record_id].append(_shown(records, variant, None, pipeline.scores))
     for variant, reason in pipeline.rejected:
-        by_record[variant.record_id].append(_shown(records, variant, reason))
+        by_record[variant.record_id].append(_shown(records, variant, reason, pipeline.scores))
     return {
         "records": [
             {
@@ -420,13 +420,19 @@ def _preview(
     }
 
 
-def _shown(records: list[Record], variant: Any, dropped_by: str | None) -> dict[str, Any]:
+def _shown(
+    records: list[Record],
+    variant: Any,
+    dropped_by: str | None,
+    scores: dict[tuple[str, int], dict[str, float]],
+) -> dict[str, Any]:
     original = next(r.text for r in records if r.id == variant.record_id)
     return {
         "variant": variant.variant,
         "segments": word_diff(original, variant.text),
         "ops": [a.op + (f" ({a.note})" if a.note else "") for a in variant.ops],
         "dropped_by": dropped_by,
+        "scores": scores.get((variant.record_id, variant.variant), {}),
     }
 
 

@@ -4,6 +4,7 @@ end; and, over HTTP, its keys and anti-forgery tokens."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -232,3 +233,26 @@ def test_runs_registered_by_antifit_train_show_their_curves_and_overlay(
     assert loss.count() == 1
     legend = loss.inner_text()
     assert "plain" in legend and "basic" in legend
+
+
+def test_the_preview_shows_similarity_scores_and_what_the_filter_dropped(
+    client: TestClient,
+) -> None:
+    page = client.get("/ui/playground")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    spec = {
+        "pipeline": {"type": "word_delete", "p": 0.5},
+        "filters": [{"type": "similarity", "min": 0.9}],
+    }
+    form = {
+        "spec": json.dumps(spec),
+        "pasted": "the battery lasts two full days and charging is quick",
+        "variants": "4",
+        "csrf": token.group(1),
+    }
+    html = client.post("/ui/playground", data=form).text
+    scores = [float(s) for s in re.findall(r"similarity (\d\.\d{3})", html)]
+    assert len(scores) == 4  # every variant reached the filter
+    dropped = html.count("dropped by similarity")
+    assert dropped == sum(s < 0.9 for s in scores) and dropped >= 1
