@@ -14,7 +14,9 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     from app.console import pages, runs  # jinja2 loads with the first console import
+    from app.console.render import problem_page
 
+    app.state.problem_page = problem_page
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="console-static")
     app.include_router(pages.router)
     app.include_router(runs.router)

@@ -29,5 +29,13 @@ def see(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def problem_page(request: Request, problem: Problem) -> HTMLResponse:
+    """An error of a console page, as a page (the API answers problem+json)."""
+    response = render(request, "error.html", status=problem.status, problem=problem)
+    for name, value in (problem.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
 def errors_of(problem: Problem) -> list[dict[str, Any]]:
     return problem.errors or [{"message": problem.detail}]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 from starlette.types import Message, Scope, Send
@@ -83,7 +84,13 @@ def not_found(what: str, ident: str) -> Problem:
     return Problem(404, "not-found", f"{what} not found", f"no {what.lower()} with id {ident!r}")
 
 
-def _response(problem: Problem, request: Request) -> JSONResponse:
+def _response(problem: Problem, request: Request) -> Response:
+    """problem+json; a console page (/ui) gets the console's HTML page of it instead."""
+    page: Callable[[Request, Problem], Response] | None = getattr(
+        request.app.state, "problem_page", None
+    )
+    if page is not None and request.url.path.startswith("/ui/"):
+        return page(request, problem)
     return problem.response(request.url.path)
 
 
@@ -121,15 +128,15 @@ def install(app: FastAPI) -> None:
     """Route every error through problem+json."""
 
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
         return _response(exc, request)
 
     @app.exception_handler(AugmentError)
-    async def _augment(request: Request, exc: AugmentError) -> JSONResponse:
+    async def _augment(request: Request, exc: AugmentError) -> Response:
         return _response(from_augment_error(exc), request)
 
     @app.exception_handler(OSError)
-    async def _os(request: Request, exc: OSError) -> JSONResponse:
+    async def _os(request: Request, exc: OSError) -> Response:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             log.error("unhandled %s on %s", type(exc).__name__, request.url.path, exc_info=exc)
             problem = Problem(500, "internal-error", "Internal error", "see the server log")
@@ -144,7 +151,7 @@ def install(app: FastAPI) -> None:
         return _response(problem, request)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
         ]
@@ -159,7 +166,7 @@ def install(app: FastAPI) -> None:
         return _response(problem, request)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
             exc.status_code, "http-error"
         )

@@ -256,3 +256,13 @@ def test_the_preview_shows_similarity_scores_and_what_the_filter_dropped(
     assert len(scores) == 4  # every variant reached the filter
     dropped = html.count("dropped by similarity")
     assert dropped == sum(s < 0.9 for s in scores) and dropped >= 1
+
+
+def test_console_errors_are_pages_and_the_api_s_stay_problem_json(client: TestClient) -> None:
+    page = client.get("/ui/datasets/0123456789abcdef0123456789abcdef")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert 'role="alert"' in page.text and "Datasets" in page.text
+    stale = client.post("/ui/jobs/x/cancel", data={"csrf": "stale"})
+    assert stale.status_code == 403 and "reload the page" in stale.text
+    api = client.get("/v1/datasets/0123456789abcdef0123456789abcdef")
+    assert api.status_code == 404 and api.headers["content-type"] == "application/problem+json"
