@@ -82,10 +82,11 @@ def add_config_arguments(t: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--no-register",
-        dest="register",
+        dest="register_run",
         action="store_false",
         default=None,
-        help="do not register the run with the service (its console's Runs page): register=false",
+        help="do not register the run with the service (its console's Runs page): "
+        "register_run=false",
     )
     t.add_argument("--print-config", action="store_true", help="print the config and exit")
 
@@ -173,8 +174,8 @@ def gather(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
             data[name] = getattr(args, name)
     if getattr(args, "lora", None):
         _set_path(data, "lora.enabled", True)
-    if getattr(args, "register", None) is False:
-        data["register"] = False
+    if getattr(args, "register_run", None) is False:
+        data["register_run"] = False
     for item in args.set:
         path, sep, text = item.partition("=")
         if not sep:

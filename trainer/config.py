@@ -344,7 +344,7 @@ class TrainConfig(Section):
     output_dir: str = Field(
         default="runs/latest", description="metrics, report, curve, model and checkpoint"
     )
-    register: bool = Field(
+    register_run: bool = Field(
         default=True,
         description="register the run with the service, its evaluations as they happen and its "
         "report at the end (the console's Runs page); the local files are written either way",

@@ -317,7 +317,7 @@ class Training:
                 self.log(f"{self.out} holds a finished run: nothing to do")
                 report: dict[str, Any] = json.loads((self.out / REPORT).read_text())
                 return report
-        if self.config.register and self.rank == 0:
+        if self.config.register_run and self.rank == 0:
             self.registry = RunRegistry.open(
                 self.service,
                 self.out,
