@@ -266,3 +266,20 @@ def test_console_errors_are_pages_and_the_api_s_stay_problem_json(client: TestCl
     assert stale.status_code == 403 and "reload the page" in stale.text
     api = client.get("/v1/datasets/0123456789abcdef0123456789abcdef")
     assert api.status_code == 404 and api.headers["content-type"] == "application/problem+json"
+
+
+@needs_browser
+def test_a_file_dropped_on_the_upload_form_is_uploaded(server: str, page: Any) -> None:
+    page.goto(f"{server}/ui/datasets")
+    body = (EXAMPLES / "reviews.jsonl").read_text(encoding="utf-8")
+    page.evaluate(
+        """(text) => {
+            const data = new DataTransfer();
+            data.items.add(new File([text], "dropped.jsonl", {type: "application/x-ndjson"}));
+            const form = document.querySelector("form[data-dropzone]");
+            form.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));
+        }""",
+        body,
+    )
+    page.wait_for_url(re.compile(r"/ui/datasets/[0-9a-f]{32}$"))
+    assert page.get_by_role("heading", name="dropped.jsonl").is_visible()
