@@ -48,7 +48,8 @@ class Segmenter:
         cut_as = simplified(run)
         if len(cut_as) != len(run):
             cut_as = run
-        words: list[str] = self._instance().cut(cut_as, True)
+        jieba = self._jieba or self._instance()  # the lock only until it exists
+        words: list[str] = jieba.cut(cut_as, True)
         if "".join(words) != cut_as:  # never seen; a segmenter must not lose or add characters
             return list(run)
         if cut_as == run:

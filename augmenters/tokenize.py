@@ -41,6 +41,8 @@ HAN_WORD = re.compile(f"[{_HAN}]+")
 # Han characters to segment: a character carrying a mark stays a unit of its own (whole)
 _HAN_RUN = re.compile(f"(?:[{_HAN}](?![{_MARKS}]))+")
 KANA_CHAR = re.compile(f"[{_KANA}]")
+# a Han run to segment, or else one lexical unit as _LEXICAL finds them
+_UNIT_OR_HAN_RUN = re.compile(f"(?P<han>{_HAN_RUN.pattern})|{_LEXICAL.pattern[1:-1]}")
 
 
 def split(text: str, segmenter: Segmenter | None = None) -> list[str]:
@@ -56,23 +58,24 @@ def split(text: str, segmenter: Segmenter | None = None) -> list[str]:
         from augmenters.segment import DEFAULT
 
         segmenter = DEFAULT
-    parts = [""]
+    # one pass: a Han run is cut into words (no separator between them), any other lexical
+    # unit is one unit, and whatever lies between matches is a separator
+    parts: list[str] = []
+    append = parts.append
     start = 0
-    for run in _HAN_RUN.finditer(text):
-        _extend(parts, _LEXICAL.split(text[start : run.start()]))
-        words = segmenter.words(run.group())
-        pieces = [""] * (2 * len(words) + 1)
-        pieces[1::2] = words
-        _extend(parts, pieces)
-        start = run.end()
-    _extend(parts, _LEXICAL.split(text[start:]))
+    for match in _UNIT_OR_HAN_RUN.finditer(text):
+        append(text[start : match.start()])
+        if match.lastgroup == "han":
+            words = segmenter.words(match.group())
+            append(words[0])
+            for word in words[1:]:
+                append("")
+                append(word)
+        else:
+            append(match.group())
+        start = match.end()
+    append(text[start:])
     return parts
-
-
-def _extend(parts: list[str], more: list[str]) -> None:
-    """Append a ``[sep, unit, ..., sep]`` list: its first separator joins the last one."""
-    parts[-1] += more[0]
-    parts.extend(more[1:])
 
 
 def symbols(separator: str) -> list[str]:

@@ -25,7 +25,7 @@ import httpx  # noqa: E402
 from app.local_server import running  # noqa: E402
 
 SPEC = '{"pipeline": {"type": "sequence", "steps": [{"type": "synonym", "p": 0.3}, ' + (
-    '{"type": "word_swap", "p": 0.1}]}, "filters": [{"type": "unchanged"}]}'
+    '{"type": "word_swap", "p": 0.1}]}, "filters": [{"type": "similarity", "min": 0.85}]}'
 )
 
 
