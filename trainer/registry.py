@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from antifit.jsonsafe import finite
 from trainer.service import Service
 from trainer.stream import ServiceError
 
@@ -52,16 +53,16 @@ class RunRegistry:
         return cls(service, run_id, log)
 
     def evaluation(self, row: dict[str, Any]) -> None:
-        self._send(lambda run_id: self.service.add_evaluation(run_id, row))
+        self._send(lambda run_id: self.service.add_evaluation(run_id, finite(row)))
 
     def end(self, state: str, report: dict[str, Any] | None) -> None:
-        self._send(lambda run_id: self.service.end_run(run_id, state, report))
+        self._send(lambda run_id: self.service.end_run(run_id, state, finite(report)))
 
     def _send(self, call: Callable[[str], None]) -> None:
         if self.run_id is None:
             return
         try:
             call(self.run_id)
-        except ServiceError as exc:
+        except (ServiceError, ValueError) as exc:
             self.log(f"the service's registry stops following this run: {exc}")
             self.run_id = None

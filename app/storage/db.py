@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    select,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -142,6 +143,18 @@ class RunEvaluationRow(Base):
     )
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     row: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+Owned = TypeVar("Owned", "JobRow", "RunRow")
+
+
+def newest(db: Database, model: type[Owned], limit: int, owner: str | None) -> list[Owned]:
+    """The newest ``limit`` rows of a table of owned rows (``owner``'s alone, if given)."""
+    query = select(model).order_by(model.created_at.desc(), model.id.desc())
+    if owner is not None:
+        query = query.where(model.owner == owner)
+    with db.session() as session:
+        return list(session.scalars(query.limit(limit)))
 
 
 class Database:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.storage.db import Database, JobRow, JobShardRow
+from app.storage.db import Database, JobRow, JobShardRow, newest
 
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -107,12 +107,7 @@ class JobStore:
             return list(session.scalars(query))
 
     def recent(self, limit: int, owner: str | None = None) -> list[JobRow]:
-        """The newest ``limit`` jobs (``owner``'s alone, if given)."""
-        query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc())
-        if owner is not None:
-            query = query.where(JobRow.owner == owner)
-        with self.db.session() as session:
-            return list(session.scalars(query.limit(limit)))
+        return newest(self.db, JobRow, limit, owner)
 
     def claim(self, replica: str, lease: float) -> JobRow | None:
         """Claim the oldest active job that no live replica holds, for ``lease`` seconds: a

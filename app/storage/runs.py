@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from app.storage.db import Database, RunEvaluationRow, RunRow
+from app.storage.db import Database, RunEvaluationRow, RunRow, newest
 
 MAX_EVALUATIONS = 10_000  # rows a run may log (an evaluation every few steps of a long run)
 
@@ -63,11 +63,7 @@ class RunStore:
         return row
 
     def recent(self, limit: int, owner: str | None = None) -> list[RunRow]:
-        query = select(RunRow).order_by(RunRow.created_at.desc(), RunRow.id.desc())
-        if owner is not None:
-            query = query.where(RunRow.owner == owner)
-        with self.db.session() as session:
-            return list(session.scalars(query.limit(limit)))
+        return newest(self.db, RunRow, limit, owner)
 
     def evaluations(self, run_id: str) -> list[dict[str, Any]]:
         query = (

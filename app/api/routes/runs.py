@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
+from antifit.jsonsafe import finite
 from app.api.deps import PrincipalDep, RunsDep, owned_run
 from app.api.openapi import V1, problems
 from app.core.problems import Problem
@@ -28,6 +28,12 @@ class RunRequest(BaseModel):
     dataset: str | None = Field(default=None, max_length=64)
     job: str | None = Field(default=None, max_length=64)
 
+    @field_validator("config")
+    @classmethod
+    def _finite(cls, config: dict[str, Any]) -> dict[str, Any]:
+        safe: dict[str, Any] = finite(config)
+        return safe
+
 
 class Evaluation(BaseModel):
     row: dict[Annotated[str, Field(max_length=100)], Metric] = Field(
@@ -42,14 +48,19 @@ class Evaluation(BaseModel):
         for key, value in row.items():
             if isinstance(value, str) and len(value) > 200:
                 raise ValueError(f"{key}: strings of at most 200 characters")
-            if isinstance(value, float) and not math.isfinite(value):
-                row[key] = None  # JSON has no NaN; a diverged loss reads as missing
-        return row
+        safe: dict[str, Metric] = finite(row)  # a diverged loss reads as missing
+        return safe
 
 
 class RunEnd(BaseModel):
     state: Literal["succeeded", "failed"]
     report: dict[str, Any] | None = Field(default=None, description="the trainer's report.json")
+
+    @field_validator("report")
+    @classmethod
+    def _finite(cls, report: dict[str, Any] | None) -> dict[str, Any] | None:
+        safe: dict[str, Any] | None = finite(report)
+        return safe
 
 
 class Run(BaseModel):
