@@ -283,3 +283,15 @@ def test_a_file_dropped_on_the_upload_form_is_uploaded(server: str, page: Any) -
     )
     page.wait_for_url(re.compile(r"/ui/datasets/[0-9a-f]{32}$"))
     assert page.get_by_role("heading", name="dropped.jsonl").is_visible()
+
+
+def test_a_running_run_s_page_reloads_itself_and_a_finished_one_does_not(
+    client: TestClient,
+) -> None:
+    run = client.post("/v1/runs", json={"name": "live", "config": {"preset": "none"}}).json()
+    client.post(f"/v1/runs/{run['id']}/evaluations", json={"row": {"step": 1, "val_loss": 0.5}})
+    live = client.get(f"/ui/runs/{run['id']}").text
+    assert 'http-equiv="refresh"' in live and "val_loss" in live
+    client.post(f"/v1/runs/{run['id']}/end", json={"state": "failed", "report": {"error": "x"}})
+    done = client.get(f"/ui/runs/{run['id']}").text
+    assert 'http-equiv="refresh"' not in done and "failed" in done
