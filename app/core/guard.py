@@ -20,10 +20,15 @@ def is_upload(scope: Scope) -> bool:
     return bool(scope["method"] == "POST" and scope["path"].rstrip("/") in UPLOADS)
 
 
+def capped(path: str) -> bool:
+    """Paths whose request bodies are read: the API and the console's forms."""
+    return path.startswith(("/v1", "/ui"))
+
+
 def guarded(path: str) -> bool:
-    if path.startswith("/v1"):
-        return True
-    return path.startswith("/ui") and not path.startswith(OPEN_CONSOLE_PATHS)
+    """Paths that need a key when the server has keys: all of those but the console's sign-in
+    page and static files."""
+    return capped(path) and not path.startswith(OPEN_CONSOLE_PATHS)
 
 
 def cookie(headers: dict[str, str], name: str) -> str | None:
@@ -40,13 +45,13 @@ class Guard:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not guarded(scope["path"]):
+        if scope["type"] != "http" or not capped(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         console = scope["path"].startswith("/ui")
         principal = ANONYMOUS
-        if self.settings.api_keys:
+        if self.settings.api_keys and guarded(scope["path"]):
             given = presented_key(headers)
             if given is None and console:
                 given = cookie(headers, KEY_COOKIE)

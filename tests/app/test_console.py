@@ -295,3 +295,17 @@ def test_a_running_run_s_page_reloads_itself_and_a_finished_one_does_not(
     client.post(f"/v1/runs/{run['id']}/end", json={"state": "failed", "report": {"error": "x"}})
     done = client.get(f"/ui/runs/{run['id']}").text
     assert 'http-equiv="refresh"' not in done and "failed" in done
+
+
+def test_the_sign_in_form_is_open_but_its_body_is_capped(tmp_path: Path) -> None:
+    key = "s3cret-key-of-the-console-test"
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        max_body_bytes=4096,
+        api_keys=[ApiKey.model_validate({"name": "ana", "key": key, "role": "admin"})],
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/ui/login").status_code == 200  # no key needed to sign in
+        assert client.get("/ui/static/console.css").status_code == 200
+        huge = client.post("/ui/login", data={"key": "x" * 10_000, "csrf": "y"})
+        assert huge.status_code == 413
