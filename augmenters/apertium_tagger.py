@@ -129,7 +129,7 @@ def tag_texts(texts: Sequence[bytes], tagger: FreshTagger) -> list[bytes]:
         if out is None:
             again.append((new_class, i))
     for _, i in sorted(again):
-        if tagger.dirty or tagger.proc is None:
+        if tagger.dirty:
             tagger.restart()
         tagged[i], _ = tagger.attempt(texts[i])
     assert all(out is not None for out in tagged)

@@ -26,10 +26,10 @@ _MARKS = (
 )
 _M = f"[{_MARKS}]*"
 _WORD_CHAR = f"[^\\W{_CJK}][{_MARKS}\u200c\u200d]*"
+# one lexical unit: a CJK character, or a word (with inner apostrophes)
+_UNIT = f"[{_CJK}]{_M}|(?:{_WORD_CHAR})+(?:['\u2019](?:{_WORD_CHAR})+)*"
 # capturing group: re.split returns separators at even indices, lexical units at odd ones
-_LEXICAL = re.compile(
-    f"([{_CJK}]{_M}|(?:{_WORD_CHAR})+(?:['\u2019](?:{_WORD_CHAR})+)*)",
-)
+_LEXICAL = re.compile(f"({_UNIT})")
 # the same split for ASCII-only text, where no CJK or combining mark can occur (twice as fast)
 _ASCII_LEXICAL = re.compile(r"(\w+(?:'\w+)*)", re.ASCII)
 _GRAPHEME = re.compile(f".{_M}(?:\u200d.{_M})*", re.S)
@@ -42,7 +42,7 @@ HAN_WORD = re.compile(f"[{_HAN}]+")
 _HAN_RUN = re.compile(f"(?:[{_HAN}](?![{_MARKS}]))+")
 KANA_CHAR = re.compile(f"[{_KANA}]")
 # a Han run to segment, or else one lexical unit as _LEXICAL finds them
-_UNIT_OR_HAN_RUN = re.compile(f"(?P<han>{_HAN_RUN.pattern})|{_LEXICAL.pattern[1:-1]}")
+_UNIT_OR_HAN_RUN = re.compile(f"(?P<han>{_HAN_RUN.pattern})|{_UNIT}")
 
 
 def split(text: str, segmenter: Segmenter | None = None) -> list[str]:

@@ -13,6 +13,7 @@ SEED_MAX = 2**31 - 1  # what an INTEGER column holds on every database here (Pos
 # an id that is not one of ours is a 404 like any unknown id; only the length is bounded here
 DatasetId = Annotated[str, Path(max_length=64, description="a dataset id (32 hex digits)")]
 JobId = Annotated[str, Path(max_length=64, description="a job id (32 hex digits)")]
+RunId = Annotated[str, Path(max_length=64, description="a training run's id (32 hex digits)")]
 MAX_WORLD = 65_536  # ranks of one distributed run
 
 # validated off the event loop against the server's registry (app/api/specs.py); documented

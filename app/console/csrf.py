@@ -12,7 +12,6 @@ import secrets
 
 from fastapi import Request, Response
 
-from app.core.guard import cookie
 from app.core.problems import Problem
 
 COOKIE = "antifit_csrf"
@@ -40,8 +39,7 @@ def remember(request: Request, response: Response) -> None:
 
 def check(request: Request, sent: str | None) -> None:
     """403 unless ``sent`` (form field, or the header) matches the browser's cookie."""
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    expected = cookie(headers, COOKIE)
+    expected = request.cookies.get(COOKIE)
     given = sent or request.headers.get(HEADER)
     if not expected or not given or not hmac.compare_digest(expected, given):
         raise Problem(

@@ -30,18 +30,21 @@ from app.api.deps import (
     owned_dataset,
     owned_job,
 )
-from app.api.ids import SEED_MAX
+from app.api.ids import SEED_MAX, DatasetId, JobId
 from app.api.routes import datasets as datasets_api
 from app.api.routes import jobs as jobs_api
 from app.api.specs import request_spec
 from app.console import csrf
 from app.console.diff import word_diff
 from app.console.render import errors_of, render, see
+from app.core.config import Settings
 from app.core.guard import KEY_COOKIE
-from app.core.keys import authenticate
-from app.core.problems import Problem
+from app.core.keys import Principal, authenticate
+from app.core.problems import Problem, field_errors
+from app.storage.datasets import BadPageToken, DatasetStore
 from app.storage.shards import job_output_dir, read_records, shard_files
-from augmenters import Pipeline, Record, example_pipelines
+from augmenters import Pipeline, Record, Variant, example_pipelines
+from augmenters.registry import Registry
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -98,8 +101,8 @@ def datasets_page(
 
 def _datasets(
     request: Request,
-    store: Any,
-    principal: Any,
+    store: DatasetStore,
+    principal: Principal,
     page_token: str | None,
     errors: list[dict[str, Any]] | None,
     status: int,
@@ -107,7 +110,7 @@ def _datasets(
 ) -> HTMLResponse:
     try:
         rows, token = store.page(50, page_token, principal.owner_filter())
-    except ValueError:
+    except BadPageToken:  # a stale or edited link: the first page
         rows, token = store.page(50, None, principal.owner_filter())
     return render(
         request,
@@ -154,7 +157,7 @@ async def upload(
 @router.get("/datasets/{dataset_id}", response_class=HTMLResponse)
 def dataset_page(
     request: Request,
-    dataset_id: str,
+    dataset_id: DatasetId,
     store: StoreDep,
     jobs: JobsDep,
     principal: PrincipalDep,
@@ -302,9 +305,7 @@ async def preview(
     except Problem as problem:
         return await _playground_again(request, store, principal, form, pasted, errors_of(problem))
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
+        errors = field_errors(exc.errors())
         return await _playground_again(request, store, principal, form, pasted, errors)
     if request.headers.get("hx-request"):
         return render(request, "_preview.html", preview=result)
@@ -313,8 +314,8 @@ async def preview(
 
 async def _playground_again(
     request: Request,
-    store: Any,
-    principal: Any,
+    store: DatasetStore,
+    principal: Principal,
     form: dict[str, Any],
     pasted: str,
     errors: list[dict[str, Any]] | None,
@@ -339,6 +340,14 @@ async def _playground_again(
 def _parse_json(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
+    except RecursionError as exc:
+        raise Problem(
+            422,
+            "invalid-json",
+            "Invalid JSON",
+            "the spec is nested too deeply",
+            errors=[{"field": "spec", "message": "nested too deeply"}],
+        ) from exc
     except json.JSONDecodeError as exc:
         raise Problem(
             422,
@@ -370,10 +379,10 @@ def _preview(
     variants: int,
     dataset: str,
     pasted: str,
-    store: Any,
-    registry: Any,
-    settings: Any,
-    principal: Any,
+    store: DatasetStore,
+    registry: Registry,
+    settings: Settings,
+    principal: Principal,
 ) -> dict[str, Any]:
     """Runs in a worker thread: the spec is the user's, so is the work."""
     pipeline = Pipeline(request_spec(raw, registry), served=registry)
@@ -401,11 +410,13 @@ def _preview(
         kept.append(variant)
         if time.monotonic() > deadline:
             break
+    originals = {r.id: r.text for r in records}
     by_record: dict[str, list[dict[str, Any]]] = {r.id: [] for r in records}
-    for variant in kept:
-        by_record[variant.record_id].append(_shown(records, variant, None, pipeline.scores))
-    for variant, reason in pipeline.rejected:
-        by_record[variant.record_id].append(_shown(records, variant, reason, pipeline.scores))
+    shown = [(v, None) for v in kept] + [(v, reason) for v, reason in pipeline.rejected]
+    for variant, dropped_by in shown:
+        by_record[variant.record_id].append(
+            _shown(originals[variant.record_id], variant, dropped_by, pipeline.scores)
+        )
     return {
         "records": [
             {
@@ -421,12 +432,11 @@ def _preview(
 
 
 def _shown(
-    records: list[Record],
-    variant: Any,
+    original: str,
+    variant: Variant,
     dropped_by: str | None,
     scores: dict[tuple[str, int], dict[str, float]],
 ) -> dict[str, Any]:
-    original = next(r.text for r in records if r.id == variant.record_id)
     return {
         "variant": variant.variant,
         "segments": word_diff(original, variant.text),
@@ -447,7 +457,7 @@ def jobs_page(request: Request, jobs: JobsDep, principal: PrincipalDep) -> HTMLR
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(
-    request: Request, job_id: str, jobs: JobsDep, store: StoreDep, principal: PrincipalDep
+    request: Request, job_id: JobId, jobs: JobsDep, store: StoreDep, principal: PrincipalDep
 ) -> HTMLResponse:
     job = jobs_api.Job.of(owned_job(jobs, job_id, principal))
     if request.headers.get("hx-target") == "progress":
@@ -456,7 +466,7 @@ def job_page(
     return render(request, "job.html", job=job, sample=sample)
 
 
-def _sample(store: Any, job: Any, n: int = 10) -> list[dict[str, Any]]:
+def _sample(store: DatasetStore, job: jobs_api.Job, n: int = 10) -> list[dict[str, Any]]:
     """The first variants of a finished job, each beside its original."""
     import pyarrow.parquet as pq
 
@@ -482,7 +492,7 @@ def _sample(store: Any, job: Any, n: int = 10) -> list[dict[str, Any]]:
 @router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
 def cancel(
     request: Request,
-    job_id: str,
+    job_id: JobId,
     jobs: JobsDep,
     runner: RunnerDep,
     metrics: MetricsDep,

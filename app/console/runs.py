@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from app.api.deps import PrincipalDep, RunsDep, owned_run
+from app.api.ids import RunId
 from app.api.routes.runs import Run
 from app.console.render import render
 
@@ -72,7 +73,7 @@ def reliability_chart(report: dict[str, Any] | None) -> dict[str, Any] | None:
 @router.get("", response_class=HTMLResponse)
 def runs_page(request: Request, runs: RunsDep, principal: PrincipalDep) -> HTMLResponse:
     rows = [Run.of(r) for r in runs.recent(100, principal.owner_filter())]
-    return render(request, "runs.html", section="runs", runs=rows)
+    return render(request, "runs.html", runs=rows)
 
 
 @router.get("/compare", response_class=HTMLResponse)
@@ -83,38 +84,28 @@ def compare_page(
     run_ids: Annotated[list[str], Query(alias="id", max_length=MAX_OVERLAID)] = [],  # noqa: B006
 ) -> HTMLResponse:
     chosen = [owned_run(runs, run_id[:64], principal) for run_id in run_ids]
+    rows_of = {run.id: latest_by_step(runs.evaluations(run.id)) for run in chosen}
+    steps = sorted({row["step"] for rows in rows_of.values() for row in rows})
     charts = []
     for metric in ("val_loss", "val_accuracy", "val_ece"):
-        steps: set[int] = set()
-        by_run = []
+        series = []
         for run in chosen:
-            rows = latest_by_step(runs.evaluations(run.id))
-            values = {row["step"]: row.get(metric) for row in rows}
-            steps |= set(values)
-            by_run.append((run, values))
-        if not any(v is not None for _, values in by_run for v in values.values()):
-            continue
-        x = sorted(steps)
-        charts.append(
-            {
-                "title": metric,
-                "x": x,
-                "xlabel": "step",
-                "series": [
-                    {"label": f"{run.name} ({run.id[:8]})", "values": [values.get(s) for s in x]}
-                    for run, values in by_run
-                ],
-                "marker": None,
-            }
-        )
-    return render(
-        request, "compare.html", section="runs", runs=[Run.of(r) for r in chosen], charts=charts
-    )
+            by_step = {row["step"]: row.get(metric) for row in rows_of[run.id]}
+            series.append(
+                {"label": f"{run.name} ({run.id[:8]})", "values": [by_step.get(s) for s in steps]}
+            )
+        if any(v is not None for s in series for v in s["values"]):
+            charts.append(
+                {"title": metric, "x": steps, "xlabel": "step", "series": series, "marker": None}
+            )
+    return render(request, "compare.html", runs=[Run.of(r) for r in chosen], charts=charts)
 
 
 @router.get("/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: str, runs: RunsDep, principal: PrincipalDep) -> HTMLResponse:
-    run = Run.of(owned_run(runs, run_id[:64], principal))
+def run_page(
+    request: Request, run_id: RunId, runs: RunsDep, principal: PrincipalDep
+) -> HTMLResponse:
+    run = Run.of(owned_run(runs, run_id, principal))
     rows = latest_by_step(runs.evaluations(run.id))
     report = run.report or {}
     best = report.get("best") or {}
@@ -126,7 +117,6 @@ def run_page(request: Request, run_id: str, runs: RunsDep, principal: PrincipalD
     return render(
         request,
         "run.html",
-        section="runs",
         run=run,
         rows=rows,
         charts=charts + ([reliability] if reliability else []),

@@ -4,6 +4,7 @@ The console's browser carries its key in a cookie set by its sign-in page."""
 
 from __future__ import annotations
 
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
@@ -31,14 +32,6 @@ def guarded(path: str) -> bool:
     return capped(path) and not path.startswith(OPEN_CONSOLE_PATHS)
 
 
-def cookie(headers: dict[str, str], name: str) -> str | None:
-    for part in headers.get("cookie", "").split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name and value:
-            return value
-    return None
-
-
 class Guard:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -54,7 +47,7 @@ class Guard:
         if self.settings.api_keys and guarded(scope["path"]):
             given = presented_key(headers)
             if given is None and console:
-                given = cookie(headers, KEY_COOKIE)
+                given = cookie_parser(headers.get("cookie", "")).get(KEY_COOKIE)
             found = authenticate(given, self.settings.api_keys)
             if found is None:
                 if console and scope["method"] == "GET":

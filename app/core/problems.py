@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -84,6 +84,11 @@ def not_found(what: str, ident: str) -> Problem:
     return Problem(404, "not-found", f"{what} not found", f"no {what.lower()} with id {ident!r}")
 
 
+def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's validation errors as problem+json ``errors``: ``{field, message}``."""
+    return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors]
+
+
 def _response(problem: Problem, request: Request) -> Response:
     """problem+json; a console page (/ui) gets the console's HTML page of it instead."""
     page: Callable[[Request, Problem], Response] | None = getattr(
@@ -152,9 +157,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
+        errors = field_errors(exc.errors())
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         problem = Problem(
             422,

@@ -309,3 +309,15 @@ def test_the_sign_in_form_is_open_but_its_body_is_capped(tmp_path: Path) -> None
         assert client.get("/ui/static/console.css").status_code == 200
         huge = client.post("/ui/login", data={"key": "x" * 10_000, "csrf": "y"})
         assert huge.status_code == 413
+
+
+def test_hostile_playground_and_ids_are_4xx_pages(client: TestClient) -> None:
+    page = client.get("/ui/playground")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    deep = client.post("/ui/playground", data={"spec": "[" * 19_000, "csrf": token.group(1)})
+    assert deep.status_code == 422 and "nested too deeply" in deep.text
+    big = client.post("/ui/playground", data={"spec": "{}" * 20_000, "csrf": token.group(1)})
+    assert big.status_code == 422
+    for path in ("/ui/datasets/", "/ui/jobs/", "/ui/runs/"):
+        assert client.get(path + "a" * 100).status_code == 422

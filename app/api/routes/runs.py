@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from antifit.jsonsafe import finite
 from app.api.deps import PrincipalDep, RunsDep, owned_run
+from app.api.ids import RunId
 from app.api.openapi import V1, problems
 from app.core.problems import Problem
 from app.storage.db import RunRow
@@ -17,7 +18,6 @@ from app.storage.runs import MAX_EVALUATIONS, RunFinished, TooManyEvaluations
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=problems(*V1))
 
-RunId = Annotated[str, Field(max_length=64)]
 MAX_METRICS = 200  # keys of one evaluation row
 Metric = float | int | str | bool | None
 
@@ -75,20 +75,11 @@ class Run(BaseModel):
     report: dict[str, Any] | None
     evaluations: int
 
+    model_config = ConfigDict(from_attributes=True)
+
     @classmethod
     def of(cls, row: RunRow) -> Run:
-        return cls(
-            id=row.id,
-            name=row.name,
-            state=row.state,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            dataset_id=row.dataset_id,
-            job_id=row.job_id,
-            config=row.config,
-            report=row.report,
-            evaluations=row.evaluations,
-        )
+        return cls.model_validate(row)
 
 
 class RunDetail(Run):
