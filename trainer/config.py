@@ -164,6 +164,17 @@ class NEFTune(Section):
     alpha: float = Field(default=5.0, gt=0.0)
 
 
+class Soup(Section):
+    """A uniform model soup (Wortsman et al. 2022): ``members`` fine-tunes that start from the
+    same weights (the same head initialisation) and differ only in batch order and dropout
+    masks, each with its own early stopping; the shipped model is the average of their
+    weights, one model of the usual size. It costs ``members`` times the training. At a few
+    examples per class a fine-tune's accuracy swings by points from one training seed to the
+    next (docs/benchmarks.md, the noise floor); the average of several swings less."""
+
+    members: int = Field(default=1, ge=1, le=8)
+
+
 class Regularization(Section):
     weight_decay: WeightDecay = WeightDecay()
     neftune: NEFTune = NEFTune()
@@ -184,6 +195,7 @@ class Regularization(Section):
     )
     reinit_layers: int = Field(default=0, ge=0, description="top encoder layers re-initialised")
     linear_probe: LinearProbe = LinearProbe()
+    soup: Soup = Soup()
     min_steps: int = Field(
         default=0,
         ge=0,
@@ -404,6 +416,13 @@ class TrainConfig(Section):
         "evaluation, no gap; each evaluation is then cheaper)",
     )
     seed: int = 0
+    member: int = Field(
+        default=0,
+        ge=0,
+        lt=8,
+        description="a soup member's index: member m > 0 starts from the weights member 0 "
+        "starts from, with its own batch order and dropout masks (the soup sets it)",
+    )
     device: Device = Field(default="auto", description="auto (CUDA when present), cpu or cuda")
     bf16: bool | None = Field(default=None, description="bf16 autocast (default: on CUDA)")
     trace_ids: bool = Field(
@@ -438,6 +457,8 @@ class TrainConfig(Section):
                 # both keep a full copy of the model, what LoRA exists to avoid
                 "regularization.averaging": reg.averaging.enabled,
                 "regularization.smart.teacher": reg.smart.enabled and reg.smart.teacher,
+                # averaging adapters trained from one start is possible, but not measured
+                "regularization.soup": reg.soup.members > 1,
             },
             "see docs/training.md, LoRA; weight_decay.rate decays the adapter, smart without "
             "its teacher works",

@@ -44,6 +44,7 @@ from trainer.report import (
     write_json,
 )
 from trainer.service import Service
+from trainer.soup import average_into, member_configs, member_seed
 from trainer.step import Stepper
 from trainer.stream import Batch, StreamDataset
 from trainer.task_module import Inputs
@@ -75,15 +76,21 @@ def train(
     ``should_stop`` turns true the run checkpoints and raises ``Interrupted``; running it
     again resumes."""
     started_group = init_distributed(config.device)
+    options: dict[str, Any] = {
+        "progress": progress,
+        "restart": restart,
+        "on_log": on_log,
+        "should_stop": should_stop,
+    }
     try:
+        members = []
+        for member in member_configs(config):
+            if on_log:
+                on_log(f"soup member {member.member} of {config.regularization.soup.members}")
+            with run_generator(member.seed):
+                members.append(Training(member, **options).run())
         with run_generator(config.seed):
-            return Training(
-                config,
-                progress=progress,
-                restart=restart,
-                on_log=on_log,
-                should_stop=should_stop,
-            ).run()
+            return Training(config, soup=members, **options).run()
     finally:
         if started_group:
             dist.destroy_process_group()
@@ -98,8 +105,10 @@ class Training:
         restart: bool = False,
         on_log: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        soup: list[dict[str, Any]] | None = None,
     ) -> None:
         self.config = config
+        self.soup = soup or []  # the reports of the soup's other members, trained already
         self.reg = config.regularization
         self.ranks = Ranks()
         self.rank, self.world = self.ranks.rank, self.ranks.world
@@ -144,6 +153,8 @@ class Training:
             else None
         )
         self._prepare_model()
+        if config.member:  # a soup member: the same start, its own dropout masks from here
+            torch.manual_seed(member_seed(config.seed, config.member) * 1_000_003 + self.rank)
         self.steps_per_epoch = self._steps_per_epoch()
         # few-sample fine-tuning needs enough steps (Zhang et al. 2021): more epochs when the
         # configured ones fall short of min_steps
@@ -234,7 +245,7 @@ class Training:
             originals=True,
             batch_size=self.config.batch_size,
             group=self.grouped and dataset == self.config.dataset,
-            seed=self.config.seed,
+            seed=member_seed(self.config.seed, self.config.member),
             rank=self.rank,
             world_size=self.world,
             api_key=self.config.api_key,
@@ -640,10 +651,15 @@ class Training:
             load_trainable_state(model, self.best_state)
         rows = read_jsonl(self.out / METRICS) if self.rank == 0 else []
         best, final = pick_rows(rows, self.stopper.best_step, restored)
+        logits = self.best_logits if restored else self.last_logits
+        soup = None
+        if self.soup:
+            soup, logits = self._average_members(model)
         saved: dict[str, Any] | None
         if isinstance(self.validation, EvalSet):
-            logits = self.best_logits if restored else self.last_logits
             temperature, saved, calibration = self._calibrated(model, self.validation, logits)
+        elif soup is not None:  # a causal LM: the scores of the average it ships
+            temperature, saved, calibration = None, soup["val"], None
         else:  # a causal LM: the evaluation row of the weights it ships
             temperature, saved, calibration = None, final_metrics(final, "val_"), None
         report: dict[str, Any] = {
@@ -672,6 +688,7 @@ class Training:
             "temperature": temperature,
             "saved_model": saved,
             "calibration": calibration,
+            "soup": soup,
             "test": self._test(),
             "resumed_from_step": self.resumed_from,
             "seconds": self._elapsed(),
@@ -689,6 +706,19 @@ class Training:
             write_json(self.out / REPORT, report)
         self.ranks.barrier()
         return report
+
+    def _average_members(self, model: Any) -> tuple[dict[str, Any], torch.Tensor | None]:
+        """Average the shipped weights with the other members' saved ones; what each member
+        scored on the validation split alone and what the average scores (before any
+        temperature), and the average's validation logits."""
+        own = self._scores(self.validation, "val")[0]
+        average_into(model, [Path(r["config"]["output_dir"]) / MODEL for r in self.soup])
+        val, logits = self._scores(self.validation, "val")
+        members = [own] + [r["saved_model"] or {} for r in self.soup]
+        key = "val_loss" if self.generation else "val_accuracy"
+        scores = ", ".join(f"{m[key]:.4f}" for m in members if key in m)
+        self.log(f"soup of {len(members)}: {key} {val[key]:.4f} (members {scores})")
+        return {"members": len(members), "member_val": members, "val": val}, logits
 
     def _calibrated(
         self, model: Any, validation: EvalSet, logits: torch.Tensor | None

@@ -284,6 +284,65 @@ def test_early_stopping_restores_the_best_weights(
     assert report["temperature"] is not None
 
 
+def test_a_soup_ships_the_average_of_members_that_start_alike(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    from trainer.soup import saved_weights
+
+    def run(out: Path, members: int, **extra: Any) -> dict[str, Any]:
+        cfg = config(
+            service,
+            out,
+            tiny_mlm,
+            preset="basic",
+            epochs=2,
+            trace_ids=True,
+            regularization={"soup": {"members": members}, "temperature_scaling": False},
+            **extra,
+        )
+        return train(cfg, progress=False)
+
+    alone = run(tmp_path / "alone", 1)
+    report = run(tmp_path / "soup", 2)
+    member = tmp_path / "soup" / "members" / "1"
+    assert report["soup"]["members"] == 2
+    # member 0 is the run itself: alone it ships what it contributes to the soup
+    assert report["soup"]["member_val"][0]["val_loss"] == pytest.approx(
+        alone["saved_model"]["val_loss"], abs=1e-6
+    )
+
+    # member 1 starts from the same head, then sees its own batch order
+    def first_ids(out: Path) -> list[Any]:
+        return [row["ids"] for row in read_jsonl(out / "batches.rank0.jsonl")][:1]
+
+    assert first_ids(member) != first_ids(tmp_path / "alone")
+    ours, theirs = saved_weights(tmp_path / "alone" / "model"), saved_weights(member / "model")
+    shipped = saved_weights(tmp_path / "soup" / "model")
+    assert not torch.equal(ours["classifier.weight"], theirs["classifier.weight"])
+    for name, tensor in shipped.items():
+        if tensor.is_floating_point():
+            torch.testing.assert_close(tensor, (ours[name] + theirs[name]) / 2)
+    assert report["saved_model"]["val_loss"] == pytest.approx(report["soup"]["val"]["val_loss"])
+    # a member is run once: the soup resumed (finished) returns the same report
+    assert run(tmp_path / "soup", 2)["soup"] == report["soup"]
+
+
+def test_a_soup_member_starts_from_the_runs_initial_weights(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    from trainer.soup import saved_weights
+
+    def head(out: Path, member: int) -> torch.Tensor:
+        # one step at a learning rate too small to move the head measurably
+        cfg = config(
+            service, out, tiny_mlm, preset="none", max_steps=1, learning_rate=1e-12, member=member
+        )
+        train(cfg, progress=False)
+        return saved_weights(out / "model")["classifier.weight"]
+
+    torch.testing.assert_close(head(tmp_path / "m0", 0), head(tmp_path / "m1", 1))
+
+
 def test_a_different_config_does_not_resume_silently(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
@@ -531,6 +590,10 @@ def test_lora_refuses_what_needs_full_weights(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="regularization.mixout"):
         TrainConfig.model_validate(
             {"dataset": "d", "preset": "advanced", "lora": {"enabled": True}}
+        )
+    with pytest.raises(ValueError, match="regularization.soup"):
+        TrainConfig.model_validate(
+            {"dataset": "d", "regularization": {"soup": {"members": 2}}, "lora": {"enabled": True}}
         )
 
 
