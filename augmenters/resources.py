@@ -9,6 +9,7 @@ raises ``ResourceMissing`` saying how to install it. Nothing is ever downloaded.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -120,6 +121,24 @@ def package_dir(distribution_module: str, what: str, install: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ResourceMissing(what, f"pip install {install}")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def optional_file(variable: str, distribution: str, packaged: str, what: str, how: str) -> Path:
+    """An optional resource's file: the one ``$variable`` names, else ``packaged`` inside an
+    installed distribution, found without importing it; ``how`` says how to get it."""
+    named = os.environ.get(variable)
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ResourceMissing(what, f"{variable} names {path}, which is not a file")
+        return path
+    try:
+        located = Path(str(importlib.metadata.distribution(distribution).locate_file(packaged)))
+    except importlib.metadata.PackageNotFoundError:
+        located = None
+    if located is None or not located.is_file():
+        raise ResourceMissing(what, how)
+    return located
 
 
 def tagger_weights() -> Path:
@@ -277,6 +296,10 @@ def check(load: bool = True) -> dict[str, str]:
         "cilin": (lambda: f"ok, {len(_cilin().synonyms)} words in = classes")
         if load
         else (lambda: f"ok, {_cilin_source()}"),
+        # optional: the similar_shape op needs it
+        "shapes": (lambda: f"ok, {len(_shapes())} characters in similar-shape groups")
+        if load
+        else (lambda: f"ok, {_shapes_source()}"),
     }
     for name, probe in probes.items():
         try:
@@ -286,7 +309,7 @@ def check(load: bool = True) -> dict[str, str]:
     return status
 
 
-OPTIONAL = frozenset({"cilin"})  # reported, never required by --prepare
+OPTIONAL = frozenset({"cilin", "shapes"})  # reported, never required by --prepare
 
 
 def _chinese() -> str:
@@ -310,6 +333,18 @@ def _cilin() -> Any:
     from augmenters.cilin import cilin
 
     return cilin()
+
+
+def _shapes() -> dict[str, tuple[str, ...]]:
+    from augmenters.shape import similar_shapes
+
+    return similar_shapes()
+
+
+def _shapes_source() -> Path:
+    from augmenters.shape import shapes_source
+
+    return shapes_source()
 
 
 def _cilin_source() -> Path:

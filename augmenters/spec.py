@@ -42,6 +42,7 @@ from augmenters.noise import (
 from augmenters.registry import LocalPath, Registry, WordsName
 from augmenters.rng import canonical_json, stable_digest
 from augmenters.segment import Segmenter, load_user_words, with_user_words
+from augmenters.shape import SimilarShapeSpec
 from augmenters.synonym import SynonymSpec
 
 SPEC_VERSION = 1
@@ -95,6 +96,7 @@ Step = Annotated[
         OcrSpec,
         CharNoiseSpec,
         HomophoneSpec,
+        SimilarShapeSpec,
         WordSwapSpec,
         WordDeleteSpec,
         PunctuationSpec,

@@ -209,6 +209,97 @@ def test_homophones_keep_a_traditional_text_traditional() -> None:
     assert all(is_traditional(o) for o in outs) and len(set(outs)) > 5
 
 
+# --- similar-shape typos --------------------------------------------------------------------
+SHAPE_GROUPS = "未\t末\t味\n电\t由\t甲\n池\t地\t他\n耐\t奈\n非\t韭\n"
+
+
+@pytest.fixture
+def small_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, set[str]]]:
+    from augmenters.shape import _options, similar_shapes
+
+    path = tmp_path / "shapes.txt"
+    path.write_text(SHAPE_GROUPS + "# not a group: x y\n", encoding="utf-8")
+    monkeypatch.setenv("ANTIFIT_SHAPES", str(path))
+    similar_shapes.cache_clear()
+    _options.cache_clear()
+    groups = [set(line.split("\t")) for line in SHAPE_GROUPS.splitlines()]
+    yield {c: g - {c} for g in groups for c in g}
+    similar_shapes.cache_clear()
+    _options.cache_clear()
+
+
+def test_similar_shapes_replace_one_character_of_a_word_from_its_group(
+    small_shapes: dict[str, set[str]],
+) -> None:
+    from augmenters.shape import similar_shapes
+
+    assert similar_shapes()["未"] == ("末", "味") and "x" not in similar_shapes()
+    aug = parse_spec({"version": 1, "pipeline": {"type": "similar_shape", "p": 1.0}})
+    built = aug.pipeline.build()
+    text = "这款手机的电池非常耐用 https://example.cn"
+    words = split(text)[1::2]
+    seen = set()
+    for seed in range(30):
+        out, n = built.augment(text, random.Random(seed))
+        assert out.endswith(" https://example.cn") and len(out) == len(text)
+        diffs = [(a, b, k) for k, (a, b) in enumerate(zip(text, out, strict=True)) if a != b]
+        assert len(diffs) == n
+        for before, after, _ in diffs:
+            assert after in small_shapes[before]
+            seen.add(after)
+        # at most one character a word: 电池 is one word, so 电 and 池 never change together
+        starts = [sum(len(w) for w in words[:i]) for i in range(len(words))]
+        word_of = [max(i for i, st in enumerate(starts) if st <= k) for _, _, k in diffs]
+        assert len(word_of) == len(set(word_of))
+    assert len(seen) >= 4
+
+
+def test_similar_shapes_keep_traditional_text_traditional(
+    small_shapes: dict[str, set[str]],
+) -> None:
+    from augmenters.chinese import is_traditional
+
+    aug = parse_spec({"version": 1, "pipeline": {"type": "similar_shape", "p": 1.0}})
+    built = aug.pipeline.build()
+    text = "這款手機的電池非常耐用"
+    outs = [built.augment(text, random.Random(s))[0] for s in range(20)]
+    assert all(is_traditional(o) for o in outs) and len(set(outs)) > 3
+    assert any("電" not in o for o in outs)  # 電 is found through its simplified form 电
+
+
+def test_a_missing_shape_source_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from augmenters.errors import ResourceMissing
+    from augmenters.resources import check
+    from augmenters.shape import similar_shapes
+
+    monkeypatch.setenv("ANTIFIT_SHAPES", str(tmp_path / "absent.txt"))
+    similar_shapes.cache_clear()
+    try:
+        with pytest.raises(ResourceMissing, match="ANTIFIT_SHAPES names"):
+            parse_spec({"version": 1, "pipeline": {"type": "similar_shape"}}).pipeline.build()
+        assert check(load=False)["shapes"].startswith("missing:")
+    finally:
+        similar_shapes.cache_clear()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pycorrector") is None,
+    reason="needs the optional similar-shape groups: antifit[zh]",
+)
+def test_the_packaged_shape_groups_and_the_chinese_typos_pipeline() -> None:
+    from augmenters.shape import similar_shapes
+    from augmenters.spec import example_pipelines
+
+    table = similar_shapes()
+    assert len(table) > 2000 and "末" in table["未"]
+    spec = example_pipelines()["chinese_typos"]
+    variants = augment([{"id": "a", "text": SENTENCES[0]}], spec, seed=0, n_variants=30)
+    ops = Counter(op.op for v in variants for op in v.ops)
+    assert ops["homophone"] and ops["similar_shape"]
+
+
 CHINESE_SCRIPT = """
 import json, sys
 from augmenters import augment
