@@ -29,11 +29,16 @@ def init_distributed(device: str) -> bool:
 def run_generator(seed: int) -> Iterator[None]:
     """torch's global generator seeded from (seed, rank) inside ``fork_rng``: the caller's
     generator state is back as it was afterwards."""
-    rank = dist.get_rank() if dist.is_initialized() else 0
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed * 1_000_003 + rank)
+        reseed(seed)
         yield
+
+
+def reseed(seed: int) -> None:
+    """Seed torch's global generator from (seed, rank); only inside ``run_generator``."""
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    torch.manual_seed(seed * 1_000_003 + rank)
 
 
 class Ranks:

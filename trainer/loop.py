@@ -23,7 +23,7 @@ import torch.distributed as dist
 from trainer import checkpoint
 from trainer.calibration import fit_temperature, fold_temperature, nll
 from trainer.config import TrainConfig, direction
-from trainer.distributed import Ranks, init_distributed, run_generator
+from trainer.distributed import Ranks, init_distributed, reseed, run_generator
 from trainer.evalset import EvalSet
 from trainer.generation import GenerationEvalSet, Generator, load_generator
 from trainer.lora import apply_lora, load_trainable_state, trainable_state
@@ -154,7 +154,7 @@ class Training:
         )
         self._prepare_model()
         if config.member:  # a soup member: the same start, its own dropout masks from here
-            torch.manual_seed(member_seed(config.seed, config.member) * 1_000_003 + self.rank)
+            reseed(member_seed(config.seed, config.member))
         self.steps_per_epoch = self._steps_per_epoch()
         # few-sample fine-tuning needs enough steps (Zhang et al. 2021): more epochs when the
         # configured ones fall short of min_steps
@@ -654,7 +654,7 @@ class Training:
         logits = self.best_logits if restored else self.last_logits
         soup = None
         if self.soup:
-            soup, logits = self._average_members(model)
+            soup, logits = self._average_members(model, final_metrics(final, "val_") or {})
         saved: dict[str, Any] | None
         if isinstance(self.validation, EvalSet):
             temperature, saved, calibration = self._calibrated(model, self.validation, logits)
@@ -707,11 +707,12 @@ class Training:
         self.ranks.barrier()
         return report
 
-    def _average_members(self, model: Any) -> tuple[dict[str, Any], torch.Tensor | None]:
-        """Average the shipped weights with the other members' saved ones; what each member
-        scored on the validation split alone and what the average scores (before any
-        temperature), and the average's validation logits."""
-        own = self._scores(self.validation, "val")[0]
+    def _average_members(
+        self, model: Any, own: dict[str, Any]
+    ) -> tuple[dict[str, Any], torch.Tensor | None]:
+        """Average the shipped weights (``own``: their validation scores) with the other
+        members' saved ones; what each member scored on the validation split alone and what
+        the average scores (before any temperature), and the average's validation logits."""
         average_into(model, [Path(r["config"]["output_dir"]) / MODEL for r in self.soup])
         val, logits = self._scores(self.validation, "val")
         members = [own] + [r["saved_model"] or {} for r in self.soup]

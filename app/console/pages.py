@@ -40,7 +40,7 @@ from app.console.render import errors_of, render, see
 from app.core.config import Settings
 from app.core.guard import KEY_COOKIE
 from app.core.keys import Principal, authenticate
-from app.core.problems import Problem, field_errors
+from app.core.problems import Problem, field_errors, invalid
 from app.storage.datasets import BadPageToken, DatasetStore
 from app.storage.shards import job_output_dir, read_records, shard_files
 from augmenters import Pipeline, Record, Variant, example_pipelines
@@ -276,12 +276,12 @@ async def preview(
         parsed = _parse_json(spec)
         if action == "run":
             if not dataset:
-                raise Problem(
-                    422,
-                    "invalid",
-                    "No dataset",
+                raise invalid(
+                    "dataset",
                     "choose a dataset to run a job on",
-                    errors=[{"field": "dataset", "message": "choose a dataset"}],
+                    message="choose a dataset",
+                    slug="invalid",
+                    title="No dataset",
                 )
             body = jobs_api.JobRequest.model_validate(
                 {"spec": parsed, "seed": seed, "n_variants": variants}
@@ -341,12 +341,12 @@ def _parse_json(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except RecursionError as exc:
-        raise Problem(
-            422,
-            "invalid-json",
-            "Invalid JSON",
+        raise invalid(
+            "spec",
             "the spec is nested too deeply",
-            errors=[{"field": "spec", "message": "nested too deeply"}],
+            message="nested too deeply",
+            slug="invalid-json",
+            title="Invalid JSON",
         ) from exc
     except json.JSONDecodeError as exc:
         raise Problem(
@@ -363,12 +363,12 @@ def _parse_json(text: str) -> dict[str, Any]:
             ],
         ) from exc
     if not isinstance(value, dict):
-        raise Problem(
-            422,
-            "invalid-spec",
-            "Invalid pipeline spec",
+        raise invalid(
+            "spec",
             "the spec is a JSON object",
-            errors=[{"field": "spec", "message": "must be a JSON object"}],
+            message="must be a JSON object",
+            slug="invalid-spec",
+            title="Invalid pipeline spec",
         )
     return value
 
