@@ -174,3 +174,17 @@ def test_the_api_builds_the_image_every_antifit_service_runs_with_its_volumes() 
     worker = all_services["worker"]
     assert worker["depends_on"] == {"api": {"condition": "service_healthy"}}
     assert worker["restart"] == "on-failure:3"  # a configuration error is not retried for ever
+
+
+def test_the_image_s_extras_are_ray_unless_env_names_others_all_defined_by_the_package() -> None:
+    import tomllib
+
+    defined = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    )
+    env = {"ANTIFIT_API_KEYS": KEYS}
+    assert services(env)["api"]["build"]["args"]["EXTRAS"] == "ray"
+    extras = services({**env, "ANTIFIT_EXTRAS": "ray,zh"})["api"]["build"]["args"]["EXTRAS"]
+    assert extras == "ray,zh" and set(extras.split(",")) <= defined
+    example = (ROOT / ".env.example").read_text()
+    assert re.search(r"^ANTIFIT_EXTRAS=ray$", example, re.M)
