@@ -83,17 +83,60 @@ def train(
         "should_stop": should_stop,
     }
     try:
+        others = member_configs(config)
+        registry = _soup_registration(config, restart, on_log) if others else None
         members = []
-        for member in member_configs(config):
-            if on_log:
-                on_log(f"soup member {member.member} of {config.regularization.soup.members}")
-            with run_generator(member.seed):
-                members.append(Training(member, **options).run())
+        try:
+            for member in others:
+                if on_log:
+                    on_log(f"soup member {member.member} of {config.regularization.soup.members}")
+                with run_generator(member.seed):
+                    members.append(Training(member, **options).run())
+        except Interrupted:
+            raise  # it resumes under the same registration
+        except BaseException as exc:
+            if registry is not None:
+                registry.failed(exc)
+            raise
         with run_generator(config.seed):
-            return Training(config, soup=members, **options).run()
+            return Training(config, soup=members, registry=registry, **options).run()
     finally:
         if started_group:
             dist.destroy_process_group()
+
+
+def _soup_registration(
+    config: TrainConfig, restart: bool, on_log: Callable[[str], None] | None
+) -> RunRegistry | None:
+    """A soup registers before its other members train, so the service shows it from its
+    first step, not from member 0's (a finished soup has nothing to register)."""
+    out = Path(config.output_dir)
+    if not config.register_run or Ranks().rank != 0:
+        return None
+    state = None if restart else checkpoint.load(out)
+    if state is not None and state.get("finished"):
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    service = Service(config.service, config.api_key)
+    return _register(config, service, config.job, on_log or (lambda message: None), restart)
+
+
+def _register(
+    config: TrainConfig,
+    service: Service,
+    job: str | None,
+    log: Callable[[str], None],
+    fresh: bool,
+) -> RunRegistry | None:
+    return RunRegistry.open(
+        service,
+        Path(config.output_dir),
+        config.model_dump(mode="json"),  # the API key is excluded
+        config.dataset,
+        job,
+        log,
+        fresh=fresh,
+    )
 
 
 class Training:
@@ -106,6 +149,7 @@ class Training:
         on_log: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         soup: list[dict[str, Any]] | None = None,
+        registry: RunRegistry | None = None,
     ) -> None:
         self.config = config
         self.soup = soup or []  # the reports of the soup's other members, trained already
@@ -123,7 +167,7 @@ class Training:
         self.log = on_log or (lambda message: None)
         self.should_stop = should_stop or (lambda: False)
         self.restart = restart
-        self.registry: RunRegistry | None = None
+        self.registry = registry  # None: the run registers itself (when it is configured to)
         self.out = Path(config.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
@@ -328,23 +372,16 @@ class Training:
                 self.log(f"{self.out} holds a finished run: nothing to do")
                 report: dict[str, Any] = json.loads((self.out / REPORT).read_text())
                 return report
-        if self.config.register_run and self.rank == 0:
-            self.registry = RunRegistry.open(
-                self.service,
-                self.out,
-                self.config.model_dump(mode="json"),  # the API key is excluded
-                self.config.dataset,
-                self.job,
-                self.log,
-                fresh=self.restart or state is None,
-            )
+        if self.registry is None and self.config.register_run and self.rank == 0:
+            fresh = self.restart or state is None
+            self.registry = _register(self.config, self.service, self.job, self.log, fresh)
         try:
             report = self._run(state)
         except Interrupted:
             raise  # it resumes under the same registration
         except BaseException as exc:
             if self.registry is not None:
-                self.registry.end("failed", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
+                self.registry.failed(exc)
             raise
         if self.registry is not None:
             self.registry.end("succeeded", report)

@@ -58,6 +58,9 @@ class RunRegistry:
     def end(self, state: str, report: dict[str, Any] | None) -> None:
         self._send(lambda run_id: self.service.end_run(run_id, state, finite(report)))
 
+    def failed(self, exc: BaseException) -> None:
+        self.end("failed", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
+
     def _send(self, call: Callable[[str], None]) -> None:
         if self.run_id is None:
             return

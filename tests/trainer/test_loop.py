@@ -289,6 +289,8 @@ def test_a_soup_ships_the_average_of_members_that_start_alike(
 ) -> None:
     from trainer.soup import saved_weights
 
+    logged: list[str] = []
+
     def run(out: Path, members: int, **extra: Any) -> dict[str, Any]:
         cfg = config(
             service,
@@ -300,10 +302,20 @@ def test_a_soup_ships_the_average_of_members_that_start_alike(
             regularization={"soup": {"members": members}, "temperature_scaling": False},
             **extra,
         )
-        return train(cfg, progress=False)
+        return train(cfg, progress=False, on_log=logged.append)
+
+    def registered_runs() -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = httpx.get(f"{service['base']}/v1/runs").json()
+        return [r for r in runs if r["config"]["output_dir"] == str(tmp_path / "soup")]
 
     alone = run(tmp_path / "alone", 1)
+    logged.clear()
     report = run(tmp_path / "soup", 2)
+    # the soup is one run for the service, registered before its other member trains
+    first = next(i for i, line in enumerate(logged) if line.startswith("registered as run"))
+    assert first < logged.index("soup member 1 of 2")
+    [soup_run] = registered_runs()
+    assert soup_run["state"] == "succeeded" and soup_run["report"]["soup"]["members"] == 2
     member = tmp_path / "soup" / "members" / "1"
     assert report["soup"]["members"] == 2
     # member 0 is the run itself: alone it ships what it contributes to the soup
@@ -323,8 +335,10 @@ def test_a_soup_ships_the_average_of_members_that_start_alike(
         if tensor.is_floating_point():
             torch.testing.assert_close(tensor, (ours[name] + theirs[name]) / 2)
     assert report["saved_model"]["val_loss"] == pytest.approx(report["soup"]["val"]["val_loss"])
-    # a member is run once: the soup resumed (finished) returns the same report
+    # a member is run once: the soup resumed (finished) returns the same report, registers
+    # nothing new
     assert run(tmp_path / "soup", 2)["soup"] == report["soup"]
+    assert [r["id"] for r in registered_runs()] == [soup_run["id"]]
 
 
 def test_a_soup_member_starts_from_the_runs_initial_weights(
