@@ -11,7 +11,8 @@ class, 150 test texts a class):
   that representation, the same loop for both (AdamW 5e-5, linear decay without warm-up,
   dropout 0.1 before the head, batch 16, 20 epochs, max length 64, the last weights), scored by
   test accuracy;
-- ``--mode setfit``: SetFit's recipe on the mean-pooled embeddings (``setfit()`` says how).
+- ``--mode setfit``: SetFit's recipe on the mean-pooled embeddings (``setfit()`` says how);
+  ``--mode setfit-finetune``: its contrastive stage, then plain fine-tuning on [CLS].
 
     .venv/bin/python bench/pooling.py --dataset wordnet --first-seed 40 --seeds 5 --mode frozen
     .venv/bin/python bench/pooling.py --dataset wordnet --first-seed 40 --seeds 5 --pooling mean
@@ -74,14 +75,21 @@ def frozen(encoder: Any, tokenizer: Any, train: list[Any], test: list[Any]) -> d
 
 
 def finetune(
-    directory: Path, tokenizer: Any, train: list[Any], test: list[Any], pooling: str, seed: int
+    directory: Path,
+    tokenizer: Any,
+    train: list[Any],
+    test: list[Any],
+    pooling: str,
+    seed: int,
+    encoder: Any = None,
 ) -> float:
+    """Plain fine-tuning of ``encoder`` (default: the packaged one) with a new head."""
     from transformers import AutoModel, get_linear_schedule_with_warmup
 
     labels = sorted({x["label"] for x in train + test})
     with torch.random.fork_rng():  # the head's initialisation and dropout, from the seed
         torch.manual_seed(seed)
-        encoder = AutoModel.from_pretrained(directory)
+        encoder = encoder or AutoModel.from_pretrained(directory)
         head = torch.nn.Linear(encoder.config.hidden_size, len(labels))
         dropout = torch.nn.Dropout(0.1)
         optimizer = torch.optim.AdamW(
@@ -136,11 +144,14 @@ def setfit(
     test: list[Any],
     seed: int,
     iterations: int = 20,
+    then_finetune: bool = False,
 ) -> float:
     """SetFit (Tunstall et al. 2022): contrastive fine-tuning of the mean-pooled sentence
     embeddings on pairs of training texts (per iteration and text, one pair with a text of its
     class, target cosine 1, and one with a text of another, target 0; one epoch, batch 16,
-    learning rate 2e-5, 10% warm-up), then logistic regression on the tuned embeddings."""
+    learning rate 2e-5, 10% warm-up), then logistic regression on the tuned embeddings — or,
+    ``then_finetune``, plain fine-tuning of the tuned encoder with a head on [CLS], as a
+    transformers classifier is built."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from transformers import AutoModel, get_linear_schedule_with_warmup
@@ -179,6 +190,8 @@ def setfit(
             loss.backward()
             optimizer.step()
             schedule.step()
+        if then_finetune:
+            return finetune(directory, tokenizer, train, test, "cls", seed, encoder)
         encoder.eval()
         with torch.no_grad():
             x_train = torch.cat(
@@ -203,7 +216,9 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--first-seed", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--mode", choices=("frozen", "finetune", "setfit"), default="finetune")
+    parser.add_argument(
+        "--mode", choices=("frozen", "finetune", "setfit", "setfit-finetune"), default="finetune"
+    )
     parser.add_argument("--pooling", choices=("mean", "cls"), default="mean")
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
     args = parser.parse_args()
@@ -222,8 +237,10 @@ def main() -> None:
             result = " ".join(
                 f"{k} {v:.3f}" for k, v in frozen(encoder, tokenizer, train, test).items()
             )
-        elif args.mode == "setfit":
-            result = f"setfit {setfit(directory, tokenizer, train, test, seed):.3f}"
+        elif args.mode.startswith("setfit"):
+            tuned = args.mode == "setfit-finetune"
+            accuracy = setfit(directory, tokenizer, train, test, seed, then_finetune=tuned)
+            result = f"{args.mode} {accuracy:.3f}"
         else:
             accuracy = finetune(directory, tokenizer, train, test, args.pooling, seed)
             result = f"{args.pooling} fine-tuned {accuracy:.3f}"
