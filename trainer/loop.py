@@ -117,8 +117,32 @@ def _soup_registration(
     if state is not None and state.get("finished"):
         return None
     out.mkdir(parents=True, exist_ok=True)
+    log = on_log or (lambda message: None)
     service = Service(config.service, config.api_key)
-    return _register(config, service, config.job, on_log or (lambda message: None), restart)
+    return _register(config, service, _job(config, service, log), log, restart)
+
+
+def _job(config: TrainConfig, service: Service, log: Callable[[str], None]) -> str | None:
+    """The augmentation job the run trains on: the configured one, or the one it starts (or
+    joins: the request is idempotent, so ranks, resumed runs and soup members share it)."""
+    if not config.regularization.augmented:
+        if config.job:
+            log("regularization.augmented is off: training on originals only")
+        return None
+    if config.job:
+        return config.job
+    log("starting (or joining) the augmentation job over the training split")
+    return service.ensure_job(
+        config.dataset,
+        config.augment,
+        config.seed,
+        config.n_variants,
+        target=config.augment_target,
+        on_progress=lambda job: log(
+            f"augmentation job {job['id']}: {job['state']} "
+            f"{job['records_done']}/{job['records_total']}"
+        ),
+    )
 
 
 def _register(
@@ -181,7 +205,7 @@ class Training:
         self.summary = self.service.dataset(config.dataset)
         self.generation = config.task == "generation"
         self.labels = self.service.labels(self.summary, config.task)
-        self.job = self._job()
+        self.job = _job(config, self.service, self.log)
         # consistency training needs each original with its variants in one batch
         self.grouped = self.reg.consistency.enabled and self.job is not None
 
@@ -259,26 +283,6 @@ class Training:
         if self.config.device != "cpu" and torch.cuda.is_available():
             return torch.device("cuda", torch.cuda.current_device())
         return torch.device("cpu")
-
-    def _job(self) -> str | None:
-        if not self.reg.augmented:
-            if self.config.job:
-                self.log("regularization.augmented is off: training on originals only")
-            return None
-        if self.config.job:
-            return self.config.job
-        self.log("starting (or joining) the augmentation job over the training split")
-        return self.service.ensure_job(
-            self.config.dataset,
-            self.config.augment,
-            self.config.seed,
-            self.config.n_variants,
-            target=self.config.augment_target,
-            on_progress=lambda job: self.log(
-                f"augmentation job {job['id']}: {job['state']} "
-                f"{job['records_done']}/{job['records_total']}"
-            ),
-        )
 
     def _stream(self, dataset: str, job: str | None) -> StreamDataset:
         return StreamDataset(

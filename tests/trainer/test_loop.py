@@ -316,6 +316,7 @@ def test_a_soup_ships_the_average_of_members_that_start_alike(
     assert first < logged.index("soup member 1 of 2")
     [soup_run] = registered_runs()
     assert soup_run["state"] == "succeeded" and soup_run["report"]["soup"]["members"] == 2
+    assert soup_run["job_id"] == report["job"]
     member = tmp_path / "soup" / "members" / "1"
     assert report["soup"]["members"] == 2
     # member 0 is the run itself: alone it ships what it contributes to the soup
