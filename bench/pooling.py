@@ -220,6 +220,9 @@ def main() -> None:
         "--mode", choices=("frozen", "finetune", "setfit", "setfit-finetune"), default="finetune"
     )
     parser.add_argument("--pooling", choices=("mean", "cls"), default="mean")
+    parser.add_argument(
+        "--run", type=int, default=0, help="training seed = split + 1000 * RUN, as efficacy's runs"
+    )
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
     args = parser.parse_args()
 
@@ -231,6 +234,7 @@ def main() -> None:
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         split = make_split(texts, seed, 16, 16, 150, args.noise)
         train, test = split.of("train"), split.of("test")
+        train_seed = seed + 1000 * args.run
         started = time.monotonic()
         if args.mode == "frozen":
             encoder = AutoModel.from_pretrained(directory).eval()
@@ -239,12 +243,13 @@ def main() -> None:
             )
         elif args.mode.startswith("setfit"):
             tuned = args.mode == "setfit-finetune"
-            accuracy = setfit(directory, tokenizer, train, test, seed, then_finetune=tuned)
+            accuracy = setfit(directory, tokenizer, train, test, train_seed, then_finetune=tuned)
             result = f"{args.mode} {accuracy:.3f}"
         else:
-            accuracy = finetune(directory, tokenizer, train, test, args.pooling, seed)
+            accuracy = finetune(directory, tokenizer, train, test, args.pooling, train_seed)
             result = f"{args.pooling} fine-tuned {accuracy:.3f}"
-        print(f"{args.dataset} split {seed}: {result} ({time.monotonic() - started:.0f}s)")
+        seconds = time.monotonic() - started
+        print(f"{args.dataset} split {seed}/{train_seed}: {result} ({seconds:.0f}s)")
 
 
 if __name__ == "__main__":
