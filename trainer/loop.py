@@ -13,6 +13,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -86,18 +87,12 @@ def train(
         others = member_configs(config)
         registry = _soup_registration(config, restart, on_log) if others else None
         members = []
-        try:
+        with _ended_on_failure(registry):
             for member in others:
                 if on_log:
                     on_log(f"soup member {member.member} of {config.regularization.soup.members}")
                 with run_generator(member.seed):
                     members.append(Training(member, **options).run())
-        except Interrupted:
-            raise  # it resumes under the same registration
-        except BaseException as exc:
-            if registry is not None:
-                registry.failed(exc)
-            raise
         with run_generator(config.seed):
             return Training(config, soup=members, registry=registry, **options).run()
     finally:
@@ -105,16 +100,30 @@ def train(
             dist.destroy_process_group()
 
 
+@contextmanager
+def _ended_on_failure(registry: RunRegistry | None) -> Iterator[None]:
+    """A failure ends the registration as failed; an interruption leaves it running (the run
+    resumes under it)."""
+    try:
+        yield
+    except Interrupted:
+        raise
+    except BaseException as exc:
+        if registry is not None:
+            registry.failed(exc)
+        raise
+
+
 def _soup_registration(
     config: TrainConfig, restart: bool, on_log: Callable[[str], None] | None
 ) -> RunRegistry | None:
     """A soup registers before its other members train, so the service shows it from its
-    first step, not from member 0's (a finished soup has nothing to register)."""
+    first step, not from member 0's. Once member 0 has a checkpoint the others are done, and
+    the run itself takes up its registration (or, finished, has nothing to register)."""
     out = Path(config.output_dir)
     if not config.register_run or Ranks().rank != 0:
         return None
-    state = None if restart else checkpoint.load(out)
-    if state is not None and state.get("finished"):
+    if not restart and (out / checkpoint.NAME).exists():
         return None
     out.mkdir(parents=True, exist_ok=True)
     log = on_log or (lambda message: None)
@@ -379,14 +388,8 @@ class Training:
         if self.registry is None and self.config.register_run and self.rank == 0:
             fresh = self.restart or state is None
             self.registry = _register(self.config, self.service, self.job, self.log, fresh)
-        try:
+        with _ended_on_failure(self.registry):
             report = self._run(state)
-        except Interrupted:
-            raise  # it resumes under the same registration
-        except BaseException as exc:
-            if self.registry is not None:
-                self.registry.failed(exc)
-            raise
         if self.registry is not None:
             self.registry.end("succeeded", report)
         return report
