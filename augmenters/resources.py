@@ -184,7 +184,7 @@ def apertium_modes() -> frozenset[str]:
     return frozenset(line.strip() for line in out.splitlines() if line.strip())
 
 
-LOCAL = {"local_files_only": True}  # never a hub, whatever the string names
+LOCAL: dict[str, Any] = {"local_files_only": True}  # never a hub, whatever the string names
 
 
 def model_dir(path: str) -> Path:

@@ -14,11 +14,14 @@ from typing import Any
 import torch
 
 NAME = "checkpoint.pt"
+# the weights the model-preparation stages (the contrastive stage) leave, which a resumed run
+# starts its anchors from instead of running them again
+PREPARED = "prepared.pt"
 
 
-def save(directory: Path, state: dict[str, Any]) -> Path:
-    path = directory / NAME
-    tmp = path.with_name(f".{NAME}.{uuid.uuid4().hex}.tmp")
+def save(directory: Path, state: dict[str, Any], name: str = NAME) -> Path:
+    path = directory / name
+    tmp = path.with_name(f".{name}.{uuid.uuid4().hex}.tmp")
     try:
         torch.save(state, tmp)
         with open(tmp, "rb") as f:
@@ -29,8 +32,8 @@ def save(directory: Path, state: dict[str, Any]) -> Path:
     return path
 
 
-def load(directory: Path) -> dict[str, Any] | None:
-    path = directory / NAME
+def load(directory: Path, name: str = NAME) -> dict[str, Any] | None:
+    path = directory / name
     if not path.exists():
         return None
     state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
@@ -43,8 +46,9 @@ def remove(directory: Path) -> None:
 
 def remove_partial(directory: Path) -> None:
     """Temp files of a save that a killed process never finished."""
-    for leftover in directory.glob(f".{NAME}.*.tmp"):
-        leftover.unlink(missing_ok=True)
+    for name in (NAME, PREPARED):
+        for leftover in directory.glob(f".{name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
 
 
 def snapshot(value: Any) -> Any:

@@ -150,10 +150,32 @@ class RDrop(Section):
 
 class LinearProbe(Section):
     """LP-FT (Kumar et al. 2022): before fine-tuning, fit the classifier head by L2-penalised
-    logistic regression on the frozen model's features of the training subset."""
+    logistic regression on the frozen model's features of the training subset (of the
+    contrastive stage's texts, when it ran). ``fine_tune`` off ships the probe: no steps
+    after it, as SetFit ships its logistic regression on the tuned encoder."""
 
     enabled: bool = False
     l2: float = Field(default=1e-2, gt=0.0)
+    fine_tune: bool = True
+
+
+class Contrastive(Section):
+    """SetFit's first stage (Tunstall et al. 2022), before anything else trains: the encoder's
+    mean-pooled sentence embeddings are tuned on pairs of training texts (per iteration and
+    text, one pair with a text of its class, target cosine similarity 1, and one with a text
+    of another class, target 0; mean squared error, AdamW, 10% warm-up, one pass). Texts of one
+    class move together and classes apart, so a head separates them from few examples."""
+
+    enabled: bool = False
+    iterations: int = Field(default=20, ge=1, le=100, description="pairs per text: 2 x this")
+    learning_rate: float = Field(default=2e-5, gt=0.0)
+    batch_size: int = Field(default=16, ge=2, le=1024)
+    max_texts: int = Field(
+        default=2_000, ge=2, le=100_000, description="training originals drawn (seeded)"
+    )
+    max_pairs: int = Field(
+        default=20_000, ge=2, le=1_000_000, description="pairs trained on, at most"
+    )
 
 
 class NEFTune(Section):
@@ -195,6 +217,7 @@ class Regularization(Section):
     )
     reinit_layers: int = Field(default=0, ge=0, description="top encoder layers re-initialised")
     linear_probe: LinearProbe = LinearProbe()
+    contrastive: Contrastive = Contrastive()
     soup: Soup = Soup()
     min_steps: int = Field(
         default=0,
@@ -233,7 +256,7 @@ class Lora(Section):
     merge: bool = False
 
 
-PresetName = Literal["none", "basic", "enhanced", "advanced"]
+PresetName = Literal["none", "basic", "enhanced", "advanced", "setfit"]
 Task = Literal["classification", "generation"]
 
 
@@ -247,13 +270,21 @@ def preset(
     loss), and a temperature-scaled saved model (LP-FT was part of it until fresh seeds showed
     it costing accuracy on both corpora: docs/benchmarks.md). ``enhanced`` adds augmented views
     of each training record with a consistency term (UDA). ``advanced`` adds Mixout and SMART,
-    or domain-adversarial training when an auxiliary domain is given.
+    or domain-adversarial training when an auxiliary domain is given. ``setfit`` is SetFit's
+    recipe for a few examples per class: the contrastive stage, then a linear probe on the
+    tuned mean-pooled embeddings, shipped temperature-scaled, no fine-tuning steps.
 
     For generation (SFT) they are ``generation_preset``'s."""
     if name == "none":
         return Regularization()
     if task == "generation":
         return generation_preset(name)
+    if name == "setfit":
+        return Regularization(
+            contrastive=Contrastive(enabled=True),
+            linear_probe=LinearProbe(enabled=True, fine_tune=False),
+            temperature_scaling=True,
+        )
     basic = Regularization(
         weight_decay=WeightDecay(rate=0.01),
         dropout=Dropout(hidden=0.1, attention=0.1, classifier=0.1),
@@ -353,6 +384,13 @@ class TrainConfig(Section):
     model: str | None = Field(
         default=None, description="HF model directory (default: the packaged all-MiniLM-L6-v2)"
     )
+    pooling: Literal["auto", "model", "mean"] = Field(
+        default="auto",
+        description="what a classifier's head reads: 'model', the transformers classifier's own "
+        "(an encoder's first token, a decoder's last); 'mean', the mean of an encoder's tokens "
+        "(how sentence encoders are trained); 'auto', mean with the contrastive stage, else "
+        "the model's",
+    )
     output_dir: str = Field(
         default="runs/latest", description="metrics, report, curve, model and checkpoint"
     )
@@ -429,12 +467,18 @@ class TrainConfig(Section):
         default=False, description="log every batch's record ids (batches.rank{r}.jsonl)"
     )
 
+    @property
+    def mean_pooling(self) -> bool:
+        """Whether the classifier's head reads the mean of the encoder's tokens."""
+        auto = self.pooling == "auto" and self.regularization.contrastive.enabled
+        return self.pooling == "mean" or auto
+
     @model_validator(mode="after")
     def _training_side(self) -> TrainConfig:
         if self.train_eval_size:
             return self
         reg = self.regularization
-        if reg.linear_probe.enabled:
+        if reg.linear_probe.enabled and not reg.contrastive.enabled:
             raise ValueError(
                 "the linear probe is fitted on the training subset: train_eval_size > 0"
             )
@@ -459,6 +503,8 @@ class TrainConfig(Section):
                 "regularization.smart.teacher": reg.smart.enabled and reg.smart.teacher,
                 # averaging adapters trained from one start is possible, but not measured
                 "regularization.soup": reg.soup.members > 1,
+                # it tunes the whole encoder, what LoRA exists to avoid
+                "regularization.contrastive": reg.contrastive.enabled,
             },
             "see docs/training.md, LoRA; weight_decay.rate decays the adapter, smart without "
             "its teacher works",
@@ -481,6 +527,8 @@ class TrainConfig(Section):
                 "regularization.robust_loss": reg.robust_loss.kind != "none",
                 "regularization.domain_adversarial": reg.domain_adversarial.enabled,
                 "regularization.linear_probe": reg.linear_probe.enabled,
+                "regularization.contrastive": reg.contrastive.enabled,
+                "pooling": self.pooling == "mean",
                 "regularization.reinit_layers": reg.reinit_layers > 0,
                 "regularization.temperature_scaling": reg.temperature_scaling,
             },

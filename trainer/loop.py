@@ -32,6 +32,7 @@ from trainer.memory import available, check_fits, estimate
 from trainer.metrics import evaluate, reliability
 from trainer.model import Classifier, enable_checkpointing, load_classifier
 from trainer.registry import RunRegistry
+from trainer.regularizers.contrastive import tune
 from trainer.regularizers.early_stopping import EarlyStopping
 from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.probe import features, fit_probe, set_head
@@ -236,7 +237,10 @@ class Training:
         # few-sample fine-tuning needs enough steps (Zhang et al. 2021): more epochs when the
         # configured ones fall short of min_steps
         self.epochs = max(config.epochs, math.ceil(self.reg.min_steps / self.steps_per_epoch))
-        self.total_steps = config.max_steps or self.epochs * self.steps_per_epoch
+        if self.reg.linear_probe.enabled and not self.reg.linear_probe.fine_tune:
+            self.epochs = 0  # the probe is what ships
+        planned = config.max_steps or self.epochs * self.steps_per_epoch
+        self.total_steps = planned if self.epochs else 0
         self.stepper = Stepper(
             self.task_model,
             self.reg,
@@ -315,22 +319,62 @@ class Training:
         return EvalSet.build(self.task_model, items, length, size)
 
     def _prepare_model(self) -> None:
-        """Model surgery before the optimizer, averages and anchors see the weights:
-        re-initialise the top layers, fit the head by a linear probe (LP-FT) on the training
-        subset."""
+        """Model surgery and stages before the optimizer, averages and anchors see the weights:
+        re-initialise the top layers, tune the embeddings contrastively (SetFit), fit the head
+        by a linear probe (LP-FT) on the training subset, or on the contrastive stage's
+        texts."""
         model = self.task_model.model.to(self.device)
         reinit_top_layers(model, self.reg.reinit_layers)
+        probed = self._contrastive_stage() if self.reg.contrastive.enabled else self.train_subset
         probe = self.reg.linear_probe
-        if not probe.enabled or not isinstance(self.train_subset, EvalSet):
+        if not probe.enabled or not isinstance(probed, EvalSet):
             return
         n = len(self.labels)
-        inputs = [
-            {k: v.to(self.device) for k, v in b.items()} for b, _ in self.train_subset.batches
-        ]
+        inputs = [{k: v.to(self.device) for k, v in b.items()} for b, _ in probed.batches]
         x = features(model, n, inputs, lambda batch: model(**batch))
-        positions = torch.cat([p for _, p in self.train_subset.batches])
-        weight, bias = fit_probe(x, self.train_subset.labels[positions], n, probe.l2)
+        positions = torch.cat([p for _, p in probed.batches])
+        weight, bias = fit_probe(x, probed.labels[positions], n, probe.l2)
         set_head(model, n, weight, bias)
+
+    def _contrastive_stage(self) -> EvalSet:
+        """SetFit's stage on up to ``max_texts`` training originals; its texts, as an
+        evaluation set for the probe. A run that has a checkpoint loads the weights the stage
+        left (saved once, when it ran) instead of running it again."""
+        settings, classifier = self.reg.contrastive, self.task_model
+        if not isinstance(classifier, Classifier) or classifier.pooling != "mean":
+            raise TrainingError("the contrastive stage tunes an encoder's mean-pooled embeddings")
+        model = classifier.model
+        items = self.service.originals(
+            self.config.dataset, "train", limit=settings.max_texts, seed=self.config.seed
+        )
+        prepared = checkpoint.load(self.out, checkpoint.PREPARED)
+        if prepared is not None and (self.out / checkpoint.NAME).exists():
+            load_trainable_state(model, prepared)
+        else:
+            length = self.config.max_length
+
+            def embed(texts: list[str]) -> torch.Tensor:
+                inputs = classifier.encode(texts, length)
+                pooled: torch.Tensor = model.embeddings(
+                    **{k: v.to(self.device) for k, v in inputs.items()}
+                )
+                return pooled
+
+            self.log(f"contrastive stage on {len(items)} training texts")
+            model.train()
+            steps = tune(
+                embed,
+                [p for p in model.encoder.parameters() if p.requires_grad],
+                [item["text"] for item in items],
+                classifier.label_ids(items).tolist(),
+                settings,
+                self.config.seed,
+            )
+            self.log(f"contrastive stage: {steps} steps")
+            if self.rank == 0:
+                checkpoint.save(self.out, trainable_state(model), checkpoint.PREPARED)
+            self.ranks.barrier()
+        return EvalSet.build(classifier, items, self.config.max_length, self.eval_batch_size)
 
     def _task_model(self) -> Classifier | Generator:
         """The model as configured (a classifier, or a causal LM for generation): LoRA
@@ -343,7 +387,12 @@ class Training:
         if self.generation and config.model is not None:
             task_model = load_generator(config.model, self.reg.dropout, dtype)
         else:
-            task_model = load_classifier(config.model, self.labels, self.reg.dropout, dtype)
+            try:
+                task_model = load_classifier(
+                    config.model, self.labels, self.reg.dropout, dtype, config.mean_pooling
+                )
+            except ValueError as exc:  # a decoder asked to mean-pool
+                raise TrainingError(str(exc)) from exc
         if config.gradient_checkpointing:
             enable_checkpointing(task_model.model)
         if config.lora.enabled:

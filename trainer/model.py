@@ -21,6 +21,7 @@ import torch
 
 from augmenters.resources import model_dir, sentence_encoder_dir
 from trainer.config import Dropout
+from trainer.pooled import ENCODER, is_mean_pooled, load_mean_pooled
 
 # config attributes that hold each kind of dropout, across the usual architectures
 DROPOUT_ATTRIBUTES = {
@@ -30,7 +31,7 @@ DROPOUT_ATTRIBUTES = {
 }
 
 
-Pooling = Literal["first", "last"]
+Pooling = Literal["first", "last", "mean"]
 
 
 @dataclass
@@ -38,7 +39,8 @@ class Classifier:
     model: Any
     tokenizer: Any
     labels: list[Any]  # label values, by class index
-    pooling: Pooling = "first"  # which position the head reads: [CLS], or a decoder's last
+    # what the head reads: [CLS], a decoder's last token, or the mean of the tokens
+    pooling: Pooling = "first"
 
     def label_index(self) -> dict[str, int]:
         return {json.dumps(label): i for i, label in enumerate(self.labels)}
@@ -70,36 +72,54 @@ def load_classifier(
     labels: Sequence[Any],
     dropout: Dropout | None = None,
     dtype: torch.dtype | None = None,
+    mean_pooling: bool = False,
 ) -> Classifier:
+    """The classifier in ``path`` (default: the packaged sentence encoder) for ``labels``: a
+    transformers sequence classifier, or with ``mean_pooling`` (or when ``path`` holds one
+    antifit saved so) a head on the mean-pooled encoder (``trainer.pooled``)."""
     from transformers import AutoModelForSequenceClassification
 
-    directory = model_dir(str(path)) if path is not None else sentence_encoder_dir()
+    saved = Path(path).expanduser() if path is not None else None
+    if saved is not None and is_mean_pooled(saved):
+        directory, mean_pooling = model_dir(str(saved / ENCODER)), True
+    else:
+        saved = None
+        directory = model_dir(str(path)) if path is not None else sentence_encoder_dir()
     ordered = list(labels)
     config, tokenizer = load_parts(
-        directory,
+        saved or directory,
         dropout,
+        directory,
         num_labels=len(ordered),
         id2label={i: str(label) for i, label in enumerate(ordered)},
         label2id={str(label): i for i, label in enumerate(ordered)},
     )
     decoder = is_decoder(config)
     if decoder:
+        if mean_pooling:
+            raise ValueError("mean pooling is for encoders; a decoder reads its last token")
         tokenizer.padding_side = "left"
+    if mean_pooling:
+        model = load_mean_pooled(directory, saved, len(ordered), config, dtype or torch.float32)
+        return Classifier(model, tokenizer, ordered, "mean")
     model = AutoModelForSequenceClassification.from_pretrained(
         directory, config=config, dtype=dtype or torch.float32
     )
     return Classifier(model, tokenizer, ordered, "last" if decoder else "first")
 
 
-def load_parts(directory: Path, dropout: Dropout | None, **overrides: Any) -> tuple[Any, Any]:
-    """A local model's config, with the configured dropout, and its tokenizer; a decoder
-    without a pad token gets its end-of-text token as one (and its config is told)."""
+def load_parts(
+    directory: Path, dropout: Dropout | None, config_directory: Path | None = None, **overrides: Any
+) -> tuple[Any, Any]:
+    """A local model's config (from ``config_directory`` when it lies elsewhere), with the
+    configured dropout, and its tokenizer; a decoder without a pad token gets its end-of-text
+    token as one (and its config is told)."""
     from transformers import AutoConfig, AutoTokenizer
 
     from augmenters.resources import quiet_transformers
 
     quiet_transformers()
-    config = AutoConfig.from_pretrained(directory, **overrides)
+    config = AutoConfig.from_pretrained(config_directory or directory, **overrides)
     for kind, value in (dropout or Dropout()).model_dump().items():
         if value is None:
             continue

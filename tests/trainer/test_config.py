@@ -41,3 +41,32 @@ def test_early_stopping_direction_follows_the_metric() -> None:
     assert EarlyStoppingSettings(metric="val_accuracy", mode="min").direction == "min"
     with pytest.raises(ValidationError, match="metric"):
         EarlyStoppingSettings(metric="val_lose")  # type: ignore[arg-type]
+
+
+def test_the_setfit_preset_and_what_its_stage_does_not_go_with() -> None:
+    from trainer.config import TrainConfig
+
+    setfit = preset("setfit")
+    assert setfit.contrastive.enabled and setfit.linear_probe.enabled
+    assert not setfit.linear_probe.fine_tune and setfit.temperature_scaling
+    config = TrainConfig.model_validate({"dataset": "d", "preset": "setfit"})
+    assert config.mean_pooling  # 'auto': the head reads what the stage tuned
+    assert not TrainConfig.model_validate({"dataset": "d"}).mean_pooling
+    assert TrainConfig.model_validate({"dataset": "d", "pooling": "mean"}).mean_pooling
+    # the stage's texts are what the probe fits on: no training subset needed
+    TrainConfig.model_validate({"dataset": "d", "preset": "setfit", "train_eval_size": 0})
+    with pytest.raises(ValidationError, match="lora does not go with regularization.contrastive"):
+        TrainConfig.model_validate({"dataset": "d", "preset": "setfit", "lora": {"enabled": True}})
+    with pytest.raises(ValidationError, match="regularization.contrastive, pooling"):
+        TrainConfig.model_validate(
+            {
+                "dataset": "d",
+                "model": "m",
+                "task": "generation",
+                "pooling": "mean",
+                "regularization": {"contrastive": {"enabled": True}},
+            }
+        )
+    for bad in ({"iterations": 0}, {"max_pairs": 10**7}, {"batch_size": 1}, {"max_texts": 1}):
+        with pytest.raises(ValidationError):
+            Regularization.model_validate({"contrastive": bad})

@@ -698,3 +698,72 @@ def test_lora_over_a_bf16_base_trains_fp32_adapters(
     assert frozen == {torch.bfloat16} and trained == {torch.float32}
     report = training.run()
     assert report["steps"] == 2 and report["final"]["val_loss"] == report["final"]["val_loss"]
+
+
+def test_setfit_tunes_the_encoder_then_ships_the_probe(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    from trainer.metrics import evaluate
+    from trainer.model import load_classifier
+    from trainer.service import Service
+
+    cfg = config(
+        service,
+        tmp_path,
+        tiny_mlm,
+        preset="setfit",
+        regularization={"contrastive": {"iterations": 2}},
+    )
+    assert cfg.mean_pooling
+    logs: list[str] = []
+    report = train(cfg, progress=False, on_log=logs.append)
+    assert "contrastive stage on 48 training texts" in logs  # every training original
+    assert report["steps"] == 0 and report["epochs_planned"] == 0  # the probe is what ships
+    assert report["temperature"] is not None
+    # the stage moved the encoder
+    pretrained = load_file(tiny_mlm / "model.safetensors")
+    tuned = load_file(tmp_path / "model" / "encoder" / "model.safetensors")
+    word = "embeddings.word_embeddings.weight"
+    assert not torch.equal(tuned[word], pretrained[f"bert.{word}"])
+    # the saved model, loaded as antifit loads it, scores what the report says it does
+    clf = load_classifier(tmp_path / "model", ["neg", "pos"])
+    assert clf.pooling == "mean"
+    items = Service(service["base"]).originals(service["dataset"], "validation")
+    with torch.no_grad():
+        logits = clf.model.eval()(**clf.encode([i["text"] for i in items], 32)).logits
+    saved = evaluate(logits, clf.label_ids(items))
+    assert saved.loss == pytest.approx(report["saved_model"]["val_loss"], abs=1e-4)
+    logs.clear()
+    assert train(cfg, progress=False, on_log=logs.append) == report
+    assert not [m for m in logs if "contrastive" in m]  # a finished run runs no stage again
+
+
+def test_a_resumed_run_starts_from_the_contrastive_stages_weights(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    """L2-SP pulls toward the weights fine-tuning starts from: after the stage and the probe.
+    A resumed run loads them instead of tuning again, and ends as a straight run."""
+    fields: dict[str, Any] = {
+        "preset": "none",
+        "epochs": 2,
+        "regularization": {
+            "contrastive": {"enabled": True, "iterations": 2},
+            "linear_probe": {"enabled": True},
+            "weight_decay": {"rate": 0.5, "l2sp": True},
+        },
+    }
+    reference = train(config(service, tmp_path / "straight", tiny_mlm, **fields), progress=False)
+    cfg = config(service, tmp_path / "resumed", tiny_mlm, **fields)
+    interrupted_state(cfg, 3)
+    logs: list[str] = []
+    report = train(cfg, progress=False, on_log=logs.append)
+    assert report["resumed_from_step"] == 3 and report["steps"] == reference["steps"] == 12
+    assert not [m for m in logs if "contrastive stage on" in m]
+    rows = read_jsonl(tmp_path / "resumed" / "metrics.jsonl")
+    assert without_timing(rows) == without_timing(
+        read_jsonl(tmp_path / "straight" / "metrics.jsonl")
+    )
+    assert all(r["l2sp_distance"] > 0 for r in rows)
+    assert report["final"] == reference["final"]

@@ -1,0 +1,86 @@
+"""SetFit's contrastive stage: the pairs it draws, and that it pulls a class together."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainer.config import Contrastive
+from trainer.regularizers.contrastive import draw_pairs, tune
+
+LABELS = [0, 1, 2, 0, 1, 2, 0, 1, 0]
+
+
+def test_pairs_one_positive_and_one_negative_per_text_and_iteration_never_self() -> None:
+    pairs = draw_pairs(LABELS, Contrastive(iterations=7), seed=3)
+    assert len(pairs) == 7 * 2 * len(LABELS)
+    for i, j, target in pairs:
+        assert i != j
+        assert (LABELS[i] == LABELS[j]) == (target == 1.0)
+    per_text = [sum(1 for i, _, t in pairs if i == k and t == 1.0) for k in range(len(LABELS))]
+    assert per_text == [7] * len(LABELS)
+    # every partner is reachable: over many draws each same-class text turns up
+    partners = {j for i, j, t in draw_pairs(LABELS, Contrastive(iterations=50), 3) if i == 0}
+    assert partners == set(range(1, len(LABELS)))
+
+
+def test_pairs_are_a_function_of_the_seed_and_cut_to_max_pairs() -> None:
+    settings = Contrastive(iterations=5)
+    assert draw_pairs(LABELS, settings, 1) == draw_pairs(LABELS, settings, 1)
+    assert draw_pairs(LABELS, settings, 1) != draw_pairs(LABELS, settings, 2)
+    cut = draw_pairs(LABELS, Contrastive(iterations=5, max_pairs=10), 1)
+    assert cut == draw_pairs(LABELS, settings, 1)[:10]
+
+
+def test_a_lone_text_gets_no_positive_and_one_class_no_negative() -> None:
+    pairs = draw_pairs([0, 0, 1], Contrastive(iterations=2), 0)
+    assert not [p for p in pairs if p[0] == 2 and p[2] == 1.0]  # class 1 has one text
+    assert len([p for p in pairs if p[0] == 2]) == 2  # its negatives only
+    assert all(t == 1.0 for _, _, t in draw_pairs([4, 4, 4], Contrastive(iterations=2), 0))
+
+
+class Bag(nn.Module):
+    """Texts' embeddings from a bag of learned word vectors: enough to tune contrastively."""
+
+    def __init__(self, words: list[str]) -> None:
+        super().__init__()
+        self.index = {w: i for i, w in enumerate(words)}
+        self.vectors = nn.Embedding(len(words), 8)
+        with torch.no_grad():
+            self.vectors.weight.copy_(
+                torch.randn(len(words), 8, generator=torch.Generator().manual_seed(0))
+            )
+
+    def forward(self, texts: list[str]) -> torch.Tensor:
+        ids = [torch.tensor([self.index[w] for w in t.split()]) for t in texts]
+        return torch.stack([self.vectors(i).mean(0) for i in ids])
+
+
+def test_tuning_pulls_a_class_together_and_pushes_classes_apart() -> None:
+    texts = ["red apple", "red cherry", "green apple", "blue sky", "blue sea", "grey sky"]
+    labels = [0, 0, 0, 1, 1, 1]
+    model = Bag(sorted({w for t in texts for w in t.split()}))
+
+    def margin() -> float:
+        with torch.no_grad():
+            e = F.normalize(model(texts), dim=-1)
+        sim = e @ e.T
+        same = torch.tensor([[a == b for b in labels] for a in labels]) & ~torch.eye(
+            6, dtype=torch.bool
+        )
+        other = torch.tensor([[a != b for b in labels] for a in labels])
+        return float(sim[same].mean() - sim[other].mean())
+
+    before = margin()
+    steps = tune(
+        model,
+        list(model.parameters()),
+        texts,
+        labels,
+        Contrastive(iterations=20, learning_rate=0.05, batch_size=4),
+        0,
+    )
+    assert steps == -(-(20 * 2 * 6) // 4)
+    # the targets are 1 within a class and 0 across: a margin of 1 is all of it
+    assert before < 0.75 and margin() > 0.9

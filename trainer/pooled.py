@@ -1,0 +1,102 @@
+"""A classifier whose head reads the mean of the encoder's token states, the representation a
+sentence encoder such as all-MiniLM-L6-v2 was trained to produce (and the one SetFit's
+contrastive stage tunes), instead of the first token that
+``AutoModelForSequenceClassification`` reads.
+
+Saved as an encoder directory (``encoder/``, transformers' own format), the head's weights
+(``head.safetensors``) and ``antifit_classifier.json`` (the pooling, the number of classes;
+the labels are in the encoder's config). There is no top-level
+``config.json`` on purpose: ``AutoModelForSequenceClassification.from_pretrained`` on the
+folder fails instead of loading the encoder with a random head. ``trainer.model.load_classifier``
+loads it (``antifit train --model`` and bench/efficacy.py go through it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+ENCODER = "encoder"
+HEAD = "head.safetensors"
+MANIFEST = "antifit_classifier.json"
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean of each row's token states over its real (unpadded) tokens."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def is_mean_pooled(directory: Path) -> bool:
+    return (directory / MANIFEST).is_file()
+
+
+class MeanPooledClassifier(nn.Module):
+    """Encoder, mean pooling over the attention mask, dropout, a linear head. Its forward
+    takes what a transformers classifier takes (``input_ids`` or ``inputs_embeds``) and returns
+    an output with ``.logits`` (and ``.hidden_states`` when asked)."""
+
+    def __init__(self, encoder: Any, n_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.config = encoder.config
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(encoder.config.hidden_size, n_labels)
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.encoder.get_input_embeddings()  # type: ignore[no-any-return]
+
+    def embeddings(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """The mean-pooled sentence embeddings (what the head reads, before dropout)."""
+        out = self.encoder(**inputs)
+        return mean_pool(out.last_hidden_state, inputs["attention_mask"])
+
+    def forward(self, output_hidden_states: bool = False, **inputs: torch.Tensor) -> Any:
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        out = self.encoder(**inputs, output_hidden_states=output_hidden_states)
+        pooled = mean_pool(out.last_hidden_state, inputs["attention_mask"])
+        return SequenceClassifierOutput(
+            logits=self.classifier(self.dropout(pooled)), hidden_states=out.hidden_states
+        )
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        self.encoder.save_pretrained(directory / ENCODER)
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in self.classifier.state_dict().items()},
+            directory / HEAD,
+        )
+        manifest = {"pooling": "mean", "num_labels": self.classifier.out_features}
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def load_mean_pooled(
+    encoder_directory: Path, saved: Path | None, n_labels: int, config: Any, dtype: torch.dtype
+) -> MeanPooledClassifier:
+    """A mean-pooled classifier over the encoder in ``encoder_directory`` (with ``config``,
+    where the configured dropout is set): with a new head, or the one saved in ``saved``."""
+    from transformers import AutoModel
+
+    try:  # BERT-like encoders build a pooler this head never reads
+        encoder = AutoModel.from_pretrained(
+            encoder_directory, config=config, dtype=dtype, add_pooling_layer=False
+        )
+    except TypeError:
+        encoder = AutoModel.from_pretrained(encoder_directory, config=config, dtype=dtype)
+    dropout: Any = getattr(config, "classifier_dropout", None)
+    if dropout is None:
+        dropout = getattr(config, "hidden_dropout_prob", 0.1)
+    model = MeanPooledClassifier(encoder, n_labels, float(dropout))
+    if saved is not None:
+        head = load_file(saved / HEAD)
+        if head["weight"].shape[0] != n_labels:
+            raise ValueError(
+                f"{saved}: its head has {head['weight'].shape[0]} classes, the data {n_labels}"
+            )
+        model.classifier.load_state_dict(head)
+    return model.to(dtype)
