@@ -176,6 +176,14 @@ class Contrastive(Section):
     max_pairs: int = Field(
         default=20_000, ge=2, le=1_000_000, description="pairs trained on, at most"
     )
+    evaluations: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="times the embeddings are scored during the pass (and once before it): a "
+        "probe fitted on the stage's texts, scored on the validation split; the best weights "
+        "are kept. 0: no scoring, the weights at the end of the pass",
+    )
 
 
 class NEFTune(Section):

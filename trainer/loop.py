@@ -32,7 +32,7 @@ from trainer.memory import available, check_fits, estimate
 from trainer.metrics import evaluate, reliability
 from trainer.model import Classifier, enable_checkpointing, load_classifier
 from trainer.registry import RunRegistry
-from trainer.regularizers.contrastive import tune
+from trainer.regularizers.contrastive import BestWeights, tune
 from trainer.regularizers.early_stopping import EarlyStopping
 from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.probe import features, fit_probe, set_head
@@ -326,15 +326,21 @@ class Training:
         model = self.task_model.model.to(self.device)
         reinit_top_layers(model, self.reg.reinit_layers)
         probed = self._contrastive_stage() if self.reg.contrastive.enabled else self.train_subset
-        probe = self.reg.linear_probe
-        if not probe.enabled or not isinstance(probed, EvalSet):
+        if not self.reg.linear_probe.enabled or not isinstance(probed, EvalSet):
             return
-        n = len(self.labels)
-        inputs = [{k: v.to(self.device) for k, v in b.items()} for b, _ in probed.batches]
-        x = features(model, n, inputs, lambda batch: model(**batch))
-        positions = torch.cat([p for _, p in probed.batches])
-        weight, bias = fit_probe(x, probed.labels[positions], n, probe.l2)
-        set_head(model, n, weight, bias)
+        set_head(model, len(self.labels), *self._probe(model, probed))
+
+    def _features(self, model: Any, items: EvalSet) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the head reads for each of ``items`` (eval mode), and their labels."""
+        inputs = [{k: v.to(self.device) for k, v in b.items()} for b, _ in items.batches]
+        x = features(model, len(self.labels), inputs, lambda batch: model(**batch))
+        positions = torch.cat([p for _, p in items.batches])
+        return x, items.labels[positions]
+
+    def _probe(self, model: Any, items: EvalSet) -> tuple[torch.Tensor, torch.Tensor]:
+        """The linear probe's (weight, bias) fitted on ``items``."""
+        x, y = self._features(model, items)
+        return fit_probe(x, y, len(self.labels), self.reg.linear_probe.l2)
 
     def _contrastive_stage(self) -> EvalSet:
         """SetFit's stage on up to ``max_texts`` training originals; its texts, as an
@@ -347,19 +353,22 @@ class Training:
         items = self.service.originals(
             self.config.dataset, "train", limit=settings.max_texts, seed=self.config.seed
         )
+        length = self.config.max_length
+        texts = EvalSet.build(classifier, items, length, self.eval_batch_size)
         prepared = checkpoint.load(self.out, checkpoint.PREPARED)
         if prepared is not None and (self.out / checkpoint.NAME).exists():
             load_trainable_state(model, prepared)
         else:
-            length = self.config.max_length
 
-            def embed(texts: list[str]) -> torch.Tensor:
-                inputs = classifier.encode(texts, length)
+            def embed(batch: list[str]) -> torch.Tensor:
+                inputs = classifier.encode(batch, length)
                 pooled: torch.Tensor = model.embeddings(
                     **{k: v.to(self.device) for k, v in inputs.items()}
                 )
                 return pooled
 
+            best = BestWeights(lambda: self._stage_score(model, texts), settings.evaluations)
+            best.start(model)
             self.log(f"contrastive stage on {len(items)} training texts")
             model.train()
             steps = tune(
@@ -369,12 +378,27 @@ class Training:
                 classifier.label_ids(items).tolist(),
                 settings,
                 self.config.seed,
+                on_progress=lambda step, total, loss: best.update(model, step, total),
             )
-            self.log(f"contrastive stage: {steps} steps")
+            kept = best.restore(model)
+            self.log(
+                f"contrastive stage: {steps} steps"
+                + (f", kept the weights of step {kept[0]} (validation {kept[1]})" if kept else "")
+            )
             if self.rank == 0:
                 checkpoint.save(self.out, trainable_state(model), checkpoint.PREPARED)
             self.ranks.barrier()
-        return EvalSet.build(classifier, items, self.config.max_length, self.eval_batch_size)
+        return texts
+
+    def _stage_score(self, model: Any, texts: EvalSet) -> tuple[float, float]:
+        """How good the stage's embeddings are now: a probe fitted on its training texts,
+        scored on the validation split (accuracy, then minus the loss: higher is better)."""
+        if not isinstance(self.validation, EvalSet):
+            raise TrainingError("the contrastive stage needs a classifier's validation split")
+        weight, bias = self._probe(model, texts)
+        x, y = self._features(model, self.validation)
+        scores = evaluate(x @ weight.T + bias, y)
+        return scores.accuracy, -scores.loss
 
     def _task_model(self) -> Classifier | Generator:
         """The model as configured (a classifier, or a causal LM for generation): LoRA

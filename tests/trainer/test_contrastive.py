@@ -84,3 +84,25 @@ def test_tuning_pulls_a_class_together_and_pushes_classes_apart() -> None:
     assert steps == -(-(20 * 2 * 6) // 4)
     # the targets are 1 within a class and 0 across: a margin of 1 is all of it
     assert before < 0.75 and margin() > 0.9
+
+
+def test_best_weights_keeps_the_best_scored_ones_the_start_included() -> None:
+    from trainer.regularizers.contrastive import BestWeights
+
+    model = nn.Linear(2, 1)
+    scores = iter([(0.5, -1.0), (0.7, -0.5), (0.7, -0.9)])
+    best = BestWeights(lambda: next(scores), evaluations=2)
+    seen = {}
+    best.start(model)
+    for step in range(1, 5):  # 4 steps, scored every 2 and at the end
+        with torch.no_grad():
+            model.weight.fill_(step)
+        seen[step] = model.weight.clone()
+        best.update(model, step, 4)
+    # scored: the start, step 2, step 4; the tie on accuracy goes to the lower loss
+    assert best.restore(model) == (2, "accuracy 0.700, loss 0.5000")
+    assert torch.equal(model.weight, seen[2])
+    unscored = BestWeights(lambda: (1.0, 0.0), evaluations=0)
+    unscored.start(model)
+    unscored.update(model, 1, 1)
+    assert unscored.restore(model) is None

@@ -714,12 +714,15 @@ def test_setfit_tunes_the_encoder_then_ships_the_probe(
         tmp_path,
         tiny_mlm,
         preset="setfit",
-        regularization={"contrastive": {"iterations": 2}},
+        regularization={"contrastive": {"iterations": 2, "evaluations": 3}},
     )
     assert cfg.mean_pooling
     logs: list[str] = []
     report = train(cfg, progress=False, on_log=logs.append)
     assert "contrastive stage on 48 training texts" in logs  # every training original
+    # scored before the stage and three times in it (12 steps): the best weights kept
+    kept = [m for m in logs if m.startswith("contrastive stage: 12 steps, kept the weights")]
+    assert len(kept) == 1 and kept[0].split()[9] in {"0", "4", "8", "12"}, kept
     assert report["steps"] == 0 and report["epochs_planned"] == 0  # the probe is what ships
     assert report["temperature"] is not None
     # the stage moved the encoder
@@ -738,6 +741,9 @@ def test_setfit_tunes_the_encoder_then_ships_the_probe(
     logs.clear()
     assert train(cfg, progress=False, on_log=logs.append) == report
     assert not [m for m in logs if "contrastive" in m]  # a finished run runs no stage again
+    # the same configuration elsewhere: the same stage, the same model
+    again = train(cfg.model_copy(update={"output_dir": str(tmp_path / "again")}), progress=False)
+    assert again["saved_model"] == report["saved_model"]
 
 
 def test_a_resumed_run_starts_from_the_contrastive_stages_weights(

@@ -9,11 +9,14 @@ never paired with itself (SetFit's own sampler may: a pair that teaches nothing)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from trainer.checkpoint import snapshot
 from trainer.config import Contrastive
+from trainer.lora import load_trainable_state, trainable_state
 from trainer.step import linear_schedule
 
 Pair = tuple[int, int, float]  # two texts' positions, the target cosine similarity
@@ -77,5 +80,43 @@ def tune(
         optimizer.step()
         schedule.step()
         if on_progress is not None:
-            on_progress(step, steps, float(loss))
+            on_progress(step, steps, loss.item())
     return steps
+
+
+class BestWeights:
+    """Keeps the contrastive stage's best weights: scored before the first step and
+    ``evaluations`` times spread over the pass (0: no scoring, the last weights stay)."""
+
+    def __init__(self, score: Callable[[], tuple[float, float]], evaluations: int) -> None:
+        self.score, self.evaluations = score, evaluations
+        self.best: tuple[float, float] | None = None
+        self.step = 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def start(self, model: Any) -> None:
+        """Score the weights before the stage: they are candidates too."""
+        if self.evaluations:
+            self._consider(model, 0)
+
+    def update(self, model: Any, step: int, total: int) -> None:
+        """After step ``step`` of ``total``: score the weights when one is due."""
+        if not self.evaluations:
+            return
+        every = max(1, total // self.evaluations)
+        if step % every == 0 or step == total:
+            self._consider(model, step)
+
+    def _consider(self, model: Any, step: int) -> None:
+        score = self.score()
+        if self.best is None or score > self.best:
+            self.best, self.step = score, step
+            self.state = snapshot(trainable_state(model))
+
+    def restore(self, model: Any) -> tuple[int, str] | None:
+        """Load the best weights; (their step, their validation scores), or None unscored."""
+        if self.best is None or self.state is None:
+            return None
+        load_trainable_state(model, self.state)
+        accuracy, loss = self.best
+        return self.step, f"accuracy {accuracy:.3f}, loss {-loss:.4f}"
