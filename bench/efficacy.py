@@ -7,7 +7,8 @@ Per dataset and seed: draw a split (``--per-class`` training and ``--val-per-cla
 validation examples per class, ``--test-per-class`` test examples), flip ``--noise`` of the
 training labels, upload it to a real service on loopback, and train every arm on it:
 
-- ``plain`` and ``hf``: the Trainer (bench/peer.py), in-process;
+- ``plain`` and ``hf``: the Trainer (bench/peer.py), in-process; ``setfit-lib``: SetFit itself
+  (PyPI ``setfit``, installed by the ``bench`` extra), the peer of the ``setfit`` preset;
 - a preset name (``basic``, ...): ``antifit train``'s loop with that preset; ``recommended``:
   the preset and settings ``antifit recommend`` gives for the split;
 - ``NAME=PRESET:JSON``: a preset with regularization overrides, e.g.
@@ -36,6 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from antifit.corpora import SOURCES, Split, make_split  # noqa: E402
 from app.local_server import running  # noqa: E402
-from bench.peer import finetune  # noqa: E402
+from bench.peer import finetune, setfit_library  # noqa: E402
 from trainer.calibration import fit_temperature  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.evalset import predict_items  # noqa: E402
@@ -57,7 +59,9 @@ from trainer.model import load_classifier  # noqa: E402
 from trainer.recommend import for_served_dataset  # noqa: E402
 from trainer.service import Service  # noqa: E402
 
-PEERS = ("plain", "hf")
+# the Trainer's two recipes, and SetFit itself (the ``bench`` extra: pip install -e '.[bench]')
+LIBRARY_PEER = "setfit-lib"
+PEERS = ("plain", "hf", LIBRARY_PEER)
 
 
 def parse_arm(text: str) -> tuple[str, str, dict[str, Any]]:
@@ -78,13 +82,27 @@ def upload(base: str, records: list[dict[str, Any]], name: str) -> str:
     return str(r.json()["id"])
 
 
-@torch.no_grad()
-def score(model_dir: Path, split: Split, labels: list[str], max_length: int) -> dict[str, Any]:
-    """The saved model on the held-out data, as every arm is scored."""
+Logits = Callable[[list[dict[str, Any]]], torch.Tensor]
+
+
+def saved_model(model_dir: Path, labels: list[str], max_length: int) -> Logits:
+    """A saved model's logits for records (how a user would load it: antifit's loader)."""
     clf = load_classifier(model_dir, labels)
-    train_logits, train_labels = predict_items(clf, split.of("train"), max_length)
-    val_logits, val_labels = predict_items(clf, split.of("validation"), max_length)
-    test_logits, test_labels = predict_items(clf, split.of("test"), max_length)
+    return lambda items: predict_items(clf, items, max_length)[0]
+
+
+@torch.no_grad()
+def score(logits_of: Logits, split: Split, labels: list[str]) -> dict[str, Any]:
+    """A model's logits on the held-out data, as every arm is scored."""
+    index = {label: i for i, label in enumerate(labels)}
+
+    def logits_and_labels(part: str) -> tuple[torch.Tensor, torch.Tensor]:
+        items = split.of(part)
+        return logits_of(items), torch.tensor([index[item["label"]] for item in items])
+
+    train_logits, train_labels = logits_and_labels("train")
+    val_logits, val_labels = logits_and_labels("validation")
+    test_logits, test_labels = logits_and_labels("test")
     test = evaluate(test_logits, test_labels)
     temperature = fit_temperature(val_logits, val_labels)
     scaled = evaluate(test_logits / temperature, test_labels)
@@ -92,7 +110,7 @@ def score(model_dir: Path, split: Split, labels: list[str], max_length: int) -> 
     predicted = train_logits.argmax(-1).tolist()
     items = split.of("train")
     flips = [
-        clf.labels[p] == item["label"]
+        labels[p] == item["label"]
         for p, item in zip(predicted, items, strict=True)
         if item["id"] in split.flipped
     ]
@@ -122,6 +140,12 @@ def run_arm(
     seed: int,
 ) -> dict[str, Any]:
     started = time.monotonic()
+    if preset == LIBRARY_PEER:
+        logits_of = setfit_library(
+            split.records, labels, out, max_length=args.max_length, seed=seed
+        )
+        result = score(lambda items: logits_of([x["text"] for x in items]), split, labels)
+        return {**result, "steps": None, "seconds": time.monotonic() - started}
     if preset in PEERS:
         result = finetune(
             split.records,
@@ -163,7 +187,8 @@ def run_arm(
             "stop": report["stop_reason"],
         }
     seconds = time.monotonic() - started
-    return {**score(out / "model", split, labels, args.max_length), **extra, "seconds": seconds}
+    scores = score(saved_model(out / "model", labels, args.max_length), split, labels)
+    return {**scores, **extra, "seconds": seconds}
 
 
 def main() -> None:

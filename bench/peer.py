@@ -7,9 +7,11 @@ and settings, in one of two recipes.
   an evaluation and a checkpoint per epoch, ``EarlyStoppingCallback(patience=3)`` on the
   validation loss and ``load_best_model_at_end``.
 
-Both: AdamW, linear schedule with 10% warm-up, gradient clipping at 1.0, dynamic padding — what
-``antifit train`` does too. As a script (the whole-run benchmark times it in its own process,
-like ``antifit train``)::
+``setfit_library`` runs SetFit itself, the peer of antifit's ``setfit`` preset.
+
+Both recipes: AdamW, linear schedule with 10% warm-up, gradient clipping at 1.0, dynamic
+padding — what ``antifit train`` does too. As a script (the whole-run benchmark times it in
+its own process, like ``antifit train``)::
 
     python bench/peer.py --data records.jsonl --recipe hf --out DIR --epochs 8
 """
@@ -20,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -125,6 +128,49 @@ def finetune(
         "steps": trainer.state.global_step,
         "seconds": time.monotonic() - started,
     }
+
+
+def setfit_library(
+    records: list[dict[str, Any]],
+    labels: list[str],
+    out: Path,
+    *,
+    model: str | None = None,
+    max_length: int = 64,
+    seed: int = 0,
+) -> Callable[[list[str]], torch.Tensor]:
+    """SetFit itself (PyPI ``setfit``, the ``bench`` extra) as its users run it: the packaged
+    sentence encoder through ``SetFitModel.from_pretrained``, its ``Trainer`` with the default
+    ``TrainingArguments`` (contrastive pairs by oversampling, one epoch, batch 16, body learning
+    rate 2e-5, then logistic regression), seeded, its checkpoints in ``out``. It trains on the
+    training split only. Returns a function giving texts' log-probabilities (what scoring
+    takes as logits)."""
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from augmenters.resources import quiet_transformers, sentence_encoder_dir
+
+    quiet_transformers()
+    index = {label: i for i, label in enumerate(labels)}  # its head's classes: these ids
+    train = [
+        {"text": r["text"], "label": index[r["label"]]} for r in records if r["split"] == "train"
+    ]
+    net = SetFitModel.from_pretrained(model or str(sentence_encoder_dir()))
+    args = TrainingArguments(
+        output_dir=str(out),
+        seed=seed,
+        max_length=max_length,
+        report_to="none",
+        show_progress_bar=False,
+    )
+    trainer = Trainer(model=net, args=args, train_dataset=Dataset.from_list(train))
+    trainer.train()
+
+    def log_probabilities(texts: list[str]) -> torch.Tensor:
+        probabilities = torch.as_tensor(net.predict_proba(texts), dtype=torch.float32)
+        return probabilities.clamp_min(1e-12).log()
+
+    return log_probabilities
 
 
 def main() -> None:

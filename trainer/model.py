@@ -79,15 +79,16 @@ def load_classifier(
     antifit saved so) a head on the mean-pooled encoder (``trainer.pooled``)."""
     from transformers import AutoModelForSequenceClassification
 
-    saved = Path(path).expanduser() if path is not None else None
-    if saved is not None and is_mean_pooled(saved):
-        directory, mean_pooling = model_dir(str(saved / ENCODER)), True
-    else:
-        saved = None
-        directory = model_dir(str(path)) if path is not None else sentence_encoder_dir()
+    given = Path(path).expanduser() if path is not None else None
+    saved = given if given is not None and is_mean_pooled(given) else None
+    mean_pooling = mean_pooling or saved is not None
+    if given is None:
+        directory = sentence_encoder_dir()
+    else:  # a saved mean-pooled classifier keeps its encoder in a folder of its own
+        directory = model_dir(str(given / ENCODER if saved else given))
     ordered = list(labels)
     config, tokenizer = load_parts(
-        saved or directory,
+        saved or directory,  # the tokenizer is saved beside the encoder's folder
         dropout,
         directory,
         num_labels=len(ordered),
