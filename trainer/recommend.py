@@ -15,6 +15,9 @@ from trainer.config import PresetName, TrainConfig
 # and augmentation pays (docs/benchmarks.md measured 16 per class; the literature's few-shot
 # range reaches a few hundred)
 SMALL_PER_CLASS = 200
+# up to this many per class, SetFit's contrastive stage pays (measured at 16; its paper finds
+# plain fine-tuning catching up by 64)
+FEW_SHOT_PER_CLASS = 32
 LARGE_PER_CLASS = 2000
 IMBALANCED = 3.0  # largest / smallest class
 CHARS_PER_TOKEN = 4.0  # English, roughly; for the max_length hint
@@ -111,7 +114,18 @@ def for_dataset(p: Profile, auxiliary_dataset: str | None = None) -> Recommendat
     if p.task == "generation":
         return for_generation(p)
     per_class = statistics.median(p.per_class.values()) if p.per_class else 0.0
-    if per_class <= SMALL_PER_CLASS:
+    if per_class <= FEW_SHOT_PER_CLASS:
+        rec = Recommendation(
+            "setfit",
+            reasons=[
+                f"~{per_class:.0f} training examples per class is a few-shot set: 'setfit' "
+                "tunes the encoder's sentence embeddings on pairs of your texts (same class "
+                "together, other classes apart), keeps the tuning's best point on validation, "
+                "fits a linear head on them and ships it calibrated. SETFIT_EVIDENCE "
+                "It needs an encoder (the default model is one)."
+            ],
+        )
+    elif per_class <= SMALL_PER_CLASS:
         rec = Recommendation(
             "basic",
             reasons=[
@@ -149,7 +163,7 @@ def for_dataset(p: Profile, auxiliary_dataset: str | None = None) -> Recommendat
             "domain-adversarially against it (a gradient reversal layer and a domain "
             "classifier), ~2x the step cost."
         )
-    if p.imbalance > IMBALANCED:
+    if p.imbalance > IMBALANCED and rec.preset != "setfit":
         rec.config.setdefault("regularization", {})["early_stopping"] = {"metric": "val_macro_f1"}
         rec.reasons.append(
             f"the classes are imbalanced ({p.imbalance:.1f}x between the largest and the "
@@ -244,11 +258,11 @@ SCENARIOS: dict[str, tuple[PresetName, str]] = {
         "Pass the auxiliary dataset id.",
     ),
     "very-small-dataset": (
-        "basic",
-        "with a few examples per class a model memorises fast: 'basic' selects the best epoch "
-        "and calibrates the saved model; 'enhanced' (augmented views with a consistency term) "
-        "measured no more accurate on small sets (docs/benchmarks.md) — compare the two on "
-        "your data with antifit sweep.",
+        "setfit",
+        "with a few examples per class (up to ~32) and an encoder, 'setfit' tunes the sentence "
+        "embeddings on pairs of your texts and fits a calibrated linear head on them: above "
+        "plain fine-tuning and the Trainer's recipe on clean data (docs/benchmarks.md); with "
+        "many wrong labels compare it with 'basic' on your data with antifit sweep.",
     ),
 }
 

@@ -24,10 +24,20 @@ def test_profile_estimates_classes_and_script() -> None:
 
 
 def test_small_balanced_english_data() -> None:
-    rec = for_dataset(profile(summary(64, 64, {"a": 64, "b": 64}, 80.0), ["short text"]))
+    rec = for_dataset(profile(summary(160, 64, {"a": 112, "b": 112}, 80.0), ["short text"]))
     assert rec.preset == "basic" and rec.config == {}
     assert "small" in rec.reasons[0] and "antifit sweep" in rec.reasons[0]
     assert not rec.train_config("d1").regularization.augmented
+
+
+def test_a_few_shot_set_gets_setfit() -> None:
+    rec = for_dataset(profile(summary(96, 96, {"a": 64, "b": 64, "c": 64}, 80.0), ["text"]))
+    assert rec.preset == "setfit" and "few-shot" in rec.reasons[0]
+    config = rec.train_config("d1")
+    assert config.regularization.contrastive.enabled and config.mean_pooling
+    skewed = for_dataset(profile(summary(60, 30, {"a": 80, "b": 10}, 80.0), ["text"]))
+    assert skewed.preset == "setfit" and "imbalanced" not in " ".join(skewed.reasons)
+    assert "regularization" not in skewed.config  # no early stopping to steer: no steps
 
 
 def test_what_the_figures_change() -> None:
@@ -53,7 +63,8 @@ def test_what_the_figures_change() -> None:
 def test_every_scenario_says_why() -> None:
     for scenario in SCENARIOS:
         rec = for_scenario(scenario)  # type: ignore[arg-type]
-        assert rec.preset in ("basic", "enhanced", "advanced") and len(rec.reasons[0]) > 40
+        assert rec.preset in ("basic", "enhanced", "advanced", "setfit")
+        assert len(rec.reasons[0]) > 40
     assert "falls back" in " ".join(for_scenario("cross-domain").reasons)
     assert for_scenario("cross-domain", "news").config == {"auxiliary_dataset": "news"}
 
@@ -62,8 +73,8 @@ def test_recommend_command(service: dict[str, str], capsys: pytest.CaptureFixtur
     args = ["recommend", "--service", service["base"], "--dataset", service["dataset"]]
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["preset"] == "basic" and out["reasons"]
-    assert out["regularization"]["augmented"] is False
+    assert out["preset"] == "setfit" and out["reasons"]  # 24 training texts a class
+    assert out["regularization"]["contrastive"]["enabled"] is True
     assert main(args) == 0
     assert "why:" in capsys.readouterr().out
     assert main(["recommend", "--service", service["base"], "--dataset", "nope"]) == 2
