@@ -83,7 +83,10 @@ class FreshTagger:
         """The tagged text, and whether the tagger wrote anything on stderr meanwhile."""
         proc = self.proc or self._start()
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        tagged = _exchange(proc.stdin.fileno(), proc.stdout.fileno(), text + b"\0")
+        try:
+            tagged = _exchange(proc.stdin.fileno(), proc.stdout.fileno(), text + b"\0")
+        except BrokenPipeError:  # it exited before reading all of the text
+            tagged = None
         if tagged is None:
             raise RuntimeError(f"apertium-tagger exited early ({proc.wait()})")
         # everything it wrote on stderr before its NUL is in the pipe by now
