@@ -355,8 +355,9 @@ class Training:
         )
         length = self.config.max_length
         texts = EvalSet.build(classifier, items, length, self.eval_batch_size)
-        prepared = checkpoint.load(self.out, checkpoint.PREPARED)
-        if prepared is not None and (self.out / checkpoint.NAME).exists():
+        resumed = (self.out / checkpoint.NAME).exists()
+        prepared = checkpoint.load(self.out, checkpoint.PREPARED) if resumed else None
+        if prepared is not None:
             load_trainable_state(model, prepared)
         else:
 
