@@ -34,13 +34,13 @@ sys.path.insert(0, str(ROOT))
 
 from antifit.corpora import SOURCES, make_split  # noqa: E402
 from augmenters.resources import sentence_encoder_dir  # noqa: E402
+from trainer.pooled import mean_pool  # noqa: E402
 
 
 def pooled(output: Any, batch: dict[str, torch.Tensor], pooling: str) -> torch.Tensor:
     if pooling == "cls":
         return output.last_hidden_state[:, 0]  # type: ignore[no-any-return]
-    mask = batch["attention_mask"].unsqueeze(-1).float()
-    return (output.last_hidden_state * mask).sum(1) / mask.sum(1)  # type: ignore[no-any-return]
+    return mean_pool(output.last_hidden_state, batch["attention_mask"])
 
 
 def frozen(encoder: Any, tokenizer: Any, train: list[Any], test: list[Any]) -> dict[str, float]:

@@ -8,6 +8,7 @@ never paired with itself (SetFit's own sampler may: a pair that teaches nothing)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,11 +31,10 @@ def draw_pairs(labels: Sequence[int], settings: Contrastive, seed: int) -> list[
     n = len(labels)
     grouped = sorted(range(n), key=lambda i: (labels[i], i))  # each class a contiguous run
     where = {i: p for p, i in enumerate(grouped)}
+    size = Counter(labels)
     start: dict[int, int] = {}
-    size: dict[int, int] = {}
     for p, i in enumerate(grouped):
         start.setdefault(labels[i], p)
-        size[labels[i]] = size.get(labels[i], 0) + 1
 
     def pick(candidates: int) -> int:
         return int(torch.randint(candidates, (1,), generator=generator))
