@@ -159,15 +159,29 @@ class LinearProbe(Section):
     fine_tune: bool = True
 
 
+OVERSAMPLING_MAX_TEXTS = 3_000  # all pairs of 3,000 texts: 4.5 million, drawn as tensors
+
+
 class Contrastive(Section):
     """SetFit's first stage (Tunstall et al. 2022), before anything else trains: the encoder's
-    mean-pooled sentence embeddings are tuned on pairs of training texts (per iteration and
-    text, one pair with a text of its class, target cosine similarity 1, and one with a text
-    of another class, target 0; mean squared error, AdamW, 10% warm-up, one pass). Texts of one
-    class move together and classes apart, so a head separates them from few examples."""
+    mean-pooled sentence embeddings are tuned on pairs of training texts, a pair of one class
+    to cosine similarity 1 and of two classes to 0 (mean squared error, AdamW, 10% warm-up, one
+    pass). Texts of one class move together and classes apart, so a head separates them from
+    few examples. The pairs: ``iterations``, per iteration and text one pair with another text
+    of its class and one with a text of another class; ``oversampling`` (SetFit's default),
+    every pair of texts once (a text with itself too: under dropout, a positive pair that
+    holds whatever the labels), the positive pairs repeated to as many as the negative ones."""
 
     enabled: bool = False
-    iterations: int = Field(default=20, ge=1, le=100, description="pairs per text: 2 x this")
+    sampling: Literal["iterations", "oversampling"] = "iterations"
+    iterations: int = Field(
+        default=20, ge=1, le=100, description="pairs per text: 2 x this (sampling 'iterations')"
+    )
+    normalize: bool = Field(
+        default=False,
+        description="the head reads the unit-length embedding, as SetFit's does: the stage "
+        "tunes cosine similarity, which ignores length",
+    )
     learning_rate: float = Field(default=2e-5, gt=0.0)
     batch_size: int = Field(default=16, ge=2, le=1024)
     max_texts: int = Field(
@@ -184,6 +198,15 @@ class Contrastive(Section):
         "probe fitted on the stage's texts, scored on the validation split; the best weights "
         "are kept. 0: no scoring, the weights at the end of the pass",
     )
+
+    @model_validator(mode="after")
+    def _pairs_bounded(self) -> Contrastive:
+        if self.sampling == "oversampling" and self.max_texts > OVERSAMPLING_MAX_TEXTS:
+            raise ValueError(
+                f"sampling 'oversampling' pairs every two texts: max_texts at most "
+                f"{OVERSAMPLING_MAX_TEXTS} (it is {self.max_texts})"
+            )
+        return self
 
 
 class NEFTune(Section):
@@ -480,6 +503,12 @@ class TrainConfig(Section):
         """Whether the classifier's head reads the mean of the encoder's tokens."""
         auto = self.pooling == "auto" and self.regularization.contrastive.enabled
         return self.pooling == "mean" or auto
+
+    @property
+    def unit_embeddings(self) -> bool:
+        """Whether a mean-pooled head reads the unit-length embedding."""
+        contrastive = self.regularization.contrastive
+        return self.mean_pooling and contrastive.enabled and contrastive.normalize
 
     @model_validator(mode="after")
     def _training_side(self) -> TrainConfig:

@@ -414,7 +414,12 @@ class Training:
         else:
             try:
                 task_model = load_classifier(
-                    config.model, self.labels, self.reg.dropout, dtype, config.mean_pooling
+                    config.model,
+                    self.labels,
+                    self.reg.dropout,
+                    dtype,
+                    config.mean_pooling,
+                    config.unit_embeddings,
                 )
             except ValueError as exc:  # a decoder asked to mean-pool
                 raise TrainingError(str(exc)) from exc

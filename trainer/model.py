@@ -73,10 +73,12 @@ def load_classifier(
     dropout: Dropout | None = None,
     dtype: torch.dtype | None = None,
     mean_pooling: bool = False,
+    normalize: bool = False,
 ) -> Classifier:
     """The classifier in ``path`` (default: the packaged sentence encoder) for ``labels``: a
     transformers sequence classifier, or with ``mean_pooling`` (or when ``path`` holds one
-    antifit saved so) a head on the mean-pooled encoder (``trainer.pooled``)."""
+    antifit saved so) a head on the mean-pooled encoder (``trainer.pooled``), on its
+    unit-length embedding with ``normalize``."""
     from transformers import AutoModelForSequenceClassification
 
     given = Path(path).expanduser() if path is not None else None
@@ -101,7 +103,9 @@ def load_classifier(
             raise ValueError("mean pooling is for encoders; a decoder reads its last token")
         tokenizer.padding_side = "left"
     if mean_pooling:
-        model = load_mean_pooled(directory, saved, len(ordered), config, dtype or torch.float32)
+        model = load_mean_pooled(
+            directory, saved, len(ordered), config, dtype or torch.float32, normalize
+        )
         return Classifier(model, tokenizer, ordered, "mean")
     model = AutoModelForSequenceClassification.from_pretrained(
         directory, config=config, dtype=dtype or torch.float32

@@ -4,11 +4,12 @@ contrastive stage tunes), instead of the first token that
 ``AutoModelForSequenceClassification`` reads.
 
 Saved as an encoder directory (``encoder/``, transformers' own format), the head's weights
-(``head.safetensors``) and ``antifit_classifier.json`` (the pooling, the number of classes;
-the labels are in the encoder's config). There is no top-level
-``config.json`` on purpose: ``AutoModelForSequenceClassification.from_pretrained`` on the
-folder fails instead of loading the encoder with a random head. ``trainer.model.load_classifier``
-loads it (``antifit train --model`` and bench/efficacy.py go through it)."""
+(``head.safetensors``) and ``antifit_classifier.json`` (the pooling, whether the head reads the
+unit-length embedding, the number of classes; the labels are in the encoder's config). There is
+no top-level ``config.json`` on purpose: ``AutoModelForSequenceClassification.from_pretrained``
+on the folder fails instead of loading the encoder with a random head.
+``trainer.model.load_classifier`` loads it (``antifit train --model`` and bench/efficacy.py go
+through it)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -36,14 +38,18 @@ def is_mean_pooled(directory: Path) -> bool:
 
 
 class MeanPooledClassifier(nn.Module):
-    """Encoder, mean pooling over the attention mask, dropout, a linear head. Its forward
-    takes what a transformers classifier takes (``input_ids`` or ``inputs_embeds``) and returns
-    an output with ``.logits`` (and ``.hidden_states`` when asked)."""
+    """Encoder, mean pooling over the attention mask (scaled to unit length with
+    ``normalize``, as sentence-transformers' ``Normalize`` module does), dropout, a linear head.
+    Its forward takes what a transformers classifier takes (``input_ids`` or ``inputs_embeds``)
+    and returns an output with ``.logits`` (and ``.hidden_states`` when asked)."""
 
-    def __init__(self, encoder: Any, n_labels: int, dropout: float) -> None:
+    def __init__(
+        self, encoder: Any, n_labels: int, dropout: float, normalize: bool = False
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.config = encoder.config
+        self.normalize = normalize
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(encoder.config.hidden_size, n_labels)
 
@@ -52,14 +58,17 @@ class MeanPooledClassifier(nn.Module):
 
     def embeddings(self, **inputs: torch.Tensor) -> torch.Tensor:
         """The mean-pooled sentence embeddings (what the head reads, before dropout)."""
-        out = self.encoder(**inputs)
-        return mean_pool(out.last_hidden_state, inputs["attention_mask"])
+        return self._pool(self.encoder(**inputs).last_hidden_state, inputs["attention_mask"])
+
+    def _pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        pooled = mean_pool(hidden, attention_mask)
+        return F.normalize(pooled, dim=-1) if self.normalize else pooled
 
     def forward(self, output_hidden_states: bool = False, **inputs: torch.Tensor) -> Any:
         from transformers.modeling_outputs import SequenceClassifierOutput
 
         out = self.encoder(**inputs, output_hidden_states=output_hidden_states)
-        pooled = mean_pool(out.last_hidden_state, inputs["attention_mask"])
+        pooled = self._pool(out.last_hidden_state, inputs["attention_mask"])
         return SequenceClassifierOutput(
             logits=self.classifier(self.dropout(pooled)), hidden_states=out.hidden_states
         )
@@ -71,15 +80,25 @@ class MeanPooledClassifier(nn.Module):
             {k: v.detach().contiguous().cpu() for k, v in self.classifier.state_dict().items()},
             directory / HEAD,
         )
-        manifest = {"pooling": "mean", "num_labels": self.classifier.out_features}
+        manifest = {
+            "pooling": "mean",
+            "normalize": self.normalize,
+            "num_labels": self.classifier.out_features,
+        }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def load_mean_pooled(
-    encoder_directory: Path, saved: Path | None, n_labels: int, config: Any, dtype: torch.dtype
+    encoder_directory: Path,
+    saved: Path | None,
+    n_labels: int,
+    config: Any,
+    dtype: torch.dtype,
+    normalize: bool = False,
 ) -> MeanPooledClassifier:
     """A mean-pooled classifier over the encoder in ``encoder_directory`` (with ``config``,
-    where the configured dropout is set): with a new head, or the one saved in ``saved``."""
+    where the configured dropout is set): with a new head (reading the unit-length embedding
+    with ``normalize``), or the one saved in ``saved`` (as it was saved)."""
     from transformers import AutoModel
 
     try:  # BERT-like encoders build a pooler this head never reads
@@ -91,7 +110,9 @@ def load_mean_pooled(
     dropout: Any = getattr(config, "classifier_dropout", None)
     if dropout is None:
         dropout = getattr(config, "hidden_dropout_prob", 0.1)
-    model = MeanPooledClassifier(encoder, n_labels, float(dropout))
+    if saved is not None:
+        normalize = bool(json.loads((saved / MANIFEST).read_text()).get("normalize", False))
+    model = MeanPooledClassifier(encoder, n_labels, float(dropout), normalize)
     if saved is not None:
         head = load_file(saved / HEAD)
         if head["weight"].shape[0] != n_labels:

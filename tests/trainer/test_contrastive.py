@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
+from pydantic import ValidationError
 from torch import nn
 
 from trainer.config import Contrastive
@@ -38,6 +40,30 @@ def test_a_lone_text_gets_no_positive_and_one_class_no_negative() -> None:
     assert not [p for p in pairs if p[0] == 2 and p[2] == 1.0]  # class 1 has one text
     assert len([p for p in pairs if p[0] == 2]) == 2  # its negatives only
     assert all(t == 1.0 for _, _, t in draw_pairs([4, 4, 4], Contrastive(iterations=2), 0))
+
+
+def test_oversampling_pairs_every_two_texts_and_balances_the_kinds() -> None:
+    settings = Contrastive(sampling="oversampling")
+    pairs = draw_pairs(LABELS, settings, seed=5)
+    unordered = [frozenset((i, j)) for i, j, _ in pairs]
+    everything = {frozenset((i, j)) for i in range(9) for j in range(i, 9)}
+    assert set(unordered) == everything  # self pairs included
+    for i, j, target in pairs:
+        assert (LABELS[i] == LABELS[j]) == (target == 1.0)
+    positives = [p for p, (_, _, t) in zip(unordered, pairs, strict=True) if t == 1.0]
+    negatives = [p for p, (_, _, t) in zip(unordered, pairs, strict=True) if t == 0.0]
+    assert len(negatives) == len(set(negatives)) == 26  # each negative pair once
+    assert len(positives) == 26  # 19 positive pairs (9 with itself), repeated up to 26
+    assert draw_pairs(LABELS, settings, 5) == pairs
+    assert draw_pairs(LABELS, settings, 6) != pairs
+    assert len(draw_pairs(LABELS, Contrastive(sampling="oversampling", max_pairs=7), 5)) == 7
+    assert all(t == 1.0 for _, _, t in draw_pairs([4, 4], settings, 0))  # one class: no negatives
+
+
+def test_oversampling_bounds_the_texts_it_pairs() -> None:
+    Contrastive(sampling="oversampling", max_texts=3_000)
+    with pytest.raises(ValidationError, match="max_texts at most 3000"):
+        Contrastive(sampling="oversampling", max_texts=3_001)
 
 
 class Bag(nn.Module):

@@ -55,7 +55,7 @@ def test_saved_and_loaded_it_predicts_the_same(tiny_mlm: Path, tmp_path: Path) -
     clf.tokenizer.save_pretrained(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} >= {ENCODER, HEAD, MANIFEST}
     loaded = load_classifier(tmp_path, ["neg", "pos"])  # found by its manifest
-    assert loaded.pooling == "mean"
+    assert loaded.pooling == "mean" and not loaded.model.normalize
     batch = clf.encode([SHORT, LONG], 64)
     with torch.no_grad():
         torch.testing.assert_close(
@@ -69,6 +69,27 @@ def test_saved_and_loaded_it_predicts_the_same(tiny_mlm: Path, tmp_path: Path) -
         load_classifier(tiny_mlm, list("abc"), mean_pooling=True).model.save_pretrained(head)
         clf.tokenizer.save_pretrained(head)
         load_classifier(head, ["neg", "pos"])
+
+
+def test_normalized_the_head_reads_unit_length_embeddings_and_stays_so_saved(
+    tiny_mlm: Path, tmp_path: Path
+) -> None:
+    clf = load_classifier(tiny_mlm, ["neg", "pos"], None, None, True, normalize=True)
+    clf.model.eval()
+    batch = clf.encode([SHORT, LONG], 64)
+    with torch.no_grad():
+        pooled = clf.model.embeddings(**batch)
+        raw = mean_pool(clf.model.encoder(**batch).last_hidden_state, batch["attention_mask"])
+        logits = clf.model(**batch).logits
+    torch.testing.assert_close(pooled.norm(dim=-1), torch.ones(2))
+    torch.testing.assert_close(pooled, raw / raw.norm(dim=-1, keepdim=True))
+    torch.testing.assert_close(features(clf.model, 2, [batch], lambda b: clf.model(**b)), pooled)
+    clf.model.save_pretrained(tmp_path)
+    clf.tokenizer.save_pretrained(tmp_path)
+    loaded = load_classifier(tmp_path, ["neg", "pos"])  # no flag: the manifest says so
+    assert loaded.model.normalize
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model.eval()(**batch).logits, logits)
 
 
 def test_a_decoder_is_not_mean_pooled(tiny_decoders: dict[str, Path]) -> None:

@@ -3,8 +3,7 @@ on pairs of training texts, same class to cosine similarity 1, other class to 0 
 error), before a head is fitted on them.
 
 The pairs are drawn by a generator seeded from the run's seed, so a run draws the same pairs
-whatever the machine; dropout masks come from torch's run generator as in the loop. A text is
-never paired with itself (SetFit's own sampler may: a pair that teaches nothing)."""
+whatever the machine; dropout masks come from torch's run generator as in the loop."""
 
 from __future__ import annotations
 
@@ -24,10 +23,23 @@ Pair = tuple[int, int, float]  # two texts' positions, the target cosine similar
 
 
 def draw_pairs(labels: Sequence[int], settings: Contrastive, seed: int) -> list[Pair]:
-    """Per iteration and text, a positive pair (another text of its class, when the class has
-    one) and a negative one (a text of another class, when there is one); shuffled, then cut
-    to ``max_pairs``."""
+    """The stage's pairs as ``settings.sampling`` says, shuffled, then cut to ``max_pairs``."""
     generator = torch.Generator().manual_seed(seed)
+    if settings.sampling == "oversampling":
+        first, second, target = _oversampled(labels, generator)
+    else:
+        first, second, target = _iterated(labels, settings.iterations, generator)
+    order = torch.randperm(len(first), generator=generator)[: settings.max_pairs]
+    chosen = (first[order].tolist(), second[order].tolist(), target[order].tolist())
+    return list(zip(*chosen, strict=True))
+
+
+Pairs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # first, second, target
+
+
+def _iterated(labels: Sequence[int], iterations: int, generator: torch.Generator) -> Pairs:
+    """Per iteration and text, a positive pair (another text of its class, when the class has
+    one) and a negative one (a text of another class, when there is one)."""
     n = len(labels)
     grouped = sorted(range(n), key=lambda i: (labels[i], i))  # each class a contiguous run
     where = {i: p for p, i in enumerate(grouped)}
@@ -40,7 +52,7 @@ def draw_pairs(labels: Sequence[int], settings: Contrastive, seed: int) -> list[
         return int(torch.randint(candidates, (1,), generator=generator))
 
     pairs: list[Pair] = []
-    for _ in range(settings.iterations):
+    for _ in range(iterations):
         for i, label in enumerate(labels):
             first, count = start[label], size[label]
             if count > 1:  # a member of i's run other than i: skip past i's own place
@@ -49,8 +61,26 @@ def draw_pairs(labels: Sequence[int], settings: Contrastive, seed: int) -> list[
             if n > count:  # a place outside i's run
                 p = pick(n - count)
                 pairs.append((i, grouped[p + count * (p >= first)], 0.0))
-    order = torch.randperm(len(pairs), generator=generator).tolist()
-    return [pairs[i] for i in order[: settings.max_pairs]]
+    table = torch.tensor(pairs, dtype=torch.float64).reshape(-1, 3)
+    return table[:, 0].long(), table[:, 1].long(), table[:, 2]
+
+
+def _oversampled(labels: Sequence[int], generator: torch.Generator) -> Pairs:
+    """SetFit's ``oversampling``: every pair of texts once, a text with itself included; the
+    kind with fewer pairs (usually the positive) repeated, in a shuffled order, to as many as
+    the other."""
+    y = torch.tensor(list(labels))
+    first, second = torch.triu_indices(len(y), len(y))  # offset 0: the diagonal too
+    same = y[first] == y[second]
+    kinds = [k for k in (same.nonzero().squeeze(1), (~same).nonzero().squeeze(1)) if len(k)]
+    count = max(len(k) for k in kinds)
+    chosen = torch.cat(
+        [
+            k[torch.randperm(len(k), generator=generator)].repeat(-(-count // len(k)))[:count]
+            for k in kinds
+        ]
+    )
+    return first[chosen], second[chosen], same[chosen].float()
 
 
 def tune(
