@@ -188,7 +188,11 @@ class Contrastive(Section):
         default=2_000, ge=2, le=100_000, description="training originals drawn (seeded)"
     )
     max_pairs: int = Field(
-        default=20_000, ge=2, le=1_000_000, description="pairs trained on, at most"
+        default=20_000,
+        ge=2,
+        le=1_000_000,
+        description="pairs trained on, at most (with 'iterations', only the iterations this "
+        "needs are drawn: every text in as many pairs)",
     )
     evaluations: int = Field(
         default=0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -32,7 +34,18 @@ def test_pairs_are_a_function_of_the_seed_and_cut_to_max_pairs() -> None:
     assert draw_pairs(LABELS, settings, 1) == draw_pairs(LABELS, settings, 1)
     assert draw_pairs(LABELS, settings, 1) != draw_pairs(LABELS, settings, 2)
     cut = draw_pairs(LABELS, Contrastive(iterations=5, max_pairs=10), 1)
-    assert cut == draw_pairs(LABELS, settings, 1)[:10]
+    assert len(cut) == 10
+    # one iteration (18 pairs) covers 10: only it is drawn, every text at most twice first
+    assert cut == draw_pairs(LABELS, Contrastive(iterations=1), 1)[:10]
+    assert max(Counter(i for i, _, _ in cut).values()) <= 2
+
+
+def test_only_the_iterations_max_pairs_needs_are_drawn() -> None:
+    labels = [i % 7 for i in range(20_000)]
+    settings = Contrastive(iterations=100, max_texts=20_000, max_pairs=50_000)
+    pairs = draw_pairs(labels, settings, 0)  # 2 iterations of 40,000, not 100
+    assert len(pairs) == 50_000
+    assert max(Counter(i for i, _, t in pairs if t == 1.0).values()) <= 2
 
 
 def test_a_lone_text_gets_no_positive_and_one_class_no_negative() -> None:

@@ -28,7 +28,9 @@ def draw_pairs(labels: Sequence[int], settings: Contrastive, seed: int) -> list[
     if settings.sampling == "oversampling":
         first, second, target = _oversampled(labels, generator)
     else:
-        first, second, target = _iterated(labels, settings.iterations, generator)
+        per_iteration = 2 * len(labels)  # at most: iterations past max_pairs would be cut
+        iterations = min(settings.iterations, -(-settings.max_pairs // max(per_iteration, 1)))
+        first, second, target = _iterated(labels, iterations, generator)
     order = torch.randperm(len(first), generator=generator)[: settings.max_pairs]
     chosen = (first[order].tolist(), second[order].tolist(), target[order].tolist())
     return list(zip(*chosen, strict=True))
