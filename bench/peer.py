@@ -79,12 +79,15 @@ def finetune(
     started = time.monotonic()
     directory = model or str(sentence_encoder_dir())
     tokenizer = AutoTokenizer.from_pretrained(directory)
-    net = AutoModelForSequenceClassification.from_pretrained(
-        directory,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
+
+    def new_model() -> Any:  # built by the Trainer after it seeds: the head's draw is the seed's
+        return AutoModelForSequenceClassification.from_pretrained(
+            directory,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
+
     train = _Encoded(tokenizer, [r for r in records if r["split"] == "train"], labels, max_length)
     val = _Encoded(
         tokenizer, [r for r in records if r["split"] == "validation"], labels, max_length
@@ -110,7 +113,7 @@ def finetune(
         use_cpu=not torch.cuda.is_available(),
     )
     trainer = Trainer(
-        model=net,
+        model_init=new_model,
         args=args,
         train_dataset=train,
         eval_dataset=val,
