@@ -27,6 +27,8 @@ label (memorised).
 (head initialisation, dropout, batch order): two runs of the same recipe on the same split
 differ by several points at 16 texts per class (docs/benchmarks.md), so paired differences
 are reported with their spread and a 95% interval over every (split, training seed) pair.
+``--summarise A.json B.json`` pairs the rows of runs made by separate processes (the same
+splits and training seeds, e.g. one process per arm) and prints the same summary.
 """
 
 from __future__ import annotations
@@ -211,7 +213,19 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=["plain", "hf", "recommended"])
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "efficacy.json")
+    parser.add_argument(
+        "--summarise",
+        type=Path,
+        nargs="+",
+        metavar="RESULTS",
+        help="train nothing: pair the rows of these result files (runs of the same splits "
+        "made by separate processes) and print the summary",
+    )
     args = parser.parse_args()
+    if args.summarise:
+        merged = [r for path in args.summarise for r in json.loads(path.read_text())["rows"]]
+        summarise(merged, list(dict.fromkeys(r["arm"] for r in merged)))
+        return
 
     arms = [parse_arm(a) for a in args.arms]
     rows: list[dict[str, Any]] = []
