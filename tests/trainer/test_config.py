@@ -53,6 +53,13 @@ def test_the_setfit_preset_and_what_its_stage_does_not_go_with() -> None:
     assert config.mean_pooling  # 'auto': the head reads what the stage tuned
     assert not TrainConfig.model_validate({"dataset": "d"}).mean_pooling
     assert TrainConfig.model_validate({"dataset": "d", "pooling": "mean"}).mean_pooling
+    normalized = {"contrastive": {"normalize": True}}
+    assert TrainConfig.model_validate(
+        {"dataset": "d", "preset": "setfit", "regularization": normalized}
+    ).unit_embeddings
+    assert not TrainConfig.model_validate(  # the model's own pooling: nothing to normalise
+        {"dataset": "d", "preset": "setfit", "pooling": "model", "regularization": normalized}
+    ).unit_embeddings
     # the stage's texts are what the probe fits on: no training subset needed
     TrainConfig.model_validate({"dataset": "d", "preset": "setfit", "train_eval_size": 0})
     with pytest.raises(ValidationError, match="lora does not go with regularization.contrastive"):
