@@ -515,6 +515,15 @@ class TrainConfig(Section):
         return self.mean_pooling and contrastive.enabled and contrastive.normalize
 
     @model_validator(mode="after")
+    def _stage_pooling(self) -> TrainConfig:
+        if self.regularization.contrastive.enabled and self.pooling == "model":
+            raise ValueError(
+                "the contrastive stage tunes mean-pooled embeddings: pooling 'auto' or 'mean', "
+                "not 'model'"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _training_side(self) -> TrainConfig:
         if self.train_eval_size:
             return self

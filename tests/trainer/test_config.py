@@ -57,9 +57,11 @@ def test_the_setfit_preset_and_what_its_stage_does_not_go_with() -> None:
     assert TrainConfig.model_validate(
         {"dataset": "d", "preset": "setfit", "regularization": normalized}
     ).unit_embeddings
-    assert not TrainConfig.model_validate(  # the model's own pooling: nothing to normalise
-        {"dataset": "d", "preset": "setfit", "pooling": "model", "regularization": normalized}
+    assert not TrainConfig.model_validate(  # mean pooling without the stage: not normalised
+        {"dataset": "d", "pooling": "mean", "regularization": {"contrastive": {"normalize": True}}}
     ).unit_embeddings
+    with pytest.raises(ValidationError, match="pooling 'auto' or 'mean', not 'model'"):
+        TrainConfig.model_validate({"dataset": "d", "preset": "setfit", "pooling": "model"})
     # the stage's texts are what the probe fits on: no training subset needed
     TrainConfig.model_validate({"dataset": "d", "preset": "setfit", "train_eval_size": 0})
     with pytest.raises(ValidationError, match="lora does not go with regularization.contrastive"):
