@@ -5,10 +5,26 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 Row = dict[str, Any]
+
+
+def _import_pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def import_plotting_in_background() -> None:
+    """Start importing matplotlib (~0.5 s) in a thread, while a run trains (torch's kernels
+    release the GIL), so the curves at the end cost their drawing only."""
+    threading.Thread(target=_import_pyplot, name="import-matplotlib", daemon=True).start()
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -83,11 +99,7 @@ def plot_learning_curve(
 ) -> None:
     """Loss and accuracy per step (train subset vs validation), and the reliability diagram of
     the saved model when ``bins`` are given."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _import_pyplot()
     steps = [r["step"] for r in rows]
     fig, axes = plt.subplots(1, 3 if bins else 2, figsize=(16 if bins else 11, 4))
     for ax, metric in zip(axes[:2], ("loss", accuracy_key(rows)), strict=True):
@@ -127,11 +139,7 @@ def plot_learning_curve(
 def plot_runs(curves: dict[str, list[Row]], path: Path, training: bool = False) -> None:
     """Runs side by side, one colour each: validation loss (solid) and accuracy per step; with
     ``training``, the training subset's loss dashed beside the validation loss."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _import_pyplot()
     fig, (loss, accuracy) = plt.subplots(1, 2, figsize=(12, 4))
     key = accuracy_key(next(iter(curves.values()), []))
     for (name, rows), colour in zip(curves.items(), plt.rcParams["axes.prop_cycle"], strict=False):
