@@ -306,8 +306,9 @@ def preset(
     it costing accuracy on both corpora: docs/benchmarks.md). ``enhanced`` adds augmented views
     of each training record with a consistency term (UDA). ``advanced`` adds Mixout and SMART,
     or domain-adversarial training when an auxiliary domain is given. ``setfit`` is SetFit's
-    recipe for a few examples per class: the contrastive stage, then a linear probe on the
-    tuned mean-pooled embeddings, shipped temperature-scaled, no fine-tuning steps.
+    recipe for a few examples per class: the contrastive stage on every pair of training texts,
+    then a linear probe on the tuned unit-length mean-pooled embeddings at SetFit's penalty,
+    shipped temperature-scaled, no fine-tuning steps.
 
     For generation (SFT) they are ``generation_preset``'s."""
     if name == "none":
@@ -316,8 +317,9 @@ def preset(
         return generation_preset(name)
     if name == "setfit":
         return Regularization(
-            contrastive=Contrastive(enabled=True),
-            linear_probe=LinearProbe(enabled=True, fine_tune=False),
+            contrastive=Contrastive(enabled=True, sampling="oversampling", normalize=True),
+            # SetFit's logistic regression (C=1) on 64 texts, as a mean-loss penalty
+            linear_probe=LinearProbe(enabled=True, l2=1 / 64, fine_tune=False),
             temperature_scaling=True,
         )
     basic = Regularization(

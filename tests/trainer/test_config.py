@@ -49,6 +49,7 @@ def test_the_setfit_preset_and_what_its_stage_does_not_go_with() -> None:
     setfit = preset("setfit")
     assert setfit.contrastive.enabled and setfit.linear_probe.enabled
     assert not setfit.linear_probe.fine_tune and setfit.temperature_scaling
+    assert setfit.contrastive.sampling == "oversampling" and setfit.contrastive.normalize
     config = TrainConfig.model_validate({"dataset": "d", "preset": "setfit"})
     assert config.mean_pooling  # 'auto': the head reads what the stage tuned
     assert not TrainConfig.model_validate({"dataset": "d"}).mean_pooling

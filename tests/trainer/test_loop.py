@@ -713,8 +713,8 @@ def test_setfit_tunes_the_encoder_then_ships_the_probe(
         service,
         tmp_path,
         tiny_mlm,
-        preset="setfit",
-        regularization={"contrastive": {"iterations": 2, "evaluations": 3}},
+        preset="setfit",  # every pair of the 48 texts (1,200 with positives repeated), cut
+        regularization={"contrastive": {"max_pairs": 192, "evaluations": 3}},
     )
     assert cfg.mean_pooling
     logs: list[str] = []
@@ -732,7 +732,7 @@ def test_setfit_tunes_the_encoder_then_ships_the_probe(
     assert not torch.equal(tuned[word], pretrained[f"bert.{word}"])
     # the saved model, loaded as antifit loads it, scores what the report says it does
     clf = load_classifier(tmp_path / "model", ["neg", "pos"])
-    assert clf.pooling == "mean"
+    assert clf.pooling == "mean" and clf.model.normalize  # the head reads unit-length embeddings
     items = Service(service["base"]).originals(service["dataset"], "validation")
     with torch.no_grad():
         logits = clf.model.eval()(**clf.encode([i["text"] for i in items], 32)).logits
