@@ -39,7 +39,6 @@ from trainer.regularizers.probe import features, fit_probe, set_head
 from trainer.report import (
     append_jsonl,
     final_metrics,
-    import_plotting_in_background,
     pick_rows,
     plot_learning_curve,
     read_jsonl,
@@ -465,8 +464,6 @@ class Training:
                 self.log(f"{self.out} holds a finished run: nothing to do")
                 report: dict[str, Any] = json.loads((self.out / REPORT).read_text())
                 return report
-        if self.rank == 0:
-            import_plotting_in_background()
         if self.registry is None and self.config.register_run and self.rank == 0:
             fresh = self.restart or state is None
             self.registry = _register(self.config, self.service, self.job, self.log, fresh)

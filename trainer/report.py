@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,6 @@ def _import_pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def import_plotting_in_background() -> None:
-    """Start importing matplotlib (~0.5 s) in a thread, while a run trains (torch's kernels
-    release the GIL), so the curves at the end cost their drawing only."""
-    threading.Thread(target=_import_pyplot, name="import-matplotlib", daemon=True).start()
 
 
 def write_json(path: Path, data: Any) -> None:
