@@ -34,7 +34,7 @@ from trainer.regularizers.smoothness import (
     divergence,
     symmetric_kl,
 )
-from trainer.regularizers.weight_decay import L2SP, param_groups
+from trainer.regularizers.weight_decay import L2SP, adamw, param_groups
 from trainer.task_module import Inputs, Outputs, TaskModule, task_rows
 
 
@@ -76,7 +76,7 @@ class Stepper:
         groups = param_groups(
             self.module, 0.0 if self.l2sp else wd.rate, learning_rate, reg.layer_lr_decay
         )
-        self.optimizer = torch.optim.AdamW(groups, lr=learning_rate)
+        self.optimizer = adamw(groups, learning_rate)
         self.scheduler = linear_schedule(self.optimizer, warmup_steps, total_steps)
         self.teacher = (
             MomentumTeacher(self.module.model, reg.smart.beta, reg.smart.mu)

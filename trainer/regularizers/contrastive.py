@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from trainer.checkpoint import snapshot
 from trainer.config import Contrastive
 from trainer.lora import load_trainable_state, trainable_state
+from trainer.regularizers.weight_decay import adamw
 from trainer.step import linear_schedule
 
 Pair = tuple[int, int, float]  # two texts' positions, the target cosine similarity
@@ -99,7 +100,7 @@ def tune(
     pairs = draw_pairs(labels, settings, seed)
     size = settings.batch_size
     steps = -(-len(pairs) // size)
-    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=0.01)
+    optimizer = adamw(parameters, settings.learning_rate)
     schedule = linear_schedule(optimizer, int(0.1 * steps), steps)
     for step, start in enumerate(range(0, len(pairs), size), 1):
         chunk = pairs[start : start + size]

@@ -11,6 +11,16 @@ from torch import nn
 from trainer.regularizers.layers import depth, n_layers
 
 NORMS = (nn.LayerNorm, nn.GroupNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.RMSNorm)
+FUSED_DEVICES = ("cpu", "cuda")  # where torch has a fused AdamW kernel
+
+
+def adamw(params: list[Any], lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:
+    """AdamW on ``params`` (tensors, or groups as ``param_groups`` makes them), with its fused
+    kernel where their device has one, as the Trainer's default does: on CPU a MiniLM update
+    takes 18 ms instead of the per-tensor loop's 80 (see docs/benchmarks.md)."""
+    first = params[0]["params"][0] if isinstance(params[0], dict) else params[0]
+    fused = first.device.type in FUSED_DEVICES
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
 def decayed_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
