@@ -3,8 +3,10 @@ model, epochs and evaluation schedule (one evaluation per epoch), each run in a 
 own (interpreter start, imports, model loading, training, evaluations, saving: what a user
 waits for).
 
-Pairs: ``antifit train --preset none`` vs the Trainer's plain fine-tuning (with and without
-its training-side evaluation, which measures the train/validation gap), ``basic`` vs the
+Pairs: ``antifit train --preset none`` vs the Trainer's plain fine-tuning, as it is and told to
+evaluate the training texts too (``eval_dataset`` with both sets: the work antifit's default
+train/validation gap does at every evaluation); ``none`` without that evaluation
+(``train_eval_size=0``) vs the plain Trainer; ``basic`` vs the
 Trainer's regularized recipe (both keep the best epoch: a checkpoint per epoch for the Trainer,
 weights in memory for antifit), and each other preset vs plain fine-tuning, its extra cost
 to be read against its step cost (bench/train_step.py) and the examples it trains on. Arms
@@ -36,13 +38,13 @@ from bench.efficacy import upload  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.service import Service  # noqa: E402
 
-# arm -> the peer it is compared with
+# arm -> the peers it is compared with
 PAIRS = {
-    "antifit none": "HF plain",
-    "antifit none, no gap": "HF plain",
-    "antifit basic": "HF recipe",
-    "antifit enhanced": "HF plain",
-    "antifit advanced": "HF plain",
+    "antifit none": ["HF plain", "HF plain, gap"],
+    "antifit none, no gap": ["HF plain"],
+    "antifit basic": ["HF recipe"],
+    "antifit enhanced": ["HF plain"],
+    "antifit advanced": ["HF plain"],
 }
 
 
@@ -65,9 +67,11 @@ def main() -> None:
         dataset = upload(base, split.records, "e2e")
         service = Service(base)
         common = ["--epochs", str(args.epochs), "--max-length", "64", "--batch-size", "16"]
+        peer = [python, "bench/peer.py", "--data", str(data), "--recipe"]
         commands: dict[str, list[str]] = {
-            "HF plain": [python, "bench/peer.py", "--data", str(data), "--recipe", "plain"],
-            "HF recipe": [python, "bench/peer.py", "--data", str(data), "--recipe", "hf"],
+            "HF plain": [*peer, "plain"],
+            "HF plain, gap": [*peer, "plain", "--evaluate-training"],
+            "HF recipe": [*peer, "hf"],
         }
         for preset in args.presets:
             config = TrainConfig.model_validate({"dataset": dataset, "preset": preset})
@@ -123,15 +127,14 @@ def main() -> None:
     print(f"{'arm':22s}{'median s':>10s}{'steps':>7s}{'s/step':>8s}  vs peer (range)")
     for arm, values in times.items():
         median = statistics.median(values)
-        cell = ""
-        if arm in PAIRS and PAIRS[arm] in times:
-            peer = times[PAIRS[arm]]
-            ratios = [a / b for a, b in zip(values, peer, strict=True)]
-            cell = (
-                f"{statistics.median(ratios):.2f}x {PAIRS[arm]} "
-                f"({min(ratios):.2f}-{max(ratios):.2f}x)"
+        cells = []
+        for peer in PAIRS.get(arm, []):
+            ratios = [a / b for a, b in zip(values, times[peer], strict=True)]
+            cells.append(
+                f"{statistics.median(ratios):.2f}x {peer} ({min(ratios):.2f}-{max(ratios):.2f}x)"
             )
-        print(f"{arm:22s}{median:10.1f}{steps[arm]:7d}{median / steps[arm]:8.2f}  {cell}")
+        line = f"{arm:22s}{median:10.1f}{steps[arm]:7d}{median / steps[arm]:8.2f}"
+        print(f"{line}  {'; '.join(cells)}")
 
 
 def _steps(arm: str, out: Path, stdout: str) -> int:

@@ -1,10 +1,11 @@
 """Step time of each regularizer against plain fine-tuning, in one run.
 
-The peer is a plain transformers step (``model(**batch, labels=...).loss.backward()``, AdamW,
-``zero_grad``) on the packaged all-MiniLM-L6-v2; every other arm is antifit's ``Stepper`` (the
-code ``antifit train`` runs) with one regularizer on. Batch 16, length 64 (padded to exactly 64),
-CPU unless CUDA is present. Arms alternate within each round; the ratio is the median over
-rounds of (the arm's median step time / plain's) in that round.
+The peer is a plain transformers step (``model(**batch, labels=...).loss.backward()``, fused
+AdamW as the Trainer's default, ``zero_grad``) on the packaged all-MiniLM-L6-v2; every other
+arm is antifit's ``Stepper`` (the code ``antifit train`` runs) with one regularizer on. Batch
+16, length 64 (padded to exactly 64), CPU unless CUDA is present. Arms alternate within each
+round; the ratio is the median over rounds of (the arm's median step time / plain's) in that
+round.
 
     .venv/bin/python bench/train_step.py --rounds 7 --steps 3
 
@@ -134,7 +135,7 @@ def main() -> None:
     sources = torch.tensor([-1] * n + list(range(n)) * 2, device=device)
 
     model = plain.model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, fused=True)  # the Trainer's
 
     def plain_step() -> None:
         loss = model(**inputs, labels=y).loss
@@ -142,7 +143,19 @@ def main() -> None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    steps: dict[str, Callable[[], None]] = {"plain fine-tuning (peer)": plain_step}
+    # the same step with AdamW's per-tensor loop (torch's default; antifit's before it went fused)
+    looped = load_classifier(None, labels).model.to(device).train()
+    loop_optimizer = torch.optim.AdamW(looped.parameters(), lr=2e-5, foreach=True)
+
+    def looped_step() -> None:
+        looped(**inputs, labels=y).loss.backward()
+        loop_optimizer.step()
+        loop_optimizer.zero_grad(set_to_none=True)
+
+    steps: dict[str, Callable[[], None]] = {
+        "plain fine-tuning (peer)": plain_step,
+        "plain, AdamW loop, not fused": looped_step,
+    }
     for name, reg in ARMS.items():
         stepper = Stepper(
             load_classifier(None, labels, reg.dropout),
@@ -211,9 +224,10 @@ def report(
 def transformers_step(
     model: Any, batch: dict[str, torch.Tensor], labels: torch.Tensor, device: torch.device
 ) -> tuple[Callable[[], None], torch.optim.Optimizer]:
-    """The peer: transformers' own loss (``labels=``) and a plain AdamW step."""
+    """The peer: transformers' own loss (``labels=``) and an AdamW step with the fused kernel
+    (the Trainer's default optimizer, ``adamw_torch_fused``)."""
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, fused=True)
 
     def step() -> None:
         model(**batch, labels=labels).loss.backward()
