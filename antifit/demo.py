@@ -1,5 +1,5 @@
 """``antifit demo``: plain fine-tuning next to a preset on a small, messy split of real data,
-judged on a test split neither has seen (10-15 minutes on 2 CPU cores).
+judged on a test split neither has seen (about 5 minutes on 2 CPU cores).
 
 It draws a small split from a real corpus the project does not ship (antifit/corpora.py:
 Debian's fortunes by default), with a quarter of the training labels deliberately wrong as in
