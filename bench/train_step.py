@@ -134,23 +134,10 @@ def main() -> None:
     y3 = torch.cat([y, y, y])
     sources = torch.tensor([-1] * n + list(range(n)) * 2, device=device)
 
-    model = plain.model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, fused=True)  # the Trainer's
-
-    def plain_step() -> None:
-        loss = model(**inputs, labels=y).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
+    plain_step, _ = transformers_step(plain.model, inputs, y, device)
     # the same step with AdamW's per-tensor loop (torch's default; antifit's before it went fused)
-    looped = load_classifier(None, labels).model.to(device).train()
-    loop_optimizer = torch.optim.AdamW(looped.parameters(), lr=2e-5, foreach=True)
-
-    def looped_step() -> None:
-        looped(**inputs, labels=y).loss.backward()
-        loop_optimizer.step()
-        loop_optimizer.zero_grad(set_to_none=True)
+    looped = load_classifier(None, labels).model
+    looped_step, _ = transformers_step(looped, inputs, y, device, fused=False)
 
     steps: dict[str, Callable[[], None]] = {
         "plain fine-tuning (peer)": plain_step,
@@ -222,12 +209,18 @@ def report(
 
 
 def transformers_step(
-    model: Any, batch: dict[str, torch.Tensor], labels: torch.Tensor, device: torch.device
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    device: torch.device,
+    fused: bool = True,
 ) -> tuple[Callable[[], None], torch.optim.Optimizer]:
     """The peer: transformers' own loss (``labels=``) and an AdamW step with the fused kernel
-    (the Trainer's default optimizer, ``adamw_torch_fused``)."""
+    (the Trainer's default optimizer, ``adamw_torch_fused``), or with ``fused`` off AdamW's
+    per-tensor loop."""
     model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, fused=True)
+    kernel = {"fused": True} if fused else {"foreach": True}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, **kernel)
 
     def step() -> None:
         model(**batch, labels=labels).loss.backward()
