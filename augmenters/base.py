@@ -138,14 +138,17 @@ class WordLevel:
         self,
         text: str,
         protection: Protection,
-        eligible: Callable[[str], bool],
+        eligible: Callable[[str], bool] | None,
         segmenter: Segmenter | None = None,
     ) -> None:
+        """``eligible``: which units an op may change, given their text; None: every unit."""
         parts = self.parts = split(text, segmenter)
         protected = protected_units(parts, protection.spans(text))
-        self.eligible = [
-            i for i in range(1, len(parts), 2) if eligible(parts[i]) and i not in protected
-        ]
+        units = range(1, len(parts), 2)
+        if eligible is not None:
+            self.eligible = [i for i in units if eligible(parts[i]) and i not in protected]
+        else:
+            self.eligible = [i for i in units if i not in protected] if protected else list(units)
 
     @property
     def units(self) -> int:
@@ -180,6 +183,8 @@ class WordAugmenter(TextAugmenter):
         self._protection = spec.protection()
         self._analysed: dict[str, WordLevel] = {}
         self.segmenter: Segmenter | None = None  # the pipeline's, when it adds user words
+        every_unit = type(self).eligible is WordAugmenter.eligible
+        self._eligible = None if every_unit else self.eligible
 
     def eligible(self, unit: str) -> bool:
         """Whether this op may change ``unit``; every unit by default."""
@@ -191,6 +196,6 @@ class WordAugmenter(TextAugmenter):
             if len(self._analysed) >= self._CACHE_SIZE:
                 self._analysed.clear()
             words = self._analysed[text] = WordLevel(
-                text, self._protection, self.eligible, self.segmenter
+                text, self._protection, self._eligible, self.segmenter
             )
         return words

@@ -14,10 +14,12 @@ from typing import Any
 
 
 def _update(h: hashlib.blake2b, parts: tuple[str | int, ...]) -> hashlib.blake2b:
+    message = bytearray()
     for part in parts:
         data = str(part).encode("utf-8")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
+        message += len(data).to_bytes(8, "little")
+        message += data
+    h.update(message)
     return h
 
 

@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from augmenters.chinese import has_traditional_characters, simplified
 from augmenters.errors import SpecError
 
 MAX_USER_WORDS_BYTES = 16 << 20
@@ -43,11 +44,11 @@ class Segmenter:
         """The words of a run of Han characters (new words found by the HMM included). A
         traditional run is cut as its simplified form (jieba's dictionary is simplified) at
         the same places, when the conversion keeps its length."""
-        from augmenters.chinese import simplified
-
-        cut_as = simplified(run)
-        if len(cut_as) != len(run):
-            cut_as = run
+        cut_as = run
+        if has_traditional_characters(run):
+            cut_as = simplified(run)
+            if len(cut_as) != len(run):
+                cut_as = run
         jieba = self._jieba or self._instance()  # the lock only until it exists
         words: list[str] = jieba.cut(cut_as, True)
         if "".join(words) != cut_as:  # never seen; a segmenter must not lose or add characters

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from augmenters.segment import Segmenter
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+# code point ranges of Han characters: extension A, the unified block, compatibility
+# ideographs, extensions B-F
+HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2EBEF))
+_HAN = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in HAN_RANGES)
 _KANA = "\u3040-\u30ff"
 _CJK = _KANA + _HAN
 _MARKS = (
@@ -67,10 +70,9 @@ def split(text: str, segmenter: Segmenter | None = None) -> list[str]:
         append(text[start : match.start()])
         if match.lastgroup == "han":
             words = segmenter.words(match.group())
-            append(words[0])
-            for word in words[1:]:
-                append("")
-                append(word)
+            between = [""] * (2 * len(words) - 1)  # the words, with no separator between them
+            between[::2] = words
+            parts += between
         else:
             append(match.group())
         start = match.end()
