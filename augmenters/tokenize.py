@@ -46,6 +46,10 @@ _HAN_RUN = re.compile(f"(?:[{_HAN}](?![{_MARKS}]))+")
 KANA_CHAR = re.compile(f"[{_KANA}]")
 # a Han run to segment, or else one lexical unit as _LEXICAL finds them
 _UNIT_OR_HAN_RUN = re.compile(f"(?P<han>{_HAN_RUN.pattern})|{_UNIT}")
+# the same for text without combining marks or joiners (nearly all Chinese text): no lookahead
+# after every character, twice as fast
+_MARK_OR_JOINER = re.compile(f"[{_MARKS}\u200c\u200d]")
+_PLAIN_UNIT_OR_HAN_RUN = re.compile(f"(?P<han>[{_HAN}]+)|[^\\W{_CJK}]+(?:['\u2019][^\\W{_CJK}]+)*")
 
 
 def split(text: str, segmenter: Segmenter | None = None) -> list[str]:
@@ -66,7 +70,8 @@ def split(text: str, segmenter: Segmenter | None = None) -> list[str]:
     parts: list[str] = []
     append = parts.append
     start = 0
-    for match in _UNIT_OR_HAN_RUN.finditer(text):
+    marked = _MARK_OR_JOINER.search(text) is not None
+    for match in (_UNIT_OR_HAN_RUN if marked else _PLAIN_UNIT_OR_HAN_RUN).finditer(text):
         append(text[start : match.start()])
         if match.lastgroup == "han":
             words = segmenter.words(match.group())

@@ -10,6 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests check behaviour, not speed (speed is measured in bench/): no per-example
+# deadline, which a first example loading a resource (the segmenter, ~0.3 s) or a loaded CI
+# machine would miss.
+settings.register_profile("antifit", deadline=None)
+settings.load_profile("antifit")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -1,7 +1,18 @@
-from hypothesis import given
+import re
+
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from augmenters.tokenize import _LEXICAL, HAN_CHAR, graphemes, is_cjk, split, symbols
+from augmenters.tokenize import (
+    _LEXICAL,
+    _PLAIN_UNIT_OR_HAN_RUN,
+    _UNIT_OR_HAN_RUN,
+    HAN_CHAR,
+    graphemes,
+    is_cjk,
+    split,
+    symbols,
+)
 
 
 @given(st.text(max_size=300))
@@ -46,3 +57,12 @@ def test_combining_marks_and_emoji_sequences_stay_whole() -> None:
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
 def test_ascii_fast_path_splits_like_the_general_pattern(text: str) -> None:
     assert split(text) == _LEXICAL.split(text)
+
+
+@given(st.text(alphabet="我電影𠀀豈，。 ab1'’_-é👍\n", max_size=80))
+@example("don’t说rock'n'roll，電影's ’a b’")
+def test_the_pattern_for_text_without_marks_finds_the_same_units(text: str) -> None:
+    def found(pattern: re.Pattern[str]) -> list[tuple[str, int, str | None]]:
+        return [(m.group(), m.start(), m.lastgroup) for m in pattern.finditer(text)]
+
+    assert found(_PLAIN_UNIT_OR_HAN_RUN) == found(_UNIT_OR_HAN_RUN)
