@@ -17,7 +17,7 @@ from augmenters.tokenize import HAN_WORD
 
 class HanTypoAugmenter(CharAugmenter):
     def eligible(self, unit: str) -> bool:
-        return HAN_WORD.fullmatch(unit) is not None
+        return len(unit) >= self._shortest and HAN_WORD.fullmatch(unit) is not None
 
     def options(self, word: str) -> tuple[tuple[str, ...], ...]:
         """For each character of a simplified word, the characters a typo may put there."""

@@ -214,6 +214,26 @@ def test_homophones_sound_the_same_and_are_common_characters() -> None:
     assert changed > 20
 
 
+@pytest.mark.parametrize("op", ["homophone", "similar_shape"])
+def test_typos_land_only_in_words_of_min_word_length(op: str) -> None:
+    step = {"pipeline": {"type": op, "p": 1.0, "min_word_length": 2}}
+    aug = parse_spec(step).pipeline.build()
+    text = SENTENCES[0]
+    # the offsets of characters in one-character words
+    single, offset = set(), 0
+    for part in split(text):
+        if len(part) == 1 and HAN_CHAR.match(part):
+            single.add(offset)
+        offset += len(part)
+    edited = 0
+    for seed in range(20):
+        out, n = aug.augment(text, random.Random(seed))
+        edited += n
+        changed = {k for k, (a, b) in enumerate(zip(text, out, strict=True)) if a != b}
+        assert len(changed) == n and not changed & single, out
+    assert edited
+
+
 def test_homophones_keep_a_traditional_text_traditional() -> None:
     from augmenters.chinese import is_traditional
 
