@@ -31,6 +31,7 @@ from trainer.lora import apply_lora, load_trainable_state, trainable_state
 from trainer.memory import available, check_fits, estimate
 from trainer.metrics import evaluate, reliability
 from trainer.model import Classifier, enable_checkpointing, load_classifier
+from trainer.pooled import MeanPooledClassifier, write_sentence_encoder
 from trainer.registry import RunRegistry
 from trainer.regularizers.contrastive import BestWeights, tune
 from trainer.regularizers.early_stopping import EarlyStopping
@@ -823,6 +824,10 @@ class Training:
                 shipped = model.merge_and_unload()  # type: ignore[operator]
             shipped.save_pretrained(self.out / MODEL)  # a peft adapter, or full weights
             self.task_model.tokenizer.save_pretrained(self.out / MODEL)
+            if isinstance(shipped, MeanPooledClassifier):
+                write_sentence_encoder(
+                    self.out / MODEL, shipped, self.task_model.tokenizer, self.config.max_length
+                )
             marked = self.stopper.best_step if restored else None
             bins = calibration["bins"] if calibration else None
             plot_learning_curve(rows, self.out / CURVE, marked, bins)

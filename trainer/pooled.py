@@ -9,7 +9,9 @@ unit-length embedding, the number of classes; the labels are in the encoder's co
 no top-level ``config.json`` on purpose: ``AutoModelForSequenceClassification.from_pretrained``
 on the folder fails instead of loading the encoder with a random head.
 ``trainer.model.load_classifier`` loads it (``antifit train --model`` and bench/efficacy.py go
-through it)."""
+through it). A training run also makes ``encoder/`` a sentence-transformers model
+(``write_sentence_encoder``): ``SentenceTransformer(".../encoder")`` gives the embeddings the
+head reads."""
 
 from __future__ import annotations
 
@@ -86,6 +88,39 @@ class MeanPooledClassifier(nn.Module):
             "num_labels": self.classifier.out_features,
         }
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def write_sentence_encoder(
+    directory: Path, model: MeanPooledClassifier, tokenizer: Any, max_length: int
+) -> None:
+    """Make the ``encoder/`` that ``model.save_pretrained(directory)`` wrote a
+    sentence-transformers model as well: its tokenizer, and the modules that pool as the head
+    reads (mean over the attention mask, then unit length where the head reads that), in the
+    format sentence-transformers' own models ship (all-MiniLM-L6-v2's)."""
+    encoder = directory / ENCODER
+    tokenizer.save_pretrained(encoder)
+    kinds = [("", "Transformer"), ("1_Pooling", "Pooling")]
+    if model.normalize:
+        kinds.append(("2_Normalize", "Normalize"))
+    modules = [
+        {"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
+        for i, (path, kind) in enumerate(kinds)
+    ]
+    pooling = {
+        "word_embedding_dimension": model.config.hidden_size,
+        "pooling_mode_cls_token": False,
+        "pooling_mode_mean_tokens": True,
+        "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }
+    files = {
+        "modules.json": modules,
+        "sentence_bert_config.json": {"max_seq_length": max_length, "do_lower_case": False},
+        "1_Pooling/config.json": pooling,
+    }
+    for name, content in files.items():
+        (encoder / name).parent.mkdir(exist_ok=True)
+        (encoder / name).write_text(json.dumps(content, indent=2) + "\n")
 
 
 def load_mean_pooled(

@@ -733,6 +733,9 @@ def test_setfit_tunes_the_encoder_then_ships_the_probe(
     # the saved model, loaded as antifit loads it, scores what the report says it does
     clf = load_classifier(tmp_path / "model", ["neg", "pos"])
     assert clf.pooling == "mean" and clf.model.normalize  # the head reads unit-length embeddings
+    # and the encoder is a sentence-transformers model embedding so
+    modules = json.loads((tmp_path / "model" / "encoder" / "modules.json").read_text())
+    assert [m["type"].rsplit(".", 1)[1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
     items = Service(service["base"]).originals(service["dataset"], "validation")
     with torch.no_grad():
         logits = clf.model.eval()(**clf.encode([i["text"] for i in items], 32)).logits

@@ -9,7 +9,7 @@ import torch
 
 from trainer.config import Dropout
 from trainer.model import load_classifier
-from trainer.pooled import ENCODER, HEAD, MANIFEST, mean_pool
+from trainer.pooled import ENCODER, HEAD, MANIFEST, mean_pool, write_sentence_encoder
 from trainer.regularizers.adversarial import DomainClassifier
 from trainer.regularizers.probe import features
 from trainer.task_module import TaskModule
@@ -95,3 +95,21 @@ def test_normalized_the_head_reads_unit_length_embeddings_and_stays_so_saved(
 def test_a_decoder_is_not_mean_pooled(tiny_decoders: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="mean pooling is for encoders"):
         load_classifier(tiny_decoders["gpt2"], ["neg", "pos"], mean_pooling=True)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_the_saved_encoder_is_a_sentence_transformer_embedding_as_the_head_reads(
+    tiny_mlm: Path, tmp_path: Path, normalize: bool
+) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    clf = load_classifier(tiny_mlm, ["neg", "pos"], None, None, True, normalize=normalize)
+    clf.model.save_pretrained(tmp_path)
+    write_sentence_encoder(tmp_path, clf.model, clf.tokenizer, 64)
+    st = SentenceTransformer(str(tmp_path / ENCODER), device="cpu")
+    assert st.max_seq_length == 64
+    embedded = st.encode([SHORT, LONG], convert_to_tensor=True)
+    with torch.no_grad():
+        read = clf.model.eval().embeddings(**clf.encode([SHORT, LONG], 64))
+    torch.testing.assert_close(embedded, read, atol=1e-5, rtol=1e-4)
+    assert torch.linalg.vector_norm(embedded, dim=-1).allclose(torch.ones(2)) == normalize
