@@ -145,10 +145,10 @@ class WordLevel:
         parts = self.parts = split(text, segmenter)
         protected = protected_units(parts, protection.spans(text))
         units = range(1, len(parts), 2)
-        if eligible is not None:
-            self.eligible = [i for i in units if eligible(parts[i]) and i not in protected]
+        if eligible is None:
+            self.eligible = [i for i in units if i not in protected]
         else:
-            self.eligible = [i for i in units if i not in protected] if protected else list(units)
+            self.eligible = [i for i in units if eligible(parts[i]) and i not in protected]
 
     @property
     def units(self) -> int:

@@ -28,9 +28,17 @@ _MARKS = (
     "\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f\U000e0100-\U000e01ef"
 )
 _M = f"[{_MARKS}]*"
-_WORD_CHAR = f"[^\\W{_CJK}][{_MARKS}\u200c\u200d]*"
-# one lexical unit: a CJK character, or a word (with inner apostrophes)
-_UNIT = f"[{_CJK}]{_M}|(?:{_WORD_CHAR})+(?:['\u2019](?:{_WORD_CHAR})+)*"
+_LETTER = f"[^\\W{_CJK}]"
+_WORD_CHAR = f"{_LETTER}[{_MARKS}\u200c\u200d]*"
+
+
+def _word(char: str) -> str:
+    """A word of ``char``s, with inner apostrophes."""
+    return f"(?:{char})+(?:['\u2019](?:{char})+)*"
+
+
+# one lexical unit: a CJK character, or a word
+_UNIT = f"[{_CJK}]{_M}|{_word(_WORD_CHAR)}"
 # capturing group: re.split returns separators at even indices, lexical units at odd ones
 _LEXICAL = re.compile(f"({_UNIT})")
 # the same split for ASCII-only text, where no CJK or combining mark can occur (twice as fast)
@@ -49,7 +57,7 @@ _UNIT_OR_HAN_RUN = re.compile(f"(?P<han>{_HAN_RUN.pattern})|{_UNIT}")
 # the same for text without combining marks or joiners (nearly all Chinese text): no lookahead
 # after every character, twice as fast
 _MARK_OR_JOINER = re.compile(f"[{_MARKS}\u200c\u200d]")
-_PLAIN_UNIT_OR_HAN_RUN = re.compile(f"(?P<han>[{_HAN}]+)|[^\\W{_CJK}]+(?:['\u2019][^\\W{_CJK}]+)*")
+_PLAIN_UNIT_OR_HAN_RUN = re.compile(f"(?P<han>[{_HAN}]+)|{_word(_LETTER)}")
 
 
 def split(text: str, segmenter: Segmenter | None = None) -> list[str]:
