@@ -94,8 +94,11 @@ def saved_model(model_dir: Path, labels: list[str], max_length: int) -> Logits:
 
 
 @torch.no_grad()
-def score(logits_of: Logits, split: Split, labels: list[str]) -> dict[str, Any]:
-    """A model's logits on the held-out data, as every arm is scored."""
+def score(
+    logits_of: Logits, split: Split, labels: list[str], keep_logits: bool = False
+) -> dict[str, Any]:
+    """A model's logits on the held-out data, as every arm is scored; with ``keep_logits``
+    the validation and test logits and labels too (to study ensembles of arms afterwards)."""
     index = {label: i for i, label in enumerate(labels)}
 
     def logits_and_labels(part: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,7 +119,17 @@ def score(logits_of: Logits, split: Split, labels: list[str]) -> dict[str, Any]:
         for p, item in zip(predicted, items, strict=True)
         if item["id"] in split.flipped
     ]
+    kept = {}
+    if keep_logits:
+        kept = {
+            part: {"logits": logits.round(decimals=4).tolist(), "labels": targets.tolist()}
+            for part, logits, targets in (
+                ("validation", val_logits, val_labels),
+                ("test", test_logits, test_labels),
+            )
+        }
     return {
+        **({"logits": kept} if kept else {}),
         "test_accuracy": test.accuracy,
         "test_macro_f1": test.macro_f1,
         "test_ece": test.ece,
@@ -146,7 +159,9 @@ def run_arm(
         logits_of = setfit_library(
             split.records, labels, out, max_length=args.max_length, seed=seed
         )
-        result = score(lambda items: logits_of([x["text"] for x in items]), split, labels)
+        result = score(
+            lambda items: logits_of([x["text"] for x in items]), split, labels, args.keep_logits
+        )
         return {**result, "steps": None, "seconds": time.monotonic() - started}
     if preset in PEERS:
         result = finetune(
@@ -189,7 +204,9 @@ def run_arm(
             "stop": report["stop_reason"],
         }
     seconds = time.monotonic() - started
-    scores = score(saved_model(out / "model", labels, args.max_length), split, labels)
+    scores = score(
+        saved_model(out / "model", labels, args.max_length), split, labels, args.keep_logits
+    )
     return {**scores, **extra, "seconds": seconds}
 
 
@@ -211,6 +228,11 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--n-variants", type=int, default=2)
     parser.add_argument("--arms", nargs="+", default=["plain", "hf", "recommended"])
+    parser.add_argument(
+        "--keep-logits",
+        action="store_true",
+        help="store each arm's validation and test logits in the results (for ensembles)",
+    )
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "efficacy.json")
     parser.add_argument(
@@ -221,9 +243,18 @@ def main() -> None:
         help="train nothing: pair the rows of these result files (runs of the same splits "
         "made by separate processes) and print the summary",
     )
+    parser.add_argument(
+        "--ensemble",
+        nargs="+",
+        default=[],
+        metavar="A+B",
+        help="with --summarise: also score the ensemble of these arms (each arm's probabilities "
+        "temperature-scaled on validation, then averaged; needs runs made with --keep-logits)",
+    )
     args = parser.parse_args()
     if args.summarise:
         merged = [r for path in args.summarise for r in json.loads(path.read_text())["rows"]]
+        merged += [r for spec in args.ensemble for r in ensemble_rows(merged, spec.split("+"))]
         summarise(merged, list(dict.fromkeys(r["arm"] for r in merged)))
         return
 
@@ -278,6 +309,41 @@ def main() -> None:
                                 )
                             )
     summarise(rows, [a for a, _, _ in arms])
+
+
+def ensemble_rows(rows: list[dict[str, Any]], members: list[str]) -> list[dict[str, Any]]:
+    """Rows for the ensemble of ``members`` in every run where all of them kept their logits:
+    the mean of their probabilities, each arm's temperature-scaled on the validation split."""
+    by = {(r["dataset"], r["noise"], r["seed"], r.get("train_seed"), r["arm"]): r for r in rows}
+    out = []
+    for run in sorted({key[:4] for key in by}, key=str):
+        found = [r for arm in members if (r := by.get((*run, arm))) and "logits" in r]
+        if len(found) < len(members):
+            continue
+        probs = {part: torch.zeros(()) for part in ("validation", "test")}
+        for r in found:
+            val = r["logits"]["validation"]
+            temperature = fit_temperature(torch.tensor(val["logits"]), torch.tensor(val["labels"]))
+            for part in probs:
+                logits = torch.tensor(r["logits"][part]["logits"])
+                probs[part] = probs[part] + (logits / temperature).softmax(-1) / len(found)
+        labels = {part: torch.tensor(found[0]["logits"][part]["labels"]) for part in probs}
+        test = evaluate(probs["test"].log(), labels["test"])
+        temperature = fit_temperature(probs["validation"].log(), labels["validation"])
+        scaled = evaluate(probs["test"].log() / temperature, labels["test"])
+        out.append(
+            {
+                **dict(zip(("dataset", "noise", "seed", "train_seed"), run, strict=True)),
+                "arm": "+".join(members),
+                "test_accuracy": test.accuracy,
+                "test_macro_f1": test.macro_f1,
+                "test_ece": test.ece,
+                "test_ece_scaled": scaled.ece,
+                "gap_loss": None,
+                "memorised": None,
+            }
+        )
+    return out
 
 
 def line(r: dict[str, Any]) -> str:

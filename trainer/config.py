@@ -194,6 +194,14 @@ class Contrastive(Section):
         description="pairs trained on, at most (with 'iterations', only the iterations this "
         "needs are drawn: every text in as many pairs)",
     )
+    drop_hardest: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.9,
+        description="share of each batch's pairs left out of its loss, those of the largest "
+        "error: the small-loss criterion of co-teaching (Han et al. 2018) against label noise, "
+        "where a wrongly labelled text makes pairs the encoder cannot fit. 0: every pair",
+    )
     evaluations: int = Field(
         default=0,
         ge=0,

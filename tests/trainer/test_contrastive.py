@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from trainer.config import Contrastive
-from trainer.regularizers.contrastive import draw_pairs, tune
+from trainer.regularizers.contrastive import draw_pairs, pair_loss, tune
 
 LABELS = [0, 1, 2, 0, 1, 2, 0, 1, 0]
 
@@ -123,6 +123,38 @@ def test_tuning_pulls_a_class_together_and_pushes_classes_apart() -> None:
     assert steps == -(-(20 * 2 * 6) // 4)
     # the targets are 1 within a class and 0 across: a margin of 1 is all of it
     assert before < 0.75 and margin() > 0.9
+
+
+def test_pair_loss_leaves_out_the_worst_fitting_pairs() -> None:
+    similarity = torch.tensor([0.9, 0.5, 0.0, 0.8], requires_grad=True)
+    target = torch.tensor([1.0, 0.0, 1.0, 1.0])
+    assert pair_loss(similarity, target, 0.0) == F.mse_loss(similarity, target)
+    loss = pair_loss(similarity, target, 0.5)  # errors .01 .25 1 .04: the two smallest stay
+    assert float(loss.detach()) == pytest.approx((0.01 + 0.04) / 2)
+    loss.backward()  # type: ignore[no-untyped-call]
+    assert similarity.grad is not None
+    assert similarity.grad[1] == 0 and similarity.grad[2] == 0 and similarity.grad[0] != 0
+    assert float(pair_loss(similarity, target, 0.9).detach()) == pytest.approx(
+        0.01
+    )  # one pair at least
+
+
+def test_dropping_the_hardest_pairs_keeps_a_mislabelled_text_out_of_the_wrong_class() -> None:
+    texts = ["red apple", "red cherry", "green apple", "blue sky", "blue sea", "grey sky"]
+    labels = [0, 0, 1, 1, 1, 1]  # "green apple" labelled as a sky
+
+    def pull(drop_hardest: float) -> float:
+        """How close the mislabelled text ends to the texts of the class it was given."""
+        model = Bag(sorted({w for t in texts for w in t.split()}))
+        settings = Contrastive(
+            iterations=20, learning_rate=0.05, batch_size=8, drop_hardest=drop_hardest
+        )
+        tune(model, list(model.parameters()), texts, labels, settings, 0)
+        with torch.no_grad():
+            e = F.normalize(model(texts), dim=-1)
+        return float((e[2] @ e[3:].T).mean())
+
+    assert pull(0.3) < pull(0.0) - 0.2
 
 
 def test_best_weights_keeps_the_best_scored_ones_the_start_included() -> None:

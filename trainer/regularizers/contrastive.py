@@ -107,7 +107,7 @@ def tune(
         a = embed([texts[i] for i, _, _ in chunk])
         b = embed([texts[j] for _, j, _ in chunk])
         target = torch.tensor([t for _, _, t in chunk], device=a.device)
-        loss = F.mse_loss(F.cosine_similarity(a.float(), b.float()), target)
+        loss = pair_loss(F.cosine_similarity(a.float(), b.float()), target, settings.drop_hardest)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
@@ -115,6 +115,16 @@ def tune(
         if on_progress is not None:
             on_progress(step, steps, loss.item())
     return steps
+
+
+def pair_loss(similarity: torch.Tensor, target: torch.Tensor, drop_hardest: float) -> torch.Tensor:
+    """Mean squared error of the pairs' cosine similarities, over the ``1 - drop_hardest``
+    share of them that fits best (at least one)."""
+    if not drop_hardest:
+        return F.mse_loss(similarity, target)
+    errors = (similarity - target).square()
+    kept = max(1, round((1 - drop_hardest) * len(errors)))
+    return errors.topk(kept, largest=False, sorted=False).values.mean()
 
 
 class BestWeights:
