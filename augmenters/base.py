@@ -138,10 +138,11 @@ class WordLevel:
         self,
         text: str,
         protection: Protection,
-        eligible: Callable[[str], bool] | None,
+        eligible: Callable[[str], object] | None,
         segmenter: Segmenter | None = None,
     ) -> None:
-        """``eligible``: which units an op may change, given their text; None: every unit."""
+        """``eligible``: which units an op may change, given their text (any true value
+        says yes); None: every unit."""
         parts = self.parts = split(text, segmenter)
         protected = protected_units(parts, protection.spans(text))
         units = range(1, len(parts), 2)
@@ -184,7 +185,7 @@ class WordAugmenter(TextAugmenter):
         self._analysed: dict[str, WordLevel] = {}
         self.segmenter: Segmenter | None = None  # the pipeline's, when it adds user words
         every_unit = type(self).eligible is WordAugmenter.eligible
-        self._eligible = None if every_unit else self.eligible
+        self._eligible: Callable[[str], object] | None = None if every_unit else self.eligible
 
     def eligible(self, unit: str) -> bool:
         """Whether this op may change ``unit``; every unit by default."""

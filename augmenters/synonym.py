@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from augmenters.base import RateSpec, WordAugmenter
+from augmenters.chinese import is_traditional, simplified, traditional
 from augmenters.errors import SpecError
 from augmenters.limits import MAX_LEXICON_ENTRIES, MAX_SYNONYMS, Word
 from augmenters.registry import LexiconName, LocalPath, Registry
@@ -227,6 +228,8 @@ class SynonymAugmenter(WordAugmenter):
     def __init__(self, spec: SynonymSpec) -> None:
         super().__init__(spec)
         self._lexicon: Lexicon | None = None
+        if spec.source == "cilin":  # what ``eligible`` says, without a call of it per word
+            self._eligible = HAN_WORD.fullmatch
 
     def eligible(self, unit: str) -> bool:
         if self.spec.source == "cilin":
@@ -241,17 +244,16 @@ class SynonymAugmenter(WordAugmenter):
         return self._augment_wordnet(text, rng)
 
     def _augment_cilin(self, text: str, rng: random.Random) -> tuple[str, int]:
-        from augmenters.chinese import is_traditional, simplified, traditional
-
         words = self.words(text)
         if not words.eligible:
             return text, 0
         back = traditional if is_traditional(text) else None
-        options: dict[int, tuple[str, ...]] = {}
-        for i in words.eligible:
-            word = simplified(words.parts[i]) if back else words.parts[i]
-            options[i] = cilin_synonyms(word, self.spec.max_senses)
-        replaceable = [i for i in words.eligible if options.get(i)]
+        parts, senses = words.parts, self.spec.max_senses
+        options = {
+            i: cilin_synonyms(simplified(parts[i]) if back else parts[i], senses)
+            for i in words.eligible
+        }
+        replaceable = [i for i, found in options.items() if found]
         replaced = {}
         for i in words.pick(self.spec, rng, replaceable):
             choice = rng.choice(options[i])
