@@ -123,10 +123,11 @@ def for_dataset(p: Profile, auxiliary_dataset: str | None = None) -> Recommendat
                 "together, other classes apart), fits a linear head on them and ships it "
                 "calibrated. At 16 texts a class it scored above plain fine-tuning and the "
                 "Trainer's recipe on clean WordNet (+2.1, +1.9 points) and on Debian fortunes "
-                "with a quarter of the labels wrong (+1.7 on average, but 5 points below in "
-                "one split), level on clean fortunes (-0.4), with ECE 0.04-0.06 against "
-                "0.22-0.34 (docs/benchmarks.md): compare it with 'basic' on your data in "
-                "antifit sweep. It needs an encoder (the default model is one)."
+                "with a quarter of the labels wrong (+0.9 to +1.7 on average in two "
+                "measurements, but 5 points below in one split), level on clean fortunes "
+                "(-0.4), with ECE 0.04-0.06 against 0.22-0.34 (docs/benchmarks.md): compare "
+                "it with 'basic' on your data in antifit sweep. It needs an encoder (the "
+                "default model is one)."
             ],
         )
     elif per_class <= SMALL_PER_CLASS:
