@@ -56,7 +56,7 @@ from trainer.calibration import fit_temperature  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.evalset import predict_items  # noqa: E402
 from trainer.loop import train  # noqa: E402
-from trainer.metrics import evaluate  # noqa: E402
+from trainer.metrics import Evaluation, evaluate  # noqa: E402
 from trainer.model import load_classifier  # noqa: E402
 from trainer.recommend import for_served_dataset  # noqa: E402
 from trainer.service import Service  # noqa: E402
@@ -108,9 +108,7 @@ def score(
     train_logits, train_labels = logits_and_labels("train")
     val_logits, val_labels = logits_and_labels("validation")
     test_logits, test_labels = logits_and_labels("test")
-    test = evaluate(test_logits, test_labels)
-    temperature = fit_temperature(val_logits, val_labels)
-    scaled = evaluate(test_logits / temperature, test_labels)
+    test, scaled, temperature = held_out(val_logits, val_labels, test_logits, test_labels)
     train = evaluate(train_logits, train_labels)
     predicted = train_logits.argmax(-1).tolist()
     items = split.of("train")
@@ -119,17 +117,7 @@ def score(
         for p, item in zip(predicted, items, strict=True)
         if item["id"] in split.flipped
     ]
-    kept = {}
-    if keep_logits:
-        kept = {
-            part: {"logits": logits.round(decimals=4).tolist(), "labels": targets.tolist()}
-            for part, logits, targets in (
-                ("validation", val_logits, val_labels),
-                ("test", test_logits, test_labels),
-            )
-        }
-    return {
-        **({"logits": kept} if kept else {}),
+    result: dict[str, Any] = {
         "test_accuracy": test.accuracy,
         "test_macro_f1": test.macro_f1,
         "test_ece": test.ece,
@@ -141,6 +129,28 @@ def score(
         "gap_loss": test.loss - train.loss,
         "memorised": sum(flips) / len(flips) if flips else None,
     }
+    if keep_logits:
+        result["logits"] = {
+            part: {"logits": logits.round(decimals=4).tolist(), "labels": targets.tolist()}
+            for part, logits, targets in (
+                ("validation", val_logits, val_labels),
+                ("test", test_logits, test_labels),
+            )
+        }
+    return result
+
+
+def held_out(
+    val_logits: torch.Tensor,
+    val_labels: torch.Tensor,
+    test_logits: torch.Tensor,
+    test_labels: torch.Tensor,
+) -> tuple[Evaluation, Evaluation, float]:
+    """The test split's scores as the logits stand and after a temperature fitted on the
+    validation split, and that temperature."""
+    temperature = fit_temperature(val_logits, val_labels)
+    scaled = evaluate(test_logits / temperature, test_labels)
+    return evaluate(test_logits, test_labels), scaled, temperature
 
 
 def run_arm(
@@ -328,9 +338,9 @@ def ensemble_rows(rows: list[dict[str, Any]], members: list[str]) -> list[dict[s
                 logits = torch.tensor(r["logits"][part]["logits"])
                 probs[part] = probs[part] + (logits / temperature).softmax(-1) / len(found)
         labels = {part: torch.tensor(found[0]["logits"][part]["labels"]) for part in probs}
-        test = evaluate(probs["test"].log(), labels["test"])
-        temperature = fit_temperature(probs["validation"].log(), labels["validation"])
-        scaled = evaluate(probs["test"].log() / temperature, labels["test"])
+        test, scaled, _ = held_out(
+            probs["validation"].log(), labels["validation"], probs["test"].log(), labels["test"]
+        )
         out.append(
             {
                 **dict(zip(("dataset", "noise", "seed", "train_seed"), run, strict=True)),
