@@ -138,6 +138,12 @@ def test_pair_loss_leaves_out_the_worst_fitting_pairs() -> None:
     assert float(pair_loss(similarity, target, 0.9).detach()) == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize("share", [-0.1, 0.95, 1.0, float("nan")])
+def test_drop_hardest_is_refused_outside_its_bounds(share: float) -> None:
+    with pytest.raises(ValidationError, match="drop_hardest"):
+        Contrastive(drop_hardest=share)
+
+
 def test_dropping_the_hardest_pairs_keeps_a_mislabelled_text_out_of_the_wrong_class() -> None:
     texts = ["red apple", "red cherry", "green apple", "blue sky", "blue sea", "grey sky"]
     labels = [0, 0, 1, 1, 1, 1]  # "green apple" labelled as a sky
