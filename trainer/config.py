@@ -240,6 +240,26 @@ class Soup(Section):
     members: int = Field(default=1, ge=1, le=8)
 
 
+class Ensemble(Section):
+    """An ensemble with plain fine-tuning: besides the run, the model's own classifier (an
+    encoder's [CLS], a decoder's last token) is fine-tuned without regularization on the same
+    data (``epochs`` epochs; the learning rate, batch size and seed of the run), each of the two is
+    temperature-scaled on the validation split, and the shipped model averages their
+    probabilities. Two models that err differently (SetFit's probe on the tuned mean-pooled
+    embedding, an end-to-end fine-tune of another representation) average above the better of
+    them on few examples (docs/benchmarks.md). It costs a plain fine-tune's training and a
+    second model at inference."""
+
+    enabled: bool = False
+    epochs: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="the plain fine-tune's epochs (the run's own epochs drive the run): 20, "
+        "as measured at 16 texts a class",
+    )
+
+
 class Regularization(Section):
     weight_decay: WeightDecay = WeightDecay()
     neftune: NEFTune = NEFTune()
@@ -262,6 +282,7 @@ class Regularization(Section):
     linear_probe: LinearProbe = LinearProbe()
     contrastive: Contrastive = Contrastive()
     soup: Soup = Soup()
+    ensemble: Ensemble = Ensemble()
     min_steps: int = Field(
         default=0,
         ge=0,
@@ -281,6 +302,12 @@ class Regularization(Section):
             raise ValueError("choose SMART or R3F, not both")
         if self.robust_loss.kind != "none" and self.label_smoothing:
             raise ValueError("a robust loss replaces label smoothing: set label_smoothing to 0")
+        if self.ensemble.enabled and self.soup.members > 1:
+            raise ValueError("choose an ensemble or a soup, not both")
+        if self.ensemble.enabled and not self.temperature_scaling:
+            raise ValueError(
+                "an ensemble averages calibrated probabilities: temperature_scaling must be on"
+            )
         return self
 
 
@@ -299,7 +326,7 @@ class Lora(Section):
     merge: bool = False
 
 
-PresetName = Literal["none", "basic", "enhanced", "advanced", "setfit"]
+PresetName = Literal["none", "basic", "enhanced", "advanced", "setfit", "ensemble"]
 Task = Literal["classification", "generation"]
 
 
@@ -316,19 +343,21 @@ def preset(
     or domain-adversarial training when an auxiliary domain is given. ``setfit`` is SetFit's
     recipe for a few examples per class: the contrastive stage on every pair of training texts,
     then a linear probe on the tuned unit-length mean-pooled embeddings at SetFit's penalty,
-    shipped temperature-scaled, no fine-tuning steps.
+    shipped temperature-scaled, no fine-tuning steps. ``ensemble`` is ``setfit`` with a plain
+    fine-tune beside it, their calibrated probabilities averaged (``Ensemble``).
 
     For generation (SFT) they are ``generation_preset``'s."""
     if name == "none":
         return Regularization()
     if task == "generation":
         return generation_preset(name)
-    if name == "setfit":
+    if name in ("setfit", "ensemble"):
         return Regularization(
             contrastive=Contrastive(enabled=True, sampling="oversampling", normalize=True),
             # SetFit's logistic regression (C=1) on 64 texts, as a mean-loss penalty
             linear_probe=LinearProbe(enabled=True, l2=1 / 64, fine_tune=False),
             temperature_scaling=True,
+            ensemble=Ensemble(enabled=name == "ensemble"),
         )
     basic = Regularization(
         weight_decay=WeightDecay(rate=0.01),
@@ -368,6 +397,10 @@ def generation_preset(name: PresetName) -> Regularization:
     """SFT presets: ``basic`` is weight decay and early stopping on the validation loss (with
     LoRA, its dropout acts too); ``enhanced`` adds NEFTune and augmented prompts; ``advanced``
     adds R3F on the response tokens. Not measured on held-out data yet (docs/training.md)."""
+    if name in ("setfit", "ensemble"):
+        raise ValueError(
+            f"the {name!r} preset classifies: generation has basic, enhanced, advanced"
+        )
     basic = Regularization(
         weight_decay=WeightDecay(rate=0.01),
         early_stopping=EarlyStoppingSettings(enabled=True, metric="val_loss", patience=2),
@@ -563,8 +596,9 @@ class TrainConfig(Section):
                 "regularization.smart.teacher": reg.smart.enabled and reg.smart.teacher,
                 # averaging adapters trained from one start is possible, but not measured
                 "regularization.soup": reg.soup.members > 1,
-                # it tunes the whole encoder, what LoRA exists to avoid
+                # they tune the whole encoder, what LoRA exists to avoid
                 "regularization.contrastive": reg.contrastive.enabled,
+                "regularization.ensemble": reg.ensemble.enabled,
             },
             "see docs/training.md, LoRA; weight_decay.rate decays the adapter, smart without "
             "its teacher works",
@@ -588,6 +622,7 @@ class TrainConfig(Section):
                 "regularization.domain_adversarial": reg.domain_adversarial.enabled,
                 "regularization.linear_probe": reg.linear_probe.enabled,
                 "regularization.contrastive": reg.contrastive.enabled,
+                "regularization.ensemble": reg.ensemble.enabled,
                 "pooling": self.pooling == "mean",
                 "regularization.reinit_layers": reg.reinit_layers > 0,
                 "regularization.temperature_scaling": reg.temperature_scaling,

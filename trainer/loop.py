@@ -25,6 +25,13 @@ from trainer import checkpoint
 from trainer.calibration import fit_temperature, fold_temperature, nll
 from trainer.config import TrainConfig, direction
 from trainer.distributed import Ranks, init_distributed, reseed, run_generator
+from trainer.ensemble import (
+    EnsembleClassifier,
+    is_ensemble,
+    member_path,
+    partner_config,
+    write_manifest,
+)
 from trainer.evalset import EvalSet
 from trainer.generation import GenerationEvalSet, Generator, load_generator
 from trainer.lora import apply_lora, load_trainable_state, trainable_state
@@ -87,16 +94,25 @@ def train(
     }
     try:
         others = member_configs(config)
-        registry = _soup_registration(config, restart, on_log) if others else None
+        partner = partner_config(config)
+        registry = _soup_registration(config, restart, on_log) if others or partner else None
         members = []
+        partner_report = None
         with _ended_on_failure(registry):
             for member in others:
                 if on_log:
                     on_log(f"soup member {member.member} of {config.regularization.soup.members}")
                 with run_generator(member.seed):
                     members.append(Training(member, **options).run())
+            if partner is not None:
+                if on_log:
+                    on_log("the ensemble's plain fine-tune")
+                with run_generator(partner.seed):
+                    partner_report = Training(partner, **options).run()
         with run_generator(config.seed):
-            return Training(config, soup=members, registry=registry, **options).run()
+            return Training(
+                config, soup=members, partner=partner_report, registry=registry, **options
+            ).run()
     finally:
         if started_group:
             dist.destroy_process_group()
@@ -119,9 +135,10 @@ def _ended_on_failure(registry: RunRegistry | None) -> Iterator[None]:
 def _soup_registration(
     config: TrainConfig, restart: bool, on_log: Callable[[str], None] | None
 ) -> RunRegistry | None:
-    """A soup registers before its other members train, so the service shows it from its
-    first step, not from member 0's. Once member 0 has a checkpoint the others are done, and
-    the run itself takes up its registration (or, finished, has nothing to register)."""
+    """A soup (or an ensemble) registers before its other members train, so the service shows
+    it from its first step, not from member 0's. Once member 0 has a checkpoint the others are
+    done, and the run itself takes up its registration (or, finished, has nothing to
+    register)."""
     out = Path(config.output_dir)
     if not config.register_run or Ranks().rank != 0:
         return None
@@ -184,10 +201,12 @@ class Training:
         on_log: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         soup: list[dict[str, Any]] | None = None,
+        partner: dict[str, Any] | None = None,
         registry: RunRegistry | None = None,
     ) -> None:
         self.config = config
         self.soup = soup or []  # the reports of the soup's other members, trained already
+        self.partner = partner  # the report of the ensemble's plain fine-tune, trained already
         self.reg = config.regularization
         self.ranks = Ranks()
         self.rank, self.world = self.ranks.rank, self.ranks.world
@@ -413,6 +432,11 @@ class Training:
         if self.generation and config.model is not None:
             task_model = load_generator(config.model, self.reg.dropout, dtype)
         else:
+            if config.model is not None and is_ensemble(Path(config.model).expanduser()):
+                raise TrainingError(
+                    f"{config.model} is an ensemble antifit saved: it predicts; to train on, "
+                    "take one of its members (members/0, members/1)"
+                )
             try:
                 task_model = load_classifier(
                     config.model,
@@ -612,13 +636,18 @@ class Training:
     # ------------------------------------------------------------------------- evaluation
 
     def _scores(
-        self, items: EvalSet | GenerationEvalSet, prefix: str
+        self,
+        items: EvalSet | GenerationEvalSet,
+        prefix: str,
+        predict: Callable[[Inputs], torch.Tensor] | None = None,
     ) -> tuple[dict[str, Any], torch.Tensor | None]:
         """An evaluation set's metrics, named ``{prefix}_...``, and a classifier's logits
-        (a causal LM's token scores are summed batch by batch, its logits never kept)."""
+        (a causal LM's token scores are summed batch by batch, its logits never kept), of the
+        model being trained or of ``predict``'s."""
+        predict = predict or self.stepper.predict
         if isinstance(items, GenerationEvalSet):
-            return items.score(self.stepper.predict, self.device).as_dict(prefix), None
-        logits = items.logits(self.stepper.predict, self.device)
+            return items.score(predict, self.device).as_dict(prefix), None
+        logits = items.logits(predict, self.device)
         return evaluate(logits, items.labels).as_dict(prefix), logits
 
     def _evaluate(self) -> bool:
@@ -780,8 +809,12 @@ class Training:
         if self.soup:
             soup, logits = self._average_members(model, final_metrics(final, "val_") or {})
         saved: dict[str, Any] | None
+        shipped: Any = model
+        ensemble = None
         if isinstance(self.validation, EvalSet):
             temperature, saved, calibration = self._calibrated(model, self.validation, logits)
+            if self.partner is not None:
+                shipped, saved, calibration, ensemble = self._ensemble(model, saved)
         elif soup is not None:  # a causal LM: the scores of the average it ships
             temperature, saved, calibration = None, soup["val"], None
         else:  # a causal LM: the evaluation row of the weights it ships
@@ -813,21 +846,16 @@ class Training:
             "saved_model": saved,
             "calibration": calibration,
             "soup": soup,
-            "test": self._test(),
+            "ensemble": ensemble,
+            "test": self._test(self._predictor(shipped)),
             "resumed_from_step": self.resumed_from,
             "seconds": self._elapsed(),
             "files": {"metrics": METRICS, "learning_curve": CURVE, "model": MODEL},
         }
         if self.rank == 0:
-            shipped: Any = model
             if self.config.lora.enabled and self.config.lora.merge:
                 shipped = model.merge_and_unload()  # type: ignore[operator]
-            shipped.save_pretrained(self.out / MODEL)  # a peft adapter, or full weights
-            self.task_model.tokenizer.save_pretrained(self.out / MODEL)
-            if isinstance(shipped, MeanPooledClassifier):
-                write_sentence_encoder(
-                    self.out / MODEL, shipped, self.task_model.tokenizer, self.config.max_length
-                )
+            self._save(shipped, self.out / MODEL)
             marked = self.stopper.best_step if restored else None
             bins = calibration["bins"] if calibration else None
             plot_learning_curve(rows, self.out / CURVE, marked, bins)
@@ -862,14 +890,68 @@ class Training:
             temperature = fit_temperature(logits, labels)
             fold_temperature(model, len(self.labels), temperature)
             logits = logits / temperature
-        bins = [asdict(b) for b in reliability(torch.softmax(logits, -1), labels)]
-        return temperature, evaluate(logits, labels).as_dict("val"), {"bins": bins}
+        return temperature, *self._shipped_scores(logits, labels)
 
-    def _test(self) -> dict[str, float | str] | None:
+    @staticmethod
+    def _shipped_scores(
+        logits: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The shipped model's validation metrics and reliability diagram."""
+        bins = [asdict(b) for b in reliability(torch.softmax(logits, -1), labels)]
+        return evaluate(logits, labels).as_dict("val"), {"bins": bins}
+
+    def _ensemble(
+        self, model: Any, own: dict[str, Any]
+    ) -> tuple[EnsembleClassifier, dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The shipped ensemble of the run's calibrated model (``own``: its validation scores)
+        and the plain fine-tune its own run saved calibrated; the ensemble's validation scores
+        and reliability diagram, and what each member scored there alone."""
+        assert self.partner is not None and isinstance(self.validation, EvalSet)
+        saved = Path(self.partner["config"]["output_dir"]) / MODEL
+        partner = load_classifier(saved, self.labels).model.to(self.device)
+        ensemble = EnsembleClassifier([model, partner])
+        logits = self.validation.logits(self._predictor(ensemble), self.device)
+        val, calibration = self._shipped_scores(logits, self.validation.labels)
+        members = [own, self.partner["saved_model"]]
+        scores = ", ".join(f"{m['val_accuracy']:.4f}" for m in members)
+        self.log(f"ensemble: val_accuracy {val['val_accuracy']:.4f} (members {scores})")
+        info = {"member_val": members, "partner_seconds": self.partner["seconds"]}
+        return ensemble, val, calibration, info
+
+    def _predictor(self, model: Any) -> Callable[[Inputs], torch.Tensor]:
+        """Logits of the shipped ``model`` in eval mode (the stepper's model: its own way)."""
+        if model is self.stepper.evaluated:
+            return self.stepper.predict
+
+        @torch.no_grad()
+        def predict(inputs: Inputs) -> torch.Tensor:
+            model.eval()
+            with self.stepper.autocast():
+                return model(**inputs).logits.float()  # type: ignore[no-any-return]
+
+        return predict
+
+    def _save(self, model: Any, directory: Path) -> None:
+        """The shipped model, loadable by ``load_classifier`` (an ensemble: its members each
+        in their own folder); a mean-pooled classifier's encoder is a sentence-transformers
+        model too."""
+        if isinstance(model, EnsembleClassifier):
+            for i, member in enumerate(model.members):
+                self._save(member, member_path(directory, i))
+            write_manifest(directory, len(model.members))
+            return
+        model.save_pretrained(directory)  # a peft adapter, or full weights
+        self.task_model.tokenizer.save_pretrained(directory)
+        if isinstance(model, MeanPooledClassifier):
+            write_sentence_encoder(
+                directory, model, self.task_model.tokenizer, self.config.max_length
+            )
+
+    def _test(self, predict: Callable[[Inputs], torch.Tensor]) -> dict[str, float | str] | None:
         if not self.summary["splits"].get("test"):
             return None
         items = self._evalset(self.service.originals(self.config.dataset, "test"))
-        return self._scores(items, "test")[0]
+        return self._scores(items, "test", predict)[0]
 
 
 def _sources(batch: Batch) -> torch.Tensor:

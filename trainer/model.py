@@ -21,6 +21,7 @@ import torch
 
 from augmenters.resources import model_dir, sentence_encoder_dir
 from trainer.config import Dropout
+from trainer.ensemble import EnsembleClassifier, is_ensemble, member_paths
 from trainer.pooled import ENCODER, is_mean_pooled, load_mean_pooled
 
 # config attributes that hold each kind of dropout, across the usual architectures
@@ -78,10 +79,17 @@ def load_classifier(
     """The classifier in ``path`` (default: the packaged sentence encoder) for ``labels``: a
     transformers sequence classifier, or with ``mean_pooling`` (or when ``path`` holds one
     antifit saved so) a head on the mean-pooled encoder (``trainer.pooled``), on its
-    unit-length embedding with ``normalize``."""
+    unit-length embedding with ``normalize``; an ensemble antifit saved (``trainer.ensemble``)
+    is its members, loaded so, averaging their probabilities."""
     from transformers import AutoModelForSequenceClassification
 
     given = Path(path).expanduser() if path is not None else None
+    if given is not None and is_ensemble(given):
+        if mean_pooling:
+            raise ValueError(f"{given} is an ensemble: each member keeps its own pooling")
+        members = [load_classifier(m, labels, dropout, dtype) for m in member_paths(given)]
+        ensemble = EnsembleClassifier([m.model for m in members])
+        return Classifier(ensemble, members[0].tokenizer, list(labels), members[0].pooling)
     saved = given if given is not None and is_mean_pooled(given) else None
     mean_pooling = mean_pooling or saved is not None
     if given is None:

@@ -80,3 +80,35 @@ def test_the_setfit_preset_and_what_its_stage_does_not_go_with() -> None:
     for bad in ({"iterations": 0}, {"max_pairs": 10**7}, {"batch_size": 1}, {"max_texts": 1}):
         with pytest.raises(ValidationError):
             Regularization.model_validate({"contrastive": bad})
+
+
+def test_the_ensemble_preset_is_setfit_with_a_plain_fine_tune_beside_it() -> None:
+    from trainer.config import TrainConfig
+    from trainer.ensemble import partner_config
+
+    ensemble = preset("ensemble")
+    assert ensemble.ensemble.enabled and ensemble.ensemble.epochs == 20
+    assert ensemble.model_copy(update={"ensemble": preset("setfit").ensemble}) == preset("setfit")
+    config = TrainConfig.model_validate(
+        {"dataset": "d", "preset": "ensemble", "output_dir": "out", "epochs": 3, "seed": 7}
+    )
+    partner = partner_config(config)
+    assert partner is not None and partner_config(partner) is None
+    assert partner.output_dir == "out/members/fine-tuned" and not partner.register_run
+    assert partner.regularization == Regularization(temperature_scaling=True)
+    assert partner.pooling == "model" and not partner.mean_pooling
+    assert (partner.epochs, partner.seed, partner.learning_rate) == (20, 7, config.learning_rate)
+    assert partner_config(TrainConfig.model_validate({"dataset": "d", "preset": "setfit"})) is None
+    # what it does not go with
+    for extra, message in (
+        ({"regularization": {"soup": {"members": 2}}}, "an ensemble or a soup"),
+        ({"regularization": {"temperature_scaling": False}}, "temperature_scaling must be on"),
+        ({"lora": {"enabled": True}}, "regularization.ensemble"),
+        ({"regularization": {"ensemble": {"epochs": 0}}}, "ensemble.epochs"),
+        ({"regularization": {"ensemble": {"epochs": 10**4}}}, "ensemble.epochs"),
+        ({"task": "generation", "model": "m"}, "'ensemble' preset classifies"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            TrainConfig.model_validate({"dataset": "d", "preset": "ensemble", **extra})
+    with pytest.raises(ValidationError, match="'setfit' preset classifies"):
+        TrainConfig.model_validate({"dataset": "d", "preset": "setfit", "task": "generation"})

@@ -749,6 +749,67 @@ def test_setfit_tunes_the_encoder_then_ships_the_probe(
     assert again["saved_model"] == report["saved_model"]
 
 
+def test_an_ensemble_ships_setfit_and_a_plain_fine_tune_averaging_their_probabilities(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    from trainer.ensemble import EnsembleClassifier
+    from trainer.evalset import predict_items
+    from trainer.metrics import evaluate
+    from trainer.model import load_classifier
+    from trainer.service import Service
+
+    cfg = config(
+        service,
+        tmp_path,
+        tiny_mlm,
+        preset="ensemble",
+        regularization={"contrastive": {"max_pairs": 96}, "ensemble": {"epochs": 2}},
+    )
+    logs: list[str] = []
+    report = train(cfg, progress=False, on_log=logs.append)
+    # registered once, before the plain member trains
+    first = next(i for i, line in enumerate(logs) if line.startswith("registered as run"))
+    assert first < logs.index("the ensemble's plain fine-tune")
+    partner_dir = tmp_path / "members" / "fine-tuned"
+    partner = json.loads((partner_dir / "report.json").read_text())
+    assert partner["config"]["preset"] == "none" and partner["config"]["pooling"] == "model"
+    assert partner["steps"] == 12 and partner["temperature"] is not None  # 2 epochs of 6
+    assert report["steps"] == 0 and report["ensemble"]["member_val"][1] == partner["saved_model"]
+
+    # the saved ensemble, loaded as antifit loads a model: the mean of its members'
+    # probabilities, each member as its own run shipped it
+    labels = ["neg", "pos"]
+    clf = load_classifier(tmp_path / "model", labels)
+    assert isinstance(clf.model, EnsembleClassifier) and len(clf.model.members) == 2
+    setfit = load_classifier(tmp_path / "model" / "members" / "0", labels)
+    plain = load_classifier(tmp_path / "model" / "members" / "1", labels)
+    assert setfit.pooling == "mean" and plain.pooling == "first"
+    items = Service(service["base"]).originals(service["dataset"], "validation")
+    ensemble, targets = predict_items(clf, items, 32)
+    member_probabilities = [predict_items(m, items, 32)[0].softmax(-1) for m in (setfit, plain)]
+    torch.testing.assert_close(ensemble.softmax(-1), sum(member_probabilities) / 2)
+    assert evaluate(predict_items(plain, items, 32)[0], targets).loss == pytest.approx(
+        partner["saved_model"]["val_loss"], abs=1e-4
+    )
+    # what the report says the shipped model scores, it scores: validation and test
+    assert evaluate(ensemble, targets).loss == pytest.approx(
+        report["saved_model"]["val_loss"], abs=1e-4
+    )
+    test_items = Service(service["base"]).originals(service["dataset"], "test")
+    test_logits, test_targets = predict_items(clf, test_items, 32)
+    assert evaluate(test_logits, test_targets).loss == pytest.approx(
+        report["test"]["test_loss"], abs=1e-4
+    )
+    # finished: run again, nothing trains
+    logs.clear()
+    assert train(cfg, progress=False, on_log=logs.append) == report
+    assert not [m for m in logs if "contrastive" in m or m.startswith("step")]
+    # an ensemble predicts; training from one is refused, naming what to do instead
+    from_ensemble = config(service, tmp_path / "next", tmp_path / "model", preset="basic")
+    with pytest.raises(TrainingError, match="is an ensemble antifit saved.*members/0"):
+        train(from_ensemble, progress=False)
+
+
 def test_a_resumed_run_starts_from_the_contrastive_stages_weights(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:

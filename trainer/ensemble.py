@@ -1,0 +1,87 @@
+"""An ensemble of classifiers that averages their probabilities (``regularization.ensemble``):
+the run's own model and a plain fine-tune trained beside it, each temperature-scaled on the
+validation split in its own run.
+
+The plain member trains first, in ``members/fine-tuned`` under the run's output folder, as a
+soup's members do; the run then ships both. Saved as ``members/<i>/`` (each member in its own
+format, loadable alone) and ``antifit_ensemble.json`` (how many members); like a mean-pooled
+classifier's folder it has no top-level ``config.json``, so transformers refuses it instead of
+loading something else. ``trainer.model.load_classifier`` loads it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainer.config import Regularization, TrainConfig
+
+MANIFEST = "antifit_ensemble.json"
+PARTNER = "fine-tuned"
+
+
+def is_ensemble(directory: Path) -> bool:
+    return (directory / MANIFEST).is_file()
+
+
+def member_path(directory: Path, member: int) -> Path:
+    return directory / "members" / str(member)
+
+
+def member_paths(directory: Path) -> list[Path]:
+    """The saved members' folders, in order."""
+    manifest = json.loads((directory / MANIFEST).read_text())
+    return [member_path(directory, i) for i in range(int(manifest["members"]))]
+
+
+def write_manifest(directory: Path, members: int) -> None:
+    manifest = {"kind": "probability_average", "members": members}
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def partner_config(config: TrainConfig) -> TrainConfig | None:
+    """The plain fine-tune trained beside a run with an ensemble (None without one): the run's
+    data, model, learning rate, batch size and seed, the ensemble's epochs, the model's own
+    pooling, no regularization but the temperature, no augmentation, no registration of its
+    own."""
+    if not config.regularization.ensemble.enabled:
+        return None
+    return config.model_copy(
+        update={
+            "output_dir": str(Path(config.output_dir) / "members" / PARTNER),
+            "register_run": False,
+            "preset": "none",
+            "pooling": "model",
+            "epochs": config.regularization.ensemble.epochs,
+            "max_steps": None,
+            "job": None,
+            "augment": None,
+            "auxiliary_dataset": None,
+            "regularization": Regularization(temperature_scaling=True),
+        }
+    )
+
+
+class EnsembleClassifier(nn.Module):
+    """Classifiers over one tokenizer whose forward returns the log of their mean probability
+    as ``.logits``: its softmax is the average of the members' softmaxes, so everything that
+    reads a classifier's logits (argmax, calibration, the metrics) reads the ensemble's."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, **inputs: torch.Tensor) -> Any:
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        log_probs = torch.stack(
+            [torch.log_softmax(m(**inputs).logits.float(), -1) for m in self.members]
+        )
+        mean = torch.logsumexp(log_probs, 0) - math.log(len(self.members))
+        return SequenceClassifierOutput(logits=mean)
