@@ -478,7 +478,8 @@ class TrainConfig(Section):
         "report at the end (the console's Runs page); the local files are written either way",
     )
     preset: PresetName = Field(
-        default="basic", description="none, basic, enhanced or advanced (see antifit recommend)"
+        default="basic",
+        description="none, basic, enhanced, advanced, setfit or ensemble (see antifit recommend)",
     )
     auxiliary_dataset: str | None = Field(
         default=None, description="general-domain dataset id for domain-adversarial training"
