@@ -213,6 +213,9 @@ def run_arm(
             "best_step": report["best"]["step"],
             "stop": report["stop_reason"],
         }
+        if report.get("ensemble"):  # what each member scored on validation alone
+            members = report["ensemble"]["member_val"]
+            extra["member_val_accuracy"] = [m["val_accuracy"] for m in members]
     seconds = time.monotonic() - started
     scores = score(
         saved_model(out / "model", labels, args.max_length), split, labels, args.keep_logits
