@@ -30,13 +30,14 @@ def test_small_balanced_english_data() -> None:
     assert not rec.train_config("d1").regularization.augmented
 
 
-def test_a_few_shot_set_gets_setfit() -> None:
+def test_a_few_shot_set_gets_the_ensemble() -> None:
     rec = for_dataset(profile(summary(96, 96, {"a": 64, "b": 64, "c": 64}, 80.0), ["text"]))
-    assert rec.preset == "setfit" and "few-shot" in rec.reasons[0]
+    assert rec.preset == "ensemble" and "few-shot" in rec.reasons[0]
     config = rec.train_config("d1")
     assert config.regularization.contrastive.enabled and config.mean_pooling
+    assert config.regularization.ensemble.enabled
     skewed = for_dataset(profile(summary(60, 30, {"a": 80, "b": 10}, 80.0), ["text"]))
-    assert skewed.preset == "setfit" and "imbalanced" not in " ".join(skewed.reasons)
+    assert skewed.preset == "ensemble" and "imbalanced" not in " ".join(skewed.reasons)
     assert "regularization" not in skewed.config  # no early stopping to steer: no steps
 
 
@@ -63,7 +64,7 @@ def test_what_the_figures_change() -> None:
 def test_every_scenario_says_why() -> None:
     for scenario in SCENARIOS:
         rec = for_scenario(scenario)  # type: ignore[arg-type]
-        assert rec.preset in ("basic", "enhanced", "advanced", "setfit")
+        assert rec.preset in ("basic", "enhanced", "advanced", "ensemble")
         assert len(rec.reasons[0]) > 40
     assert "falls back" in " ".join(for_scenario("cross-domain").reasons)
     assert for_scenario("cross-domain", "news").config == {"auxiliary_dataset": "news"}
@@ -73,7 +74,7 @@ def test_recommend_command(service: dict[str, str], capsys: pytest.CaptureFixtur
     args = ["recommend", "--service", service["base"], "--dataset", service["dataset"]]
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["preset"] == "setfit" and out["reasons"]  # 24 training texts a class
+    assert out["preset"] == "ensemble" and out["reasons"]  # 24 training texts a class
     assert out["regularization"]["contrastive"]["enabled"] is True
     assert main(args) == 0
     assert "why:" in capsys.readouterr().out
