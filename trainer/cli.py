@@ -1,6 +1,6 @@
 """``antifit train`` (a run, from a config file, the environment and flags), ``antifit sweep``
-(candidate configurations side by side) and ``antifit recommend`` (a regularization preset for
-a dataset or a scenario, and why)."""
+(candidate configurations side by side), ``antifit recommend`` (a regularization preset for
+a dataset or a scenario, and why) and ``antifit predict`` (``trainer.predict``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
+from trainer import predict
 from trainer.config import TrainConfig
 from trainer.recommend import Scenario, for_scenario, for_served_dataset
 
@@ -137,6 +138,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     r.add_argument("--model", help="the model directory to put in the suggested config")
     r.add_argument("--json", action="store_true", help="print the configuration as JSON only")
     r.set_defaults(run=run_recommend)
+
+    predict.add_parser(sub)
 
 
 def _value(text: str) -> Any:

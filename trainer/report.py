@@ -37,13 +37,17 @@ def read_jsonl(path: Path) -> list[Row]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
+def write_jsonl(path: Path, rows: list[Row]) -> None:
+    """Write ``rows`` whole or not at all (a temporary file renamed over ``path``)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    os.replace(tmp, path)
+
+
 def truncate_jsonl(path: Path, last_step: int) -> None:
     """Keep the rows up to ``last_step`` (a resumed run rewrites what came after)."""
     if path.exists():
-        kept = [r for r in read_jsonl(path) if r["step"] <= last_step]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-        os.replace(tmp, path)
+        write_jsonl(path, [r for r in read_jsonl(path) if r["step"] <= last_step])
 
 
 FINAL_KEYS = (
