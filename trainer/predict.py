@@ -69,6 +69,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if not args.input.is_file():
         raise RecordError("no such file", field=str(args.input))
     records = list(read_records(args.input, args.text_field, args.label_field, args.id_field))
+    if not records:
+        return _error(f"{args.input}: no records")
     classifier = load_classifier(args.model, labels)
     # every evaluation item needs a label; the scores below use only the records' own
     known = [r.label is not None and str(r.label) in labels for r in records]
@@ -93,7 +95,7 @@ def run_predict(args: argparse.Namespace) -> int:
     else:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         write_jsonl(args.output, rows)
-    if records and all(known):
+    if all(known):
         scores = evaluate(logits, targets)
         print(
             f"{len(records)} labelled records: accuracy {scores.accuracy:.4f}, macro-F1 "

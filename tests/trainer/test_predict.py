@@ -82,6 +82,9 @@ def test_bad_input_is_refused_with_where_and_nothing_written(
     assert "no_text.jsonl:1: field 'text'" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "missing.jsonl"), *model]) == 2
     assert "no such file" in capsys.readouterr().err
+    (tmp_path / "empty.jsonl").write_text("\n")
+    assert main(["predict", str(tmp_path / "empty.jsonl"), *model]) == 2
+    assert "empty.jsonl: no records" in capsys.readouterr().err
     good = write(tmp_path / "good.jsonl", [{"text": GOOD}])
     assert main(["predict", str(good), "--model", str(tmp_path), "-o", str(out)]) == 2
     assert "holds no classifier antifit can load" in capsys.readouterr().err
