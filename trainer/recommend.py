@@ -126,7 +126,7 @@ def for_dataset(p: Profile, auxiliary_dataset: str | None = None) -> Recommendat
                 "Trainer's recipe on average on clean WordNet (+2.1, +2.0 points), on Debian "
                 "fortunes with a quarter of the labels wrong (+1.9, +1.8) and on clean "
                 "fortunes (+0.5, +0.4), up to 2 points below them in one split, with ECE "
-                "0.04-0.07 against 0.22-0.34 (docs/benchmarks.md). It costs ~1.25x 'setfit' "
+                "0.04-0.07 against 0.22-0.34 (docs/benchmarks.md). It costs ~1.4x 'setfit' "
                 "(alone: 0.9 points lower on fortunes, level on WordNet) and two encoders at "
                 "inference. It needs an encoder (the default model is one)."
             ],
