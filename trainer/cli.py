@@ -194,6 +194,10 @@ def _log(command: str) -> Any:
     return log
 
 
+def _quiet(message: str) -> None:
+    del message
+
+
 def _problems(exc: ValidationError) -> str:
     return "\n".join(
         f"  field '{'.'.join(str(p) for p in e['loc']) or '(root)'}': {e['msg']}"
@@ -218,7 +222,10 @@ def run_train(args: argparse.Namespace) -> int:
     from trainer.loop import Interrupted, TrainingError, train
     from trainer.stream import ServiceError
 
-    log = _log("train")
+    # under torchrun every rank trains; rank 0 alone reports (as the progress bar), errors
+    # still come from any rank
+    primary = int(os.environ.get("RANK", "0")) == 0
+    log = _log("train") if primary else _quiet
     requested: list[int] = []  # the signal that asked the run to stop
 
     def request_stop(signum: int, frame: object) -> None:
@@ -245,6 +252,8 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if not primary:
+        return 0
     final = report["final"] or {}
     print(
         json.dumps(

@@ -81,15 +81,30 @@ def test_ranks_see_disjoint_records_and_keep_identical_weights(
     assert len(read_jsonl(tmp_path / "metrics.jsonl")) == 2
 
 
-def test_torchrun_runs_the_cli(service: dict[str, str], tiny_mlm: Path, tmp_path: Path) -> None:
+def test_torchrun_runs_the_cli_an_ensemble_with_one_report(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    """Both members train on both ranks (the plain one first, as in one process); rank 0
+    alone logs and prints the summary."""
     run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    cli = ["-m", "antifit.cli", "train", "--no-progress", "--preset", "basic", "--max-steps", "2"]
-    args = ["--service", service["base"], "--dataset", service["dataset"]]
+    cli = ["-m", "antifit.cli", "train", "--no-progress", "--preset", "ensemble", "--epochs", "2"]
+    args = ["--service", service["base"], "--dataset", service["dataset"], "--batch-size", "8"]
     args += ["--model", str(tiny_mlm), "--output-dir", str(tmp_path), "--max-length", "32"]
+    for setting in ("ensemble.epochs=2", "contrastive.max_pairs=96", "min_steps=0"):
+        args += ["--set", f"regularization.{setting}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([*run, *cli, *args], capture_output=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr.decode()[-4000:]
-    assert json.loads((tmp_path / "report.json").read_text())["world_size"] == 2
+
+    assert json.loads(done.stdout)["output_dir"] == str(tmp_path)  # one summary, rank 0's
+    logs = done.stderr.decode().splitlines()
+    assert logs.count("[antifit train] the ensemble's plain fine-tune") == 1
+    assert sum(line.startswith("[antifit train] ensemble: val_accuracy") for line in logs) == 1
+    partner = json.loads((tmp_path / "members" / "fine-tuned" / "report.json").read_text())
+    assert partner["world_size"] == 2 and partner["steps"] == 6  # 24 records a rank, 8, 2 epochs
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["world_size"] == 2 and len(report["ensemble"]["member_val"]) == 2
+    assert (tmp_path / "model" / "members" / "1" / "model.safetensors").exists()
 
 
 def test_lora_under_torchrun_keeps_the_ranks_adapters_identical(
