@@ -5,6 +5,11 @@
   (downloaded with ``apt-get download`` into the cache; no root needed).
 - ``chinese_sentences``: modern Chinese sentences from Debian's ``fortunes-zh`` (quotations,
   the Debian code of conduct, jokes), unlabelled: the Chinese augmentation benchmark's corpus.
+- ``packages``: Debian package descriptions (the synopsis and the long description's first
+  paragraph) labelled with their archive section (editors, games, graphics, mail, math,
+  sound), one package per source package, from Debian 12's package index and English
+  descriptions (``Packages.xz`` and ``Translation-en.xz`` of bookworm main, downloaded from
+  deb.debian.org into the cache once; a point release may change a few entries).
 - ``wordnet``: WordNet 3.0 noun definitions labelled with their lexicographer file (the
   semantic category a lexicographer filed the synset under: animal, artifact, food, person,
   plant, communication), from Debian's ``wordnet-base`` (installed by ``scripts/setup.sh``).
@@ -16,10 +21,12 @@ training labels flipped to another class (the training split only). Same seed, s
 
 from __future__ import annotations
 
+import lzma
 import random
 import re
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +34,11 @@ from typing import Any
 
 FORTUNES = "usr/share/games/fortunes"
 FORTUNE_CATEGORIES = ("computers", "politics", "science", "work")
+DEBIAN_INDEX = "https://deb.debian.org/debian/dists/bookworm/main"
+PACKAGE_SECTIONS = ("editors", "games", "graphics", "mail", "math", "sound")
+# packages whose description is about another package: libraries, their data, docs, debug
+# symbols, headers
+_NOT_A_PROGRAM = re.compile(r"^lib|-(data|doc|dbg|dev|common|examples|tests)$")
 # lexicographer file numbers (lexnames(5WN)) -> label
 WORDNET_CATEGORIES = {
     5: "animal",
@@ -103,6 +115,58 @@ def wordnet(cache: Path) -> dict[str, list[str]]:
     return {label: _clean(items, 25, 300) for label, items in texts.items()}
 
 
+def packages(cache: Path) -> dict[str, list[str]]:
+    """Debian package descriptions by section (``PACKAGE_SECTIONS``)."""
+    index = _downloaded(cache / "debian-packages", "binary-amd64/Packages.xz")
+    english = _downloaded(cache / "debian-packages", "i18n/Translation-en.xz")
+    descriptions: dict[str, str] = {}
+    with lzma.open(english, "rt", encoding="utf-8") as f:
+        for stanza in f.read().split("\n\n"):
+            fields = _fields(stanza)
+            if "Description-md5" in fields and "Description-en" in fields:
+                descriptions[fields["Description-md5"]] = fields["Description-en"]
+    texts: dict[str, dict[str, str]] = {section: {} for section in PACKAGE_SECTIONS}
+    with lzma.open(index, "rt", encoding="utf-8") as f:
+        for stanza in f.read().split("\n\n"):
+            fields = _fields(stanza)
+            by_source = texts.get(fields.get("Section", ""))
+            description = descriptions.get(fields.get("Description-md5", ""))
+            if by_source is None or description is None or _NOT_A_PROGRAM.search(fields["Package"]):
+                continue
+            source = fields.get("Source", fields["Package"]).split()[0]
+            by_source.setdefault(source, _first_paragraph(description))
+    return {section: _clean(list(t.values()), 40, 400) for section, t in texts.items()}
+
+
+def _downloaded(folder: Path, name: str) -> Path:
+    """A file of bookworm main's index, downloaded into ``folder`` once (atomically)."""
+    path = folder / name.replace("/", "_")
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with urllib.request.urlopen(f"{DEBIAN_INDEX}/{name}", timeout=120) as response:
+            partial.write_bytes(response.read())
+        partial.replace(path)
+    return path
+
+
+def _fields(stanza: str) -> dict[str, str]:
+    """A Debian control stanza's fields; continuation lines keep their newline."""
+    fields = re.finditer(r"^([\w-]+): (.*(?:\n .*)*)", stanza, re.M)
+    return {m.group(1): m.group(2) for m in fields}
+
+
+def _first_paragraph(description: str) -> str:
+    """The synopsis and the long description's first paragraph, as one text."""
+    synopsis, *lines = description.split("\n")
+    paragraph = []
+    for line in lines:
+        if line.strip() == ".":
+            break
+        paragraph.append(line.strip())
+    return " ".join([synopsis.strip().rstrip(".") + ".", *paragraph]).strip()
+
+
 def _clean(items: list[str], shortest: int, longest: int) -> list[str]:
     """In-length, deduplicated, in source order."""
     seen: set[str] = set()
@@ -116,6 +180,7 @@ def _clean(items: list[str], shortest: int, longest: int) -> list[str]:
 
 SOURCES: dict[str, Callable[[Path], dict[str, list[str]]]] = {
     "fortunes": fortunes,
+    "packages": packages,
     "wordnet": wordnet,
 }
 

@@ -1,9 +1,18 @@
 """The demo's and benchmarks' corpora: reading them, and the seeded small splits."""
 
+import lzma
 from collections import Counter
 from pathlib import Path
 
-from antifit.corpora import FORTUNE_CATEGORIES, FORTUNES, fortunes, make_split, wordnet
+from antifit.corpora import (
+    FORTUNE_CATEGORIES,
+    FORTUNES,
+    PACKAGE_SECTIONS,
+    fortunes,
+    make_split,
+    packages,
+    wordnet,
+)
 from tests.conftest import needs_wordnet
 
 
@@ -20,6 +29,58 @@ def test_fortunes_are_read_from_the_extracted_package(tmp_path: Path) -> None:
     assert texts["work"][:3] == [f"A work saying number {i}, long enough." for i in range(3)]
     assert texts["work"][3] == "Bold and spaced out, kept once please."  # overstrike removed
     assert len(texts["work"]) == 4  # the repeat and the short one are gone
+
+
+def test_package_descriptions_by_section_one_per_source_program_packages_only(
+    tmp_path: Path,
+) -> None:
+    def package(name: str, section: str, md5: str, source: str = "") -> str:
+        fields = [f"Package: {name}", *([f"Source: {source} (1.0-1)"] if source else [])]
+        return "\n".join(
+            [*fields, "Version: 1.0-1", f"Description-md5: {md5}", f"Section: {section}"]
+        )
+
+    index = [
+        package("tuxmath", "games", "a1"),
+        package("tuxmath-data", "games", "a2", source="tuxmath"),  # data: left out
+        package("libsndfile1", "sound", "a3"),  # a library: left out
+        package("mutt", "mail", "a4"),
+        package("neomutt", "mail", "a5", source="mutt"),  # the source's second: left out
+        package("gimp", "graphics", "a6"),
+        package("gcc", "devel", "a7"),  # not a chosen section
+        package("tiny", "math", "a8"),  # too short
+    ]
+    english = {
+        "a1": "math game for kids\n Tux must solve\n sums to save penguins.\n .\n More.",
+        "a2": "data files for tuxmath\n Nothing else here, just data for the program.",
+        "a3": "library for reading and writing audio files\n It reads WAV and AIFF files.",
+        "a4": "text-based mailreader supporting MIME, GPG, PGP and threading\n Mutt reads mail.",
+        "a5": "command line mail reader based on Mutt\n NeoMutt is a Mutt with more features.",
+        "a6": "GNU Image Manipulation Program.\n It edits photos and draws pictures.",
+        "a7": "GNU C compiler\n The GNU C compiler, a portable optimising compiler for C.",
+        "a8": "calculator\n Adds.",
+    }
+    translations = [
+        f"Package: p\nDescription-md5: {md5}\nDescription-en: {text}"
+        for md5, text in english.items()
+    ]
+    folder = tmp_path / "debian-packages"
+    folder.mkdir()
+    for name, stanzas in (
+        ("binary-amd64_Packages.xz", index),
+        ("i18n_Translation-en.xz", translations),
+    ):
+        (folder / name).write_bytes(lzma.compress("\n\n".join(stanzas).encode()))
+    texts = packages(tmp_path)  # already in the cache: nothing is downloaded
+    assert set(texts) == set(PACKAGE_SECTIONS)
+    assert texts["games"] == ["math game for kids. Tux must solve sums to save penguins."]
+    assert texts["mail"] == [
+        "text-based mailreader supporting MIME, GPG, PGP and threading. Mutt reads mail."
+    ]
+    assert texts["graphics"] == [
+        "GNU Image Manipulation Program. It edits photos and draws pictures."
+    ]
+    assert texts["sound"] == texts["math"] == texts["editors"] == []
 
 
 @needs_wordnet
