@@ -52,8 +52,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    import torch
-
     from augmenters.cli import read_records
     from trainer.evalset import predict_items
     from trainer.metrics import evaluate
@@ -79,7 +77,7 @@ def run_predict(args: argparse.Namespace) -> int:
         for r, ok in zip(records, known, strict=True)
     ]
     logits, targets = predict_items(classifier, items, args.max_length, args.batch_size)
-    probabilities = torch.softmax(logits, -1)
+    probabilities = logits.softmax(-1)
     rows: list[dict[str, Any]] = [
         {
             "id": r.id,
