@@ -27,7 +27,7 @@ import re
 import shutil
 import subprocess
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,24 +117,20 @@ def wordnet(cache: Path) -> dict[str, list[str]]:
 
 def packages(cache: Path) -> dict[str, list[str]]:
     """Debian package descriptions by section (``PACKAGE_SECTIONS``)."""
-    index = _downloaded(cache / "debian-packages", "binary-amd64/Packages.xz")
-    english = _downloaded(cache / "debian-packages", "i18n/Translation-en.xz")
-    descriptions: dict[str, str] = {}
-    with lzma.open(english, "rt", encoding="utf-8") as f:
-        for stanza in f.read().split("\n\n"):
-            fields = _fields(stanza)
-            if "Description-md5" in fields and "Description-en" in fields:
-                descriptions[fields["Description-md5"]] = fields["Description-en"]
+    folder = cache / "debian-packages"
+    descriptions = {
+        fields["Description-md5"]: fields["Description-en"]
+        for fields in _stanzas(_downloaded(folder, "i18n/Translation-en.xz"))
+        if "Description-md5" in fields and "Description-en" in fields
+    }
     texts: dict[str, dict[str, str]] = {section: {} for section in PACKAGE_SECTIONS}
-    with lzma.open(index, "rt", encoding="utf-8") as f:
-        for stanza in f.read().split("\n\n"):
-            fields = _fields(stanza)
-            by_source = texts.get(fields.get("Section", ""))
-            description = descriptions.get(fields.get("Description-md5", ""))
-            if by_source is None or description is None or _NOT_A_PROGRAM.search(fields["Package"]):
-                continue
-            source = fields.get("Source", fields["Package"]).split()[0]
-            by_source.setdefault(source, _first_paragraph(description))
+    for fields in _stanzas(_downloaded(folder, "binary-amd64/Packages.xz")):
+        by_source = texts.get(fields.get("Section", ""))
+        description = descriptions.get(fields.get("Description-md5", ""))
+        if by_source is None or description is None or _NOT_A_PROGRAM.search(fields["Package"]):
+            continue
+        source = fields.get("Source", fields["Package"]).split()[0]
+        by_source.setdefault(source, _first_paragraph(description))
     return {section: _clean(list(t.values()), 40, 400) for section, t in texts.items()}
 
 
@@ -150,10 +146,13 @@ def _downloaded(folder: Path, name: str) -> Path:
     return path
 
 
-def _fields(stanza: str) -> dict[str, str]:
-    """A Debian control stanza's fields; continuation lines keep their newline."""
-    fields = re.finditer(r"^([\w-]+): (.*(?:\n .*)*)", stanza, re.M)
-    return {m.group(1): m.group(2) for m in fields}
+def _stanzas(path: Path) -> Iterator[dict[str, str]]:
+    """The fields of each stanza of an xz-compressed Debian index; continuation lines keep
+    their newline."""
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        for stanza in f.read().split("\n\n"):
+            fields = re.finditer(r"^([\w-]+): (.*(?:\n .*)*)", stanza, re.M)
+            yield {m.group(1): m.group(2) for m in fields}
 
 
 def _first_paragraph(description: str) -> str:
