@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 from functools import cache, lru_cache
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -228,13 +229,10 @@ class SynonymAugmenter(WordAugmenter):
     def __init__(self, spec: SynonymSpec) -> None:
         super().__init__(spec)
         self._lexicon: Lexicon | None = None
-        if spec.source == "cilin":  # what ``eligible`` says, without a call of it per word
-            self._eligible = HAN_WORD.fullmatch
+        self._eligible = _eligibility(spec.source)  # the predicate itself: no method call a word
 
     def eligible(self, unit: str) -> bool:
-        if self.spec.source == "cilin":
-            return HAN_WORD.fullmatch(unit) is not None
-        return _content_candidate(unit)
+        return bool(_eligibility(self.spec.source)(unit))
 
     def augment(self, text: str, rng: random.Random) -> tuple[str, int]:
         if self.spec.source == "lexicon":
@@ -364,3 +362,9 @@ def _inside_units(text: str, segmenter: Segmenter | None) -> bytearray:
 
 def _content_candidate(word: str) -> bool:
     return len(word) > 1 and word.isalpha() and word.lower() not in stopwords()
+
+
+def _eligibility(source: str) -> Callable[[str], object]:
+    """Which words an op of ``source`` may replace: Cilin, words of Han characters (their
+    dictionary class is checked with the synonyms); else alphabetic words, not stopwords."""
+    return HAN_WORD.fullmatch if source == "cilin" else _content_candidate
