@@ -54,6 +54,7 @@ from app.local_server import running  # noqa: E402
 from bench.peer import finetune, setfit_library  # noqa: E402
 from trainer.calibration import fit_temperature  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
+from trainer.ensemble import is_ensemble, member_paths  # noqa: E402
 from trainer.evalset import predict_items  # noqa: E402
 from trainer.loop import train  # noqa: E402
 from trainer.metrics import Evaluation, evaluate  # noqa: E402
@@ -220,6 +221,11 @@ def run_arm(
     scores = score(
         saved_model(out / "model", labels, args.max_length), split, labels, args.keep_logits
     )
+    if is_ensemble(out / "model"):  # each member loaded alone, scored the same way
+        extra["members"] = [
+            score(saved_model(path, labels, args.max_length), split, labels, args.keep_logits)
+            for path in member_paths(out / "model")
+        ]
     return {**scores, **extra, "seconds": seconds}
 
 
