@@ -274,6 +274,7 @@ def main() -> None:
     if args.summarise:
         merged = [r for path in args.summarise for r in json.loads(path.read_text())["rows"]]
         merged += [r for spec in args.ensemble for r in ensemble_rows(merged, spec.split("+"))]
+        merged += member_rows(merged)
         summarise(merged, list(dict.fromkeys(r["arm"] for r in merged)))
         return
 
@@ -354,6 +355,56 @@ def ensemble_rows(rows: list[dict[str, Any]], members: list[str]) -> list[dict[s
             {
                 **dict(zip(("dataset", "noise", "seed", "train_seed"), run, strict=True)),
                 "arm": "+".join(members),
+                "test_accuracy": test.accuracy,
+                "test_macro_f1": test.macro_f1,
+                "test_ece": test.ece,
+                "test_ece_scaled": scaled.ece,
+                "gap_loss": None,
+                "memorised": None,
+            }
+        )
+    return out
+
+
+def mixture(probs: list[torch.Tensor], w: float) -> torch.Tensor:
+    """The log of ``w`` times the first member's probabilities plus 1 - w times the second's."""
+    return (w * probs[0] + (1 - w) * probs[1]).clamp_min(1e-12).log()
+
+
+def member_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For every ensemble row that scored its members: each member alone (``ARM[i]``) and, with
+    kept logits, ``ARM~val``: the mixture of the members' probabilities whose weight (0 to 1
+    by 0.05) minimises the validation cross-entropy — what a validation-weighted ensemble
+    would have shipped."""
+    out = []
+    for r in rows:
+        members = r.get("members") or []
+        run = {k: r.get(k) for k in ("dataset", "noise", "seed", "train_seed")}
+        for i, m in enumerate(members):
+            out.append({**run, **m, "arm": f"{r['arm']}[{i}]"})
+        if len(members) != 2 or not all("logits" in m for m in members):
+            continue
+        probs = {
+            part: [torch.tensor(m["logits"][part]["logits"]).softmax(-1) for m in members]
+            for part in ("validation", "test")
+        }
+        labels = {part: torch.tensor(members[0]["logits"][part]["labels"]) for part in probs}
+        weights = [k / 20 for k in range(21)]
+        losses = [
+            evaluate(mixture(probs["validation"], w), labels["validation"]).loss for w in weights
+        ]
+        w = min(weights, key=lambda w: (losses[weights.index(w)], abs(w - 0.5)))
+        test, scaled, _ = held_out(
+            mixture(probs["validation"], w),
+            labels["validation"],
+            mixture(probs["test"], w),
+            labels["test"],
+        )
+        out.append(
+            {
+                **run,
+                "arm": f"{r['arm']}~val",
+                "weight": w,
                 "test_accuracy": test.accuracy,
                 "test_macro_f1": test.macro_f1,
                 "test_ece": test.ece,
