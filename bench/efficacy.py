@@ -28,7 +28,10 @@ label (memorised).
 differ by several points at 16 texts per class (docs/benchmarks.md), so paired differences
 are reported with their spread and a 95% interval over every (split, training seed) pair.
 ``--summarise A.json B.json`` pairs the rows of runs made by separate processes (the same
-splits and training seeds, e.g. one process per arm) and prints the same summary.
+splits and training seeds, e.g. one process per arm) and prints the same summary. An arm that
+saves an ensemble also scores each member alone (``ARM[i]`` in the summary); with
+``--keep-logits`` the summary adds ``ARM~val``, the two members mixed with the weight that
+minimises the validation cross-entropy.
 """
 
 from __future__ import annotations
