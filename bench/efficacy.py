@@ -351,22 +351,35 @@ def ensemble_rows(rows: list[dict[str, Any]], members: list[str]) -> list[dict[s
                 logits = torch.tensor(r["logits"][part]["logits"])
                 probs[part] = probs[part] + (logits / temperature).softmax(-1) / len(found)
         labels = {part: torch.tensor(found[0]["logits"][part]["labels"]) for part in probs}
-        test, scaled, _ = held_out(
-            probs["validation"].log(), labels["validation"], probs["test"].log(), labels["test"]
-        )
+        keys = dict(zip(("dataset", "noise", "seed", "train_seed"), run, strict=True))
         out.append(
-            {
-                **dict(zip(("dataset", "noise", "seed", "train_seed"), run, strict=True)),
-                "arm": "+".join(members),
-                "test_accuracy": test.accuracy,
-                "test_macro_f1": test.macro_f1,
-                "test_ece": test.ece,
-                "test_ece_scaled": scaled.ece,
-                "gap_loss": None,
-                "memorised": None,
-            }
+            mixed_row(
+                keys, "+".join(members), probs["validation"].log(), probs["test"].log(), labels
+            )
         )
     return out
+
+
+def mixed_row(
+    run: dict[str, Any],
+    arm: str,
+    val_log_probs: torch.Tensor,
+    test_log_probs: torch.Tensor,
+    labels: dict[str, torch.Tensor],
+) -> dict[str, Any]:
+    """The summary row of probabilities mixed from kept logits (no training texts: no gap, no
+    memorised flips)."""
+    test, scaled, _ = held_out(val_log_probs, labels["validation"], test_log_probs, labels["test"])
+    return {
+        **run,
+        "arm": arm,
+        "test_accuracy": test.accuracy,
+        "test_macro_f1": test.macro_f1,
+        "test_ece": test.ece,
+        "test_ece_scaled": scaled.ece,
+        "gap_loss": None,
+        "memorised": None,
+    }
 
 
 def mixture(probs: list[torch.Tensor], w: float) -> torch.Tensor:
@@ -397,25 +410,8 @@ def member_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             evaluate(mixture(probs["validation"], w), labels["validation"]).loss for w in weights
         ]
         w = min(weights, key=lambda w: (losses[weights.index(w)], abs(w - 0.5)))
-        test, scaled, _ = held_out(
-            mixture(probs["validation"], w),
-            labels["validation"],
-            mixture(probs["test"], w),
-            labels["test"],
-        )
-        out.append(
-            {
-                **run,
-                "arm": f"{r['arm']}~val",
-                "weight": w,
-                "test_accuracy": test.accuracy,
-                "test_macro_f1": test.macro_f1,
-                "test_ece": test.ece,
-                "test_ece_scaled": scaled.ece,
-                "gap_loss": None,
-                "memorised": None,
-            }
-        )
+        val, test = mixture(probs["validation"], w), mixture(probs["test"], w)
+        out.append({**mixed_row(run, f"{r['arm']}~val", val, test, labels), "weight": w})
     return out
 
 
