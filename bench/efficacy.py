@@ -334,10 +334,13 @@ def main() -> None:
     summarise(rows, [a for a, _, _ in arms])
 
 
+RUN = ("dataset", "noise", "seed", "train_seed")  # what identifies a training run in the rows
+
+
 def ensemble_rows(rows: list[dict[str, Any]], members: list[str]) -> list[dict[str, Any]]:
     """Rows for the ensemble of ``members`` in every run where all of them kept their logits:
     the mean of their probabilities, each arm's temperature-scaled on the validation split."""
-    by = {(r["dataset"], r["noise"], r["seed"], r.get("train_seed"), r["arm"]): r for r in rows}
+    by = {(*(r.get(k) for k in RUN), r["arm"]): r for r in rows}
     out = []
     for run in sorted({key[:4] for key in by}, key=str):
         found = [r for arm in members if (r := by.get((*run, arm))) and "logits" in r]
@@ -351,7 +354,7 @@ def ensemble_rows(rows: list[dict[str, Any]], members: list[str]) -> list[dict[s
                 logits = torch.tensor(r["logits"][part]["logits"])
                 probs[part] = probs[part] + (logits / temperature).softmax(-1) / len(found)
         labels = {part: torch.tensor(found[0]["logits"][part]["labels"]) for part in probs}
-        keys = dict(zip(("dataset", "noise", "seed", "train_seed"), run, strict=True))
+        keys = dict(zip(RUN, run, strict=True))
         out.append(
             mixed_row(
                 keys, "+".join(members), probs["validation"].log(), probs["test"].log(), labels
@@ -395,7 +398,7 @@ def member_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         members = r.get("members") or []
-        run = {k: r.get(k) for k in ("dataset", "noise", "seed", "train_seed")}
+        run = {k: r.get(k) for k in RUN}
         for i, m in enumerate(members):
             out.append({**run, **m, "arm": f"{r['arm']}[{i}]"})
         if len(members) != 2 or not all("logits" in m for m in members):
@@ -409,7 +412,8 @@ def member_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         losses = [
             evaluate(mixture(probs["validation"], w), labels["validation"]).loss for w in weights
         ]
-        w = min(weights, key=lambda w: (losses[weights.index(w)], abs(w - 0.5)))
+        # the lowest loss; on a tie, the weight nearest the plain average
+        _, w = min(zip(losses, weights, strict=True), key=lambda lw: (lw[0], abs(lw[1] - 0.5)))
         val, test = mixture(probs["validation"], w), mixture(probs["test"], w)
         out.append({**mixed_row(run, f"{r['arm']}~val", val, test, labels), "weight": w})
     return out
