@@ -682,7 +682,7 @@ class Training:
         if self.stopper.update(float(row[self.stopper.metric]), self.step, tie):
             self.best_logits = logits
             if es.enabled:  # the weights to restore at the end
-                self.best_state = checkpoint.snapshot(trainable_state(self.stepper.evaluated))
+                self.best_state = checkpoint.snapshot(self.stepper.evaluated_state())
         row["best_step"] = self.stopper.best_step
         row["train_examples_per_second"] = (
             self.examples_since_eval / self.train_seconds_since_eval
@@ -801,7 +801,7 @@ class Training:
         restored = self.reg.early_stopping.enabled and self.best_state is not None
         model = self.stepper.evaluated
         if restored and self.best_state is not None:
-            load_trainable_state(model, self.best_state)
+            self.stepper.load_evaluated_state(self.best_state)
         rows = read_jsonl(self.out / METRICS) if self.rank == 0 else []
         best, final = pick_rows(rows, self.stopper.best_step, restored)
         logits = self.best_logits if restored else self.last_logits

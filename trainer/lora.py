@@ -25,16 +25,25 @@ def apply_lora(model: nn.Module, spec: Lora, generation: bool = False) -> Any:
     return get_peft_model(model, config)
 
 
-def trainable_state(module: nn.Module) -> dict[str, Any]:
+def frozen_parameters(trained: nn.Module) -> set[str]:
+    """The names of the parameters training leaves alone."""
+    return {name for name, p in trained.named_parameters() if not p.requires_grad}
+
+
+def trainable_state(module: nn.Module, trained: nn.Module | None = None) -> dict[str, Any]:
     """``state_dict()`` without frozen parameters: all of it for full fine-tuning, the
-    adapters and the head (megabytes, not the whole model) under LoRA."""
-    frozen = {name for name, p in module.named_parameters() if not p.requires_grad}
+    adapters and the head (megabytes, not the whole model) under LoRA. ``trained`` says which
+    parameters are trained when ``module`` is a frozen copy of it (the weight average, whose
+    own parameters all have ``requires_grad`` off)."""
+    frozen = frozen_parameters(trained if trained is not None else module)
     return {k: v for k, v in module.state_dict().items() if k not in frozen}
 
 
-def load_trainable_state(module: nn.Module, state: dict[str, Any]) -> None:
+def load_trainable_state(
+    module: nn.Module, state: dict[str, Any], trained: nn.Module | None = None
+) -> None:
     """Load what ``trainable_state`` kept; anything else missing is an error."""
-    frozen = {name for name, p in module.named_parameters() if not p.requires_grad}
+    frozen = frozen_parameters(trained if trained is not None else module)
     missing, unexpected = module.load_state_dict(state, strict=False)
     absent = [k for k in missing if k not in frozen]
     if absent or unexpected:

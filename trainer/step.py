@@ -252,6 +252,14 @@ class Stepper:
         """The model that is evaluated and shipped: the weight average when there is one."""
         return self.average.model if self.average is not None else self.module.model
 
+    def evaluated_state(self) -> dict[str, Any]:
+        """What training changes in the evaluated model (its tensors are live, not copies)."""
+        return trainable_state(self.evaluated, trained=self.module.model)
+
+    def load_evaluated_state(self, state: dict[str, Any]) -> None:
+        """Put back into the evaluated model what ``evaluated_state`` returned."""
+        load_trainable_state(self.evaluated, state, trained=self.module.model)
+
     @torch.no_grad()
     def predict(self, inputs: Inputs) -> torch.Tensor:
         """Logits in eval mode (no dropout, no mixout) of the evaluated model."""

@@ -1,5 +1,5 @@
 """The regularized step: with nothing on it is plain fine-tuning; with Mixout the weights still
-save and load as a plain model."""
+save and load as a plain model; the evaluated weights (the average's too) can be put back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from trainer.config import Dropout, Mixout, Regularization
+from trainer.checkpoint import snapshot
+from trainer.config import Averaging, Dropout, Mixout, Regularization
 from trainer.model import load_classifier
 from trainer.regularizers.mixout import MixoutLinear
 from trainer.step import Stepper
@@ -58,3 +59,20 @@ def test_mixout_model_saves_as_a_plain_one(tiny_mlm: Path, tmp_path: Path) -> No
     assert not info["unexpected_keys"] and not info["missing_keys"]
     for name, value in plain.state_dict().items():
         assert torch.equal(value, clf.model.state_dict()[name])
+
+
+def test_the_weight_averages_best_state_puts_its_weights_back(tiny_mlm: Path) -> None:
+    # the average's own parameters are frozen; the trained model says which ones to keep
+    clf = load_classifier(tiny_mlm, ["a", "b"], NO_DROPOUT)
+    reg = Regularization(averaging=Averaging(enabled=True, half_life=0.5))
+    stepper = Stepper(clf, reg, learning_rate=1e-2, total_steps=10, steps_per_epoch=2)
+    inputs, labels = clf.encode(TEXTS, 16), torch.tensor([0, 1, 0])
+    stepper.step(inputs, labels)
+    best = snapshot(stepper.evaluated_state())
+    assert set(best) == set(stepper.evaluated.state_dict())
+    before = stepper.predict(inputs)
+    for _ in range(3):
+        stepper.step(inputs, labels)
+    assert not torch.allclose(stepper.predict(inputs), before)
+    stepper.load_evaluated_state(best)
+    torch.testing.assert_close(stepper.predict(inputs), before, rtol=0, atol=0)
