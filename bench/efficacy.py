@@ -24,7 +24,8 @@ label (memorised).
     .venv/bin/python bench/efficacy.py --datasets fortunes wordnet --seeds 5
 
 ``--train-seeds K`` trains every arm K times on each split, with different training seeds
-(head initialisation, dropout, batch order): two runs of the same recipe on the same split
+(head initialisation, dropout, batch order; ``--first-run`` skips the first runs, to add runs
+to an earlier measurement): two runs of the same recipe on the same split
 differ by several points at 16 texts per class (docs/benchmarks.md), so paired differences
 are reported with their spread and a 95% interval over every (split, training seed) pair.
 ``--summarise A.json B.json`` pairs the rows of runs made by separate processes (the same
@@ -240,6 +241,13 @@ def main() -> None:
     parser.add_argument(
         "--train-seeds", type=int, default=1, help="training runs per arm and split"
     )
+    parser.add_argument(
+        "--first-run",
+        type=int,
+        default=0,
+        help="number of the first training run (run K trains with the split's seed + 1000 K): "
+        "adds runs to an earlier measurement without repeating its runs",
+    )
     parser.add_argument("--per-class", type=int, default=16)
     parser.add_argument("--val-per-class", type=int, default=16)
     parser.add_argument("--test-per-class", type=int, default=150)
@@ -299,7 +307,7 @@ def main() -> None:
                         noise,
                     )
                     dataset = upload(base, split.records, f"{name}-noise{noise}-seed{seed}")
-                    for run in range(args.train_seeds):
+                    for run in range(args.first_run, args.first_run + args.train_seeds):
                         for arm, preset, overrides in arms:
                             out = Path(tmp) / f"{name}-{noise}-{seed}-{run}-{arm}"
                             # run 0 trains with the split's seed, as before there were runs
