@@ -129,9 +129,8 @@ def for_dataset(p: Profile, auxiliary_dataset: str | None = None) -> Recommendat
                 "Debian package descriptions, a corpus no preset was chosen on, +0.2 and +0.3 "
                 "(never a point below), but with a quarter of their labels wrong -1.1 and "
                 "-1.1 over two runs a split: if you suspect many wrong labels, compare it "
-                "with 'none' on your "
-                "validation split ('antifit sweep'). Mean ECE 0.035-0.065 against 0.22-0.39 "
-                "(docs/benchmarks.md). It costs ~1.4x 'setfit' "
+                "with 'none' on your validation split ('antifit sweep'). Mean ECE "
+                "0.035-0.065 against 0.22-0.39 (docs/benchmarks.md). It costs ~1.4x 'setfit' "
                 "(alone: 0.9 points lower on fortunes, level on WordNet) and two encoders at "
                 "inference. It needs an encoder (the default model is one)."
             ],
