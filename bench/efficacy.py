@@ -279,7 +279,8 @@ def main() -> None:
         default=[],
         metavar="A+B",
         help="with --summarise: also score the ensemble of these arms (each arm's probabilities "
-        "temperature-scaled on validation, then averaged; needs runs made with --keep-logits)",
+        "temperature-scaled on validation, then averaged; needs runs made with --keep-logits); "
+        "ARM@K is the arm's run K later (training seed + 1000 K)",
     )
     args = parser.parse_args()
     if args.summarise:
@@ -345,13 +346,22 @@ def main() -> None:
 RUN = ("dataset", "noise", "seed", "train_seed")  # what identifies a training run in the rows
 
 
+def member_run(run: tuple[Any, ...], member: str) -> tuple[Any, ...]:
+    """The row key of ``member`` in ``run``: ``ARM`` is the arm's row of that run, ``ARM@K``
+    its row of the run K later on the same split (training seed + 1000 K), so that runs of one
+    arm with several training seeds can be members of one ensemble."""
+    arm, _, later = member.partition("@")
+    dataset, noise, seed, train_seed = run
+    return (dataset, noise, seed, train_seed + 1000 * int(later or 0), arm)
+
+
 def ensemble_rows(rows: list[dict[str, Any]], members: list[str]) -> list[dict[str, Any]]:
     """Rows for the ensemble of ``members`` in every run where all of them kept their logits:
     the mean of their probabilities, each arm's temperature-scaled on the validation split."""
     by = {(*(r.get(k) for k in RUN), r["arm"]): r for r in rows}
     out = []
     for run in sorted({key[:4] for key in by}, key=str):
-        found = [r for arm in members if (r := by.get((*run, arm))) and "logits" in r]
+        found = [r for m in members if (r := by.get(member_run(run, m))) and "logits" in r]
         if len(found) < len(members):
             continue
         probs = {part: torch.zeros(()) for part in ("validation", "test")}

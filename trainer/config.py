@@ -243,12 +243,12 @@ class Soup(Section):
 class Ensemble(Section):
     """An ensemble with plain fine-tuning: besides the run, the model's own classifier (an
     encoder's [CLS], a decoder's last token) is fine-tuned without regularization on the same
-    data (``epochs`` epochs; the learning rate, batch size and seed of the run), each of the two is
-    temperature-scaled on the validation split, and the shipped model averages their
-    probabilities. Two models that err differently (SetFit's probe on the tuned mean-pooled
-    embedding, an end-to-end fine-tune of another representation) average above the better of
-    them on few examples (docs/benchmarks.md). It costs a plain fine-tune's training and a
-    second model at inference."""
+    data (``epochs`` epochs; the learning rate and batch size of the run; ``fine_tunes`` times,
+    the first with the run's seed), each model is temperature-scaled on the validation split,
+    and the shipped model averages their probabilities. Two models that err differently
+    (SetFit's probe on the tuned mean-pooled embedding, an end-to-end fine-tune of another
+    representation) average above the better of them on few examples (docs/benchmarks.md). Each
+    fine-tune costs its training and a model at inference."""
 
     enabled: bool = False
     epochs: int = Field(
@@ -257,6 +257,14 @@ class Ensemble(Section):
         le=1000,
         description="the plain fine-tune's epochs (the run's own epochs drive the run): 20, "
         "as measured at 16 texts a class",
+    )
+    fine_tunes: int = Field(
+        default=1,
+        ge=1,
+        le=4,
+        description="how many plain fine-tunes train beside the run, each with its own seed "
+        "(the run's, then + 1000 each): every one averages away more of a single fine-tune's "
+        "luck, at a fine-tune's training and a model at inference each",
     )
 
 

@@ -1,12 +1,12 @@
 """An ensemble of classifiers that averages their probabilities (``regularization.ensemble``):
-the run's own model and a plain fine-tune trained beside it, each temperature-scaled on the
-validation split in its own run.
+the run's own model and one or more plain fine-tunes trained beside it, each temperature-scaled
+on the validation split in its own run.
 
-The plain member trains first, in ``members/fine-tuned`` under the run's output folder, as a
-soup's members do; the run then ships both. Saved as ``members/<i>/`` (each member in its own
-format, loadable alone) and ``antifit_ensemble.json`` (how many members); like a mean-pooled
-classifier's folder it has no top-level ``config.json``, so transformers refuses it instead of
-loading something else. ``trainer.model.load_classifier`` loads it."""
+The plain members train first, in ``members/fine-tuned`` (``-2``, ...) under the run's output
+folder, as a soup's members do; the run then ships them all. Saved as ``members/<i>/`` (each
+member in its own format, loadable alone) and ``antifit_ensemble.json`` (how many members); like
+a mean-pooled classifier's folder it has no top-level ``config.json``, so transformers refuses it
+instead of loading something else. ``trainer.model.load_classifier`` loads it."""
 
 from __future__ import annotations
 
@@ -43,27 +43,37 @@ def write_manifest(directory: Path, members: int) -> None:
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def partner_config(config: TrainConfig) -> TrainConfig | None:
-    """The plain fine-tune trained beside a run with an ensemble (None without one): the run's
-    data, model, learning rate, batch size and seed, the ensemble's epochs, the model's own
-    pooling, no regularization but the temperature, no augmentation, no registration of its
-    own."""
-    if not config.regularization.ensemble.enabled:
-        return None
-    return config.model_copy(
-        update={
-            "output_dir": str(Path(config.output_dir) / "members" / PARTNER),
-            "register_run": False,
-            "preset": "none",
-            "pooling": "model",
-            "epochs": config.regularization.ensemble.epochs,
-            "max_steps": None,
-            "job": None,
-            "augment": None,
-            "auxiliary_dataset": None,
-            "regularization": Regularization(temperature_scaling=True),
-        }
-    )
+def partner_configs(config: TrainConfig) -> list[TrainConfig]:
+    """The plain fine-tunes trained beside a run with an ensemble (none without one): the run's
+    data, model, learning rate and batch size, the ensemble's epochs, the model's own pooling,
+    no regularization but the temperature, no augmentation, no registration of their own; the
+    first with the run's seed in ``members/fine-tuned``, the k-th (from 0) with the seed +
+    1000 k in ``members/fine-tuned-<k + 1>``."""
+    ensemble = config.regularization.ensemble
+    if not ensemble.enabled:
+        return []
+    return [
+        config.model_copy(
+            update={
+                "output_dir": str(Path(config.output_dir) / "members" / partner_folder(k)),
+                "register_run": False,
+                "preset": "none",
+                "pooling": "model",
+                "epochs": ensemble.epochs,
+                "max_steps": None,
+                "seed": config.seed + 1000 * k,
+                "job": None,
+                "augment": None,
+                "auxiliary_dataset": None,
+                "regularization": Regularization(temperature_scaling=True),
+            }
+        )
+        for k in range(ensemble.fine_tunes)
+    ]
+
+
+def partner_folder(k: int) -> str:
+    return PARTNER if k == 0 else f"{PARTNER}-{k + 1}"
 
 
 class EnsembleClassifier(nn.Module):

@@ -29,7 +29,7 @@ from trainer.ensemble import (
     EnsembleClassifier,
     is_ensemble,
     member_path,
-    partner_config,
+    partner_configs,
     write_manifest,
 )
 from trainer.evalset import EvalSet
@@ -94,24 +94,25 @@ def train(
     }
     try:
         others = member_configs(config)
-        partner = partner_config(config)
-        registry = _soup_registration(config, restart, on_log) if others or partner else None
+        partners = partner_configs(config)
+        registry = _soup_registration(config, restart, on_log) if others or partners else None
         members = []
-        partner_report = None
+        partner_reports = []
         with _ended_on_failure(registry):
             for member in others:
                 if on_log:
                     on_log(f"soup member {member.member} of {config.regularization.soup.members}")
                 with run_generator(member.seed):
                     members.append(Training(member, **options).run())
-            if partner is not None:
+            for k, partner in enumerate(partners):
                 if on_log:
-                    on_log("the ensemble's plain fine-tune")
+                    which = f" {k + 1} of {len(partners)}" if len(partners) > 1 else ""
+                    on_log(f"the ensemble's plain fine-tune{which}")
                 with run_generator(partner.seed):
-                    partner_report = Training(partner, **options).run()
+                    partner_reports.append(Training(partner, **options).run())
         with run_generator(config.seed):
             return Training(
-                config, soup=members, partner=partner_report, registry=registry, **options
+                config, soup=members, partners=partner_reports, registry=registry, **options
             ).run()
     finally:
         if started_group:
@@ -201,12 +202,13 @@ class Training:
         on_log: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         soup: list[dict[str, Any]] | None = None,
-        partner: dict[str, Any] | None = None,
+        partners: list[dict[str, Any]] | None = None,
         registry: RunRegistry | None = None,
     ) -> None:
         self.config = config
         self.soup = soup or []  # the reports of the soup's other members, trained already
-        self.partner = partner  # the report of the ensemble's plain fine-tune, trained already
+        # the reports of the ensemble's plain fine-tunes, trained already
+        self.partners = partners or []
         self.reg = config.regularization
         self.ranks = Ranks()
         self.rank, self.world = self.ranks.rank, self.ranks.world
@@ -813,7 +815,7 @@ class Training:
         ensemble = None
         if isinstance(self.validation, EvalSet):
             temperature, saved, calibration = self._calibrated(model, self.validation, logits)
-            if self.partner is not None:
+            if self.partners:
                 shipped, saved, calibration, ensemble = self._ensemble(model, saved)
         elif soup is not None:  # a causal LM: the scores of the average it ships
             temperature, saved, calibration = None, soup["val"], None
@@ -904,18 +906,19 @@ class Training:
         self, model: Any, own: dict[str, Any]
     ) -> tuple[EnsembleClassifier, dict[str, Any], dict[str, Any], dict[str, Any]]:
         """The shipped ensemble of the run's calibrated model (``own``: its validation scores)
-        and the plain fine-tune its own run saved calibrated; the ensemble's validation scores
-        and reliability diagram, and what each member scored there alone."""
-        assert self.partner is not None and isinstance(self.validation, EvalSet)
-        saved = Path(self.partner["config"]["output_dir"]) / MODEL
-        partner = load_classifier(saved, self.labels).model.to(self.device)
-        ensemble = EnsembleClassifier([model, partner])
+        and the plain fine-tunes their own runs saved calibrated; the ensemble's validation
+        scores and reliability diagram, and what each member scored there alone."""
+        assert self.partners and isinstance(self.validation, EvalSet)
+        saved = [Path(r["config"]["output_dir"]) / MODEL for r in self.partners]
+        partners = [load_classifier(path, self.labels).model.to(self.device) for path in saved]
+        ensemble = EnsembleClassifier([model, *partners])
         logits = self.validation.logits(self._predictor(ensemble), self.device)
         val, calibration = self._shipped_scores(logits, self.validation.labels)
-        members = [own, self.partner["saved_model"]]
+        members = [own, *(r["saved_model"] for r in self.partners)]
         scores = ", ".join(f"{m['val_accuracy']:.4f}" for m in members)
         self.log(f"ensemble: val_accuracy {val['val_accuracy']:.4f} (members {scores})")
-        info = {"member_val": members, "partner_seconds": self.partner["seconds"]}
+        seconds = sum(r["seconds"] for r in self.partners)
+        info = {"member_val": members, "partner_seconds": seconds}
         return ensemble, val, calibration, info
 
     def _predictor(self, model: Any) -> Callable[[Inputs], torch.Tensor]:

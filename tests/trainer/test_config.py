@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -84,21 +86,41 @@ def test_the_setfit_preset_and_what_its_stage_does_not_go_with() -> None:
 
 def test_the_ensemble_preset_is_setfit_with_a_plain_fine_tune_beside_it() -> None:
     from trainer.config import TrainConfig
-    from trainer.ensemble import partner_config
+    from trainer.ensemble import partner_configs
 
     ensemble = preset("ensemble")
     assert ensemble.ensemble.enabled and ensemble.ensemble.epochs == 20
+    assert ensemble.ensemble.fine_tunes == 1
     assert ensemble.model_copy(update={"ensemble": preset("setfit").ensemble}) == preset("setfit")
     config = TrainConfig.model_validate(
         {"dataset": "d", "preset": "ensemble", "output_dir": "out", "epochs": 3, "seed": 7}
     )
-    partner = partner_config(config)
-    assert partner is not None and partner_config(partner) is None
+    [partner] = partner_configs(config)
+    assert partner_configs(partner) == []
     assert partner.output_dir == "out/members/fine-tuned" and not partner.register_run
     assert partner.regularization == Regularization(temperature_scaling=True)
     assert partner.pooling == "model" and not partner.mean_pooling
     assert (partner.epochs, partner.seed, partner.learning_rate) == (20, 7, config.learning_rate)
-    assert partner_config(TrainConfig.model_validate({"dataset": "d", "preset": "setfit"})) is None
+    assert partner_configs(TrainConfig.model_validate({"dataset": "d", "preset": "setfit"})) == []
+    # more fine-tunes: each its own seed and folder, otherwise the same recipe
+    more = TrainConfig.model_validate(
+        {
+            **config.model_dump(include={"dataset", "preset", "output_dir", "epochs", "seed"}),
+            "regularization": {"ensemble": {"fine_tunes": 3}},
+        }
+    )
+    partners = partner_configs(more)
+    assert [p.seed for p in partners] == [7, 1007, 2007]
+    assert [Path(p.output_dir).name for p in partners] == [
+        "fine-tuned",
+        "fine-tuned-2",
+        "fine-tuned-3",
+    ]
+    same = {"seed": 7, "output_dir": partner.output_dir}
+    assert all(p.model_copy(update=same) == partner for p in partners)
+    for bad in (0, 5):
+        with pytest.raises(ValidationError):
+            Regularization.model_validate({"ensemble": {"enabled": True, "fine_tunes": bad}})
     # what it does not go with
     for extra, message in (
         ({"regularization": {"soup": {"members": 2}}}, "an ensemble or a soup"),

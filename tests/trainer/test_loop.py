@@ -809,6 +809,46 @@ def test_an_ensemble_ships_setfit_and_a_plain_fine_tune_averaging_their_probabil
         train(from_ensemble, progress=False)
 
 
+def test_an_ensemble_with_two_fine_tunes_averages_three_members(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    from trainer.ensemble import EnsembleClassifier
+    from trainer.evalset import predict_items
+    from trainer.model import load_classifier
+    from trainer.service import Service
+
+    cfg = config(
+        service,
+        tmp_path,
+        tiny_mlm,
+        preset="ensemble",
+        seed=3,
+        regularization={
+            "contrastive": {"max_pairs": 32},
+            "ensemble": {"epochs": 1, "fine_tunes": 2},
+        },
+    )
+    logs: list[str] = []
+    report = train(cfg, progress=False, on_log=logs.append)
+    assert "the ensemble's plain fine-tune 1 of 2" in logs
+    assert "the ensemble's plain fine-tune 2 of 2" in logs
+    folders = [tmp_path / "members" / name for name in ("fine-tuned", "fine-tuned-2")]
+    partners = [json.loads((f / "report.json").read_text()) for f in folders]
+    assert [p["config"]["seed"] for p in partners] == [3, 1003]
+    assert partners[0]["saved_model"] != partners[1]["saved_model"]  # two draws, not one twice
+    assert report["ensemble"]["member_val"][1:] == [p["saved_model"] for p in partners]
+    assert report["ensemble"]["partner_seconds"] == pytest.approx(
+        sum(p["seconds"] for p in partners)
+    )
+    labels = ["neg", "pos"]
+    clf = load_classifier(tmp_path / "model", labels)
+    assert isinstance(clf.model, EnsembleClassifier) and len(clf.model.members) == 3
+    items = Service(service["base"]).originals(service["dataset"], "validation")
+    members = [load_classifier(tmp_path / "model" / "members" / str(i), labels) for i in range(3)]
+    probabilities = [predict_items(m, items, 32)[0].softmax(-1) for m in members]
+    torch.testing.assert_close(predict_items(clf, items, 32)[0].softmax(-1), sum(probabilities) / 3)
+
+
 def test_a_resumed_run_starts_from_the_contrastive_stages_weights(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
