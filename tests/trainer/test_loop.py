@@ -19,7 +19,10 @@ from app.local_server import free_port
 from tests.trainer.conftest import BAD, GOOD
 from trainer import checkpoint
 from trainer.config import TrainConfig
+from trainer.ensemble import EnsembleClassifier
+from trainer.evalset import predict_items
 from trainer.loop import Interrupted, TrainingError, train
+from trainer.model import load_classifier
 from trainer.report import read_jsonl
 from trainer.stream import ServiceError
 
@@ -43,6 +46,14 @@ def config(svc: dict[str, str], out: Path, model: Path, **kwargs: Any) -> TrainC
             **kwargs,
         }
     )
+
+
+def ensemble_config(
+    svc: dict[str, str], out: Path, model: Path, max_pairs: int, **ensemble: Any
+) -> TrainConfig:
+    """A small ``ensemble`` run: a short contrastive stage, the given ensemble settings."""
+    regularization = {"contrastive": {"max_pairs": max_pairs}, "ensemble": ensemble}
+    return config(svc, out, model, preset="ensemble", regularization=regularization)
 
 
 def stop_after(steps: int) -> Any:
@@ -177,9 +188,7 @@ def test_consistency_averaging_and_a_calibrated_saved_model(
     # the saved model is the weight average, its probabilities scaled by the temperature
     temperature = report["temperature"]
     assert temperature is not None and temperature > 0
-    from trainer.evalset import predict_items
     from trainer.metrics import evaluate
-    from trainer.model import load_classifier
     from trainer.service import Service
 
     clf = load_classifier(tmp_path / "model", ["neg", "pos"])
@@ -270,7 +279,6 @@ def test_early_stopping_restores_the_best_weights(
     from trainer.service import Service
 
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model").eval()
-    from trainer.model import load_classifier
 
     clf = load_classifier(tmp_path / "model", ["neg", "pos"])
     items = Service(service["base"]).originals(service["dataset"], "validation")
@@ -705,7 +713,6 @@ def test_setfit_tunes_the_encoder_then_ships_the_probe(
     from safetensors.torch import load_file
 
     from trainer.metrics import evaluate
-    from trainer.model import load_classifier
     from trainer.service import Service
 
     cfg = config(
@@ -751,19 +758,10 @@ def test_setfit_tunes_the_encoder_then_ships_the_probe(
 def test_an_ensemble_ships_setfit_and_a_plain_fine_tune_averaging_their_probabilities(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
-    from trainer.ensemble import EnsembleClassifier
-    from trainer.evalset import predict_items
     from trainer.metrics import evaluate
-    from trainer.model import load_classifier
     from trainer.service import Service
 
-    cfg = config(
-        service,
-        tmp_path,
-        tiny_mlm,
-        preset="ensemble",
-        regularization={"contrastive": {"max_pairs": 96}, "ensemble": {"epochs": 2}},
-    )
+    cfg = ensemble_config(service, tmp_path, tiny_mlm, max_pairs=96, epochs=2)
     logs: list[str] = []
     report = train(cfg, progress=False, on_log=logs.append)
     # registered once, before the plain member trains
@@ -812,22 +810,10 @@ def test_an_ensemble_ships_setfit_and_a_plain_fine_tune_averaging_their_probabil
 def test_an_ensemble_with_two_fine_tunes_averages_three_members(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
-    from trainer.ensemble import EnsembleClassifier
-    from trainer.evalset import predict_items
-    from trainer.model import load_classifier
     from trainer.service import Service
 
-    cfg = config(
-        service,
-        tmp_path,
-        tiny_mlm,
-        preset="ensemble",
-        seed=3,
-        regularization={
-            "contrastive": {"max_pairs": 32},
-            "ensemble": {"epochs": 1, "fine_tunes": 2},
-        },
-    )
+    cfg = ensemble_config(service, tmp_path, tiny_mlm, max_pairs=32, epochs=1, fine_tunes=2)
+    cfg = cfg.model_copy(update={"seed": 3})
     logs: list[str] = []
     report = train(cfg, progress=False, on_log=logs.append)
     assert "the ensemble's plain fine-tune 1 of 2" in logs
