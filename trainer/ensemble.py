@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from trainer.config import Regularization, TrainConfig
+from trainer.soup import SEED_MAX
 
 MANIFEST = "antifit_ensemble.json"
 PARTNER = "fine-tuned"
@@ -48,7 +49,7 @@ def partner_configs(config: TrainConfig) -> list[TrainConfig]:
     data, model, learning rate and batch size, the ensemble's epochs, the model's own pooling,
     no regularization but the temperature, no augmentation, no registration of their own; the
     first with the run's seed in ``members/fine-tuned``, the k-th (from 0) with the seed +
-    1000 k in ``members/fine-tuned-<k + 1>``."""
+    1000 k (modulo the service's bound on a seed) in ``members/fine-tuned-<k + 1>``."""
     ensemble = config.regularization.ensemble
     if not ensemble.enabled:
         return []
@@ -61,7 +62,7 @@ def partner_configs(config: TrainConfig) -> list[TrainConfig]:
                 "pooling": "model",
                 "epochs": ensemble.epochs,
                 "max_steps": None,
-                "seed": config.seed + 1000 * k,
+                "seed": config.seed if k == 0 else (config.seed + 1000 * k) % SEED_MAX,
                 "job": None,
                 "augment": None,
                 "auxiliary_dataset": None,

@@ -87,6 +87,7 @@ def test_the_setfit_preset_and_what_its_stage_does_not_go_with() -> None:
 def test_the_ensemble_preset_is_setfit_with_a_plain_fine_tune_beside_it() -> None:
     from trainer.config import TrainConfig
     from trainer.ensemble import partner_configs
+    from trainer.soup import SEED_MAX
 
     ensemble = preset("ensemble")
     assert ensemble.ensemble.enabled and ensemble.ensemble.epochs == 20
@@ -116,6 +117,8 @@ def test_the_ensemble_preset_is_setfit_with_a_plain_fine_tune_beside_it() -> Non
         "fine-tuned-2",
         "fine-tuned-3",
     ]
+    near_the_bound = more.model_copy(update={"seed": SEED_MAX - 1})
+    assert [p.seed for p in partner_configs(near_the_bound)] == [SEED_MAX - 1, 999, 1999]
     same = {"seed": 7, "output_dir": partner.output_dir}
     assert all(p.model_copy(update=same) == partner for p in partners)
     for bad in (0, 5):
