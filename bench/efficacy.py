@@ -312,7 +312,7 @@ def main() -> None:
                         for arm, preset, overrides in arms:
                             out = Path(tmp) / f"{name}-{noise}-{seed}-{run}-{arm}"
                             # run 0 trains with the split's seed, as before there were runs
-                            train_seed = seed + 1000 * run
+                            train_seed = seed + RUN_SEED_STRIDE * run
                             result = run_arm(
                                 preset,
                                 overrides,
@@ -344,6 +344,7 @@ def main() -> None:
 
 
 RUN = ("dataset", "noise", "seed", "train_seed")  # what identifies a training run in the rows
+RUN_SEED_STRIDE = 1000  # run K of a split trains with the split's seed + RUN_SEED_STRIDE * K
 
 
 def member_run(run: tuple[Any, ...], member: str) -> tuple[Any, ...]:
@@ -352,7 +353,7 @@ def member_run(run: tuple[Any, ...], member: str) -> tuple[Any, ...]:
     arm with several training seeds can be members of one ensemble."""
     arm, _, later = member.partition("@")
     dataset, noise, seed, train_seed = run
-    return (dataset, noise, seed, train_seed + 1000 * int(later or 0), arm)
+    return (dataset, noise, seed, train_seed + RUN_SEED_STRIDE * int(later or 0), arm)
 
 
 def ensemble_rows(rows: list[dict[str, Any]], members: list[str]) -> list[dict[str, Any]]:

@@ -255,7 +255,7 @@ class Ensemble(Section):
         default=20,
         ge=1,
         le=1000,
-        description="the plain fine-tune's epochs (the run's own epochs drive the run): 20, "
+        description="each plain fine-tune's epochs (the run's own epochs drive the run): 20, "
         "as measured at 16 texts a class",
     )
     fine_tunes: int = Field(
