@@ -218,6 +218,9 @@ def run_arm(
             "best_step": report["best"]["step"],
             "stop": report["stop_reason"],
         }
+        if report.get("label_cleaning"):  # how many labels it found suspect, how many it left out
+            cleaning = report["label_cleaning"]
+            extra["label_cleaning"] = {k: v for k, v in cleaning.items() if k != "file"}
         if report.get("ensemble"):  # what each member scored on validation alone
             members = report["ensemble"]["member_val"]
             extra["member_val_accuracy"] = [m["val_accuracy"] for m in members]

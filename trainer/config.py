@@ -268,6 +268,39 @@ class Ensemble(Section):
     )
 
 
+class LabelCleaning(Section):
+    """Confident learning (Northcutt et al. 2021): before training, each training original is
+    scored by logistic regression on the frozen encoder's mean-pooled sentence embeddings,
+    fitted on the other ``folds``; the texts it confidently puts in another class train
+    without their label (``suspect_labels.jsonl`` in the output folder lists them, with the
+    class it suggests) — where leaving them out lowers a probe's validation loss
+    (``validation_check``). Against wrongly labelled data; on clean data it leaves out a few
+    hard texts' labels, or none."""
+
+    enabled: bool = False
+    folds: int = Field(default=8, ge=2, le=20)
+    l2: float = Field(default=1e-2, gt=0.0, description="the probe's L2 penalty")
+    max_share: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=0.9,
+        description="share of each class's texts left unlabelled, at most (the least likely "
+        "labels first)",
+    )
+    validation_check: bool = Field(
+        default=True,
+        description="apply the cleaning only when a probe fitted without the suspects scores a "
+        "lower validation loss than one fitted on every label",
+    )
+    max_texts: int = Field(
+        default=20_000,
+        ge=2,
+        le=200_000,
+        description="training originals checked (the first of a seeded shuffle); the rest keep "
+        "their labels",
+    )
+
+
 class Regularization(Section):
     weight_decay: WeightDecay = WeightDecay()
     neftune: NEFTune = NEFTune()
@@ -291,6 +324,7 @@ class Regularization(Section):
     contrastive: Contrastive = Contrastive()
     soup: Soup = Soup()
     ensemble: Ensemble = Ensemble()
+    label_cleaning: LabelCleaning = LabelCleaning()
     min_steps: int = Field(
         default=0,
         ge=0,
@@ -632,6 +666,7 @@ class TrainConfig(Section):
                 "regularization.linear_probe": reg.linear_probe.enabled,
                 "regularization.contrastive": reg.contrastive.enabled,
                 "regularization.ensemble": reg.ensemble.enabled,
+                "regularization.label_cleaning": reg.label_cleaning.enabled,
                 "pooling": self.pooling == "mean",
                 "regularization.reinit_layers": reg.reinit_layers > 0,
                 "regularization.temperature_scaling": reg.temperature_scaling,

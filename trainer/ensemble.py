@@ -47,7 +47,8 @@ def write_manifest(directory: Path, members: int) -> None:
 def partner_configs(config: TrainConfig) -> list[TrainConfig]:
     """The plain fine-tunes trained beside a run with an ensemble (none without one): the run's
     data, model, learning rate and batch size, the ensemble's epochs, the model's own pooling,
-    no regularization but the temperature, no augmentation, no registration of their own; the
+    no regularization but the temperature (and the run's label cleaning: every member
+    trains on the same labels), no augmentation, no registration of their own; the
     first with the run's seed in ``members/fine-tuned``, the k-th (from 0) with the seed +
     1000 k (modulo the service's bound on a seed) in ``members/fine-tuned-<k + 1>``."""
     ensemble = config.regularization.ensemble
@@ -66,7 +67,10 @@ def partner_configs(config: TrainConfig) -> list[TrainConfig]:
                 "job": None,
                 "augment": None,
                 "auxiliary_dataset": None,
-                "regularization": Regularization(temperature_scaling=True),
+                "regularization": Regularization(
+                    temperature_scaling=True,
+                    label_cleaning=config.regularization.label_cleaning,
+                ),
             }
         )
         for k in range(ensemble.fine_tunes)

@@ -38,10 +38,11 @@ from trainer.lora import apply_lora, load_trainable_state, trainable_state
 from trainer.memory import available, check_fits, estimate
 from trainer.metrics import evaluate, reliability
 from trainer.model import Classifier, enable_checkpointing, load_classifier
-from trainer.pooled import MeanPooledClassifier, write_sentence_encoder
+from trainer.pooled import MeanPooledClassifier, mean_pool, write_sentence_encoder
 from trainer.registry import RunRegistry
 from trainer.regularizers.contrastive import BestWeights, tune
 from trainer.regularizers.early_stopping import EarlyStopping
+from trainer.regularizers.label_cleaning import find_suspects, validation_losses
 from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.probe import features, fit_probe, set_head
 from trainer.report import (
@@ -52,6 +53,7 @@ from trainer.report import (
     read_jsonl,
     truncate_jsonl,
     write_json,
+    write_jsonl,
 )
 from trainer.service import Service
 from trainer.soup import average_into, member_configs, member_seed
@@ -63,6 +65,7 @@ METRICS = "metrics.jsonl"
 REPORT = "report.json"
 CURVE = "learning_curve.png"
 MODEL = "model"
+SUSPECTS = "suspect_labels.jsonl"
 
 
 class TrainingError(RuntimeError):
@@ -242,11 +245,19 @@ class Training:
         self.grouped = self.reg.consistency.enabled and self.job is not None
 
         self.task_model = self._task_model()
-        self.validation = self._evalset(self.service.originals(config.dataset, "validation"))
+        self.cleaning: dict[str, Any] | None = None  # label cleaning's summary, for the report
+        # training records whose label is not trained on (label cleaning's suspects)
+        validation = self.service.originals(config.dataset, "validation")
+        self.unlabelled = (
+            self._clean_labels(validation) if self.reg.label_cleaning.enabled else frozenset()
+        )
+        self.validation = self._evalset(validation)
         self.train_subset = (
             self._evalset(
-                self.service.originals(
-                    config.dataset, "train", limit=config.train_eval_size, seed=config.seed
+                self._labelled(
+                    self.service.originals(
+                        config.dataset, "train", limit=config.train_eval_size, seed=config.seed
+                    )
                 )
             )
             if config.train_eval_size
@@ -275,6 +286,7 @@ class Training:
             bf16=self.bf16,
             distributed=self.ranks.distributed,
         )
+        self.stepper.unlabelled = self.unlabelled
         es = self.reg.early_stopping
         self.stopper = EarlyStopping(
             es.metric,
@@ -352,6 +364,81 @@ class Training:
             return
         set_head(model, len(self.labels), *self._probe(model, probed))
 
+    def _clean_labels(self, validation: Batch) -> frozenset[str]:
+        """Label cleaning (``regularization.label_cleaning``) on the pretrained weights, before
+        anything trains: the training records whose label the out-of-fold probe confidently
+        disagrees with, listed in ``suspect_labels.jsonl``, and left unlabelled unless the
+        validation check says no. Deterministic, so every rank (and a resumed run) finds the
+        same."""
+        settings, classifier = self.reg.label_cleaning, self.task_model
+        if not isinstance(classifier, Classifier):
+            raise TrainingError("label cleaning needs a classifier's labels")
+        items = self.service.originals(
+            self.config.dataset, "train", limit=settings.max_texts, seed=self.config.seed
+        )
+        model = classifier.model.to(self.device)
+        model.eval()
+
+        @torch.no_grad()
+        def embedded(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+            texts = EvalSet.build(classifier, batch, self.config.max_length, self.eval_batch_size)
+            x = texts.logits(lambda inputs: sentence_embeddings(model, inputs), self.device)
+            return x, texts.labels
+
+        x, y = embedded(items)
+        found = find_suspects(
+            x,
+            y,
+            len(self.labels),
+            folds=settings.folds,
+            l2=settings.l2,
+            seed=self.config.seed,
+            max_share=settings.max_share,
+        )
+        rows = [
+            {
+                "id": items[i]["id"],
+                "label": items[i]["label"],
+                "suggested": self.labels[int(found.suggested()[i])],
+                "p_label": round(float(found.probabilities[i, y[i]]), 4),
+                "p_suggested": round(float(found.probabilities[i].max()), 4),
+                "text": items[i]["text"],
+            }
+            for i in found.suspect.nonzero().squeeze(-1).tolist()
+        ]
+        if self.rank == 0:
+            write_jsonl(self.out / SUSPECTS, rows)
+        losses = None
+        if settings.validation_check and rows and validation:
+            losses = validation_losses(
+                x, y, found.suspect, *embedded(validation), len(self.labels), settings.l2
+            )
+        applied = bool(rows) and (losses is None or losses[1] < losses[0])
+        self.cleaning = {
+            "checked": len(items),
+            "suspects": len(rows),
+            "unlabelled": len(rows) if applied else 0,
+            "validation_loss": (
+                {"every_label": losses[0], "without_suspects": losses[1]} if losses else None
+            ),
+            "file": SUSPECTS,
+        }
+        self.log(
+            f"label cleaning: {len(rows)} of {len(items)} training labels look wrong "
+            f"({SUSPECTS}); "
+            + (
+                "those texts train without their label"
+                if applied
+                else "every label kept"
+                + (": leaving them out does not lower a probe's validation loss" if rows else "")
+            )
+        )
+        return frozenset(str(row["id"]) for row in rows) if applied else frozenset()
+
+    def _labelled(self, items: Batch) -> Batch:
+        """``items`` without label cleaning's suspects."""
+        return [item for item in items if str(item["id"]) not in self.unlabelled]
+
     def _features(self, model: Any, items: EvalSet) -> tuple[torch.Tensor, torch.Tensor]:
         """What the head reads for each of ``items`` (eval mode), and their labels."""
         inputs = [{k: v.to(self.device) for k, v in b.items()} for b, _ in items.batches]
@@ -372,8 +459,10 @@ class Training:
         if not isinstance(classifier, Classifier) or classifier.pooling != "mean":
             raise TrainingError("the contrastive stage tunes an encoder's mean-pooled embeddings")
         model = classifier.model
-        items = self.service.originals(
-            self.config.dataset, "train", limit=settings.max_texts, seed=self.config.seed
+        items = self._labelled(
+            self.service.originals(
+                self.config.dataset, "train", limit=settings.max_texts, seed=self.config.seed
+            )
         )
         length = self.config.max_length
         texts = EvalSet.build(classifier, items, length, self.eval_batch_size)
@@ -849,6 +938,7 @@ class Training:
             "calibration": calibration,
             "soup": soup,
             "ensemble": ensemble,
+            "label_cleaning": self.cleaning,
             "test": self._test(self._predictor(shipped)),
             "resumed_from_step": self.resumed_from,
             "seconds": self._elapsed(),
@@ -977,3 +1067,9 @@ def _progress_bar(enabled: bool, total: int, initial: int) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
+
+
+def sentence_embeddings(model: Any, inputs: Inputs) -> torch.Tensor:
+    """A classifier's mean-pooled last hidden states: a sentence encoder's embedding."""
+    hidden = model(**inputs, output_hidden_states=True).hidden_states[-1]
+    return mean_pool(hidden, inputs["attention_mask"])

@@ -105,6 +105,8 @@ class Stepper:
             else None
         )
         self.steps_done = 0
+        # records whose label is not trained on (label cleaning's suspects); set by the loop
+        self.unlabelled: frozenset[str] = frozenset()
 
     def autocast(self) -> Any:
         if not self.bf16:
@@ -198,15 +200,23 @@ class Stepper:
     ) -> tuple[slice | torch.Tensor, list[str]]:
         """The rows trained on their label, and their record ids: all of them (a slice, so
         the logits are not copied: a causal LM's are batch x length x vocabulary), or only
-        the originals when consistency training leaves the variants unsupervised."""
+        the originals when consistency training leaves the variants unsupervised, and only
+        the rows whose record is not in ``unlabelled`` (label cleaning)."""
+        keep = torch.ones(n_task, dtype=torch.bool)
         if sources is not None and not self.reg.consistency.supervised_variants:
-            rows = (sources < 0).nonzero().squeeze(-1)
-            return rows, [ids[i] for i in rows.tolist()] if ids is not None else []
-        return slice(0, n_task), list(ids or [])
+            keep &= (sources < 0).cpu()
+        if self.unlabelled and ids is not None:
+            keep &= torch.tensor([i not in self.unlabelled for i in ids], dtype=torch.bool)
+        if keep.all():
+            return slice(0, n_task), list(ids or [])
+        rows = keep.nonzero().squeeze(-1)
+        return rows.to(self.device), [ids[i] for i in rows.tolist()] if ids is not None else []
 
     def _task_loss(
         self, logits: torch.Tensor, labels: torch.Tensor, ids: Sequence[str]
     ) -> torch.Tensor:
+        if len(labels) == 0:  # every row of the batch trains without its label
+            return logits.float().sum() * 0.0
         if self.generation:
             return token_loss(logits, labels, self.smoother)
         robust = self.reg.robust_loss

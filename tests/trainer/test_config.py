@@ -137,3 +137,36 @@ def test_the_ensemble_preset_is_setfit_with_a_plain_fine_tune_beside_it() -> Non
             TrainConfig.model_validate({"dataset": "d", "preset": "ensemble", **extra})
     with pytest.raises(ValidationError, match="'setfit' preset classifies"):
         TrainConfig.model_validate({"dataset": "d", "preset": "setfit", "task": "generation"})
+
+
+def test_label_cleaning_is_bounded_shared_with_the_ensemble_and_refused_for_generation() -> None:
+    from trainer.config import LabelCleaning, TrainConfig
+    from trainer.ensemble import partner_configs
+
+    assert not Regularization().label_cleaning.enabled
+    cleaning = {"enabled": True, "folds": 5}
+    config = TrainConfig.model_validate(
+        {"dataset": "d", "preset": "ensemble", "regularization": {"label_cleaning": cleaning}}
+    )
+    [partner] = partner_configs(config)  # every member trains on the same labels
+    assert partner.regularization.label_cleaning == LabelCleaning(**cleaning)
+    for bad in (
+        {"folds": 1},
+        {"folds": 21},
+        {"l2": 0},
+        {"max_share": 0.95},
+        {"max_texts": 10**6},
+        {"what": 1},
+    ):
+        with pytest.raises(ValidationError):
+            Regularization.model_validate({"label_cleaning": {"enabled": True, **bad}})
+    with pytest.raises(ValidationError, match="regularization.label_cleaning"):
+        TrainConfig.model_validate(
+            {
+                "dataset": "d",
+                "task": "generation",
+                "model": "m",
+                "preset": "basic",
+                "regularization": {"label_cleaning": {"enabled": True}},
+            }
+        )

@@ -862,3 +862,48 @@ def test_a_resumed_run_starts_from_the_contrastive_stages_weights(
     )
     assert all(r["l2sp_distance"] > 0 for r in rows)
     assert report["final"] == reference["final"]
+
+
+def test_label_cleaning_trains_the_suspects_without_their_label(
+    service: dict[str, str], tiny_mlm: Path, tmp_path: Path
+) -> None:
+    from tests.trainer.conftest import records, upload
+
+    lines = [json.loads(line) for line in records(80, 48, n_test=8).splitlines()]
+    flipped = {f"r{i}" for i in range(0, 48, 5)}  # 10 of the 48 training labels, both classes
+    for line in lines:
+        if line["id"] in flipped:
+            line["label"] = "pos" if line["label"] == "neg" else "neg"
+    noisy = upload(service["base"], "".join(json.dumps(line) + "\n" for line in lines))
+    cleaning = {"enabled": True, "folds": 4}
+    cfg = config(
+        {**service, "dataset": noisy},
+        tmp_path,
+        tiny_mlm,
+        preset="none",
+        epochs=1,
+        augment=None,
+        trace_ids=True,
+        regularization={"label_cleaning": cleaning},
+    )
+    logs: list[str] = []
+    report = train(cfg, progress=False, on_log=logs.append)
+    suspects = read_jsonl(tmp_path / "suspect_labels.jsonl")
+    found = {row["id"] for row in suspects}
+    # the tiny model is random (its draw depends on the tests before): most, not all
+    assert len(found & flipped) >= 8 and len(found - flipped) <= 2, sorted(found)
+    cleaning = report["label_cleaning"]
+    assert {k: cleaning[k] for k in ("checked", "suspects", "unlabelled", "file")} == {
+        "checked": 48,
+        "suspects": len(found),
+        "unlabelled": len(found),
+        "file": "suspect_labels.jsonl",
+    }
+    losses = cleaning["validation_loss"]
+    assert losses["without_suspects"] < losses["every_label"]
+    assert f"label cleaning: {len(found)} of 48 training labels look wrong" in logs[0]
+    for row in suspects:
+        assert row["suggested"] != row["label"] and row["p_suggested"] > row["p_label"]
+    # the suspects still pass through the batches (their labels do not reach the loss)
+    traced = {i for r in read_jsonl(tmp_path / "batches.rank0.jsonl") for i, _ in r["ids"]}
+    assert found <= traced

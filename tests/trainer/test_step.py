@@ -76,3 +76,23 @@ def test_the_weight_averages_best_state_puts_its_weights_back(tiny_mlm: Path) ->
     assert not torch.allclose(stepper.predict(inputs), before)
     stepper.load_evaluated_state(best)
     torch.testing.assert_close(stepper.predict(inputs), before, rtol=0, atol=0)
+
+
+def test_unlabelled_records_train_without_their_label(tiny_mlm: Path) -> None:
+    """Label cleaning's suspects stay in the batch but out of the supervised loss."""
+    ours = load_classifier(tiny_mlm, [0, 1], NO_DROPOUT)
+    inputs = ours.encode(TEXTS, 16)
+    labels = torch.tensor([0, 1, 1])
+    stepper = Stepper(ours, Regularization(), learning_rate=1e-3, total_steps=10, grad_clip=None)
+    stepper.unlabelled = frozenset({"b"})
+    with torch.no_grad():
+        logits = ours.model(**inputs).logits
+    expected = F.cross_entropy(logits[[0, 2]], labels[[0, 2]])
+    objective = stepper.accumulate(inputs, labels, ids=["a", "b", "c"])
+    assert abs(objective - float(expected)) < 1e-6
+    stepper.optimizer.zero_grad(set_to_none=True)
+    # a batch of suspects only: nothing to learn, no NaN
+    stepper.unlabelled = frozenset({"a", "b", "c"})
+    assert stepper.accumulate(inputs, labels, ids=["a", "b", "c"]) == 0.0
+    grads = [p.grad for p in ours.model.parameters() if p.grad is not None]
+    assert grads and all(not g.any() for g in grads)
