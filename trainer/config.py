@@ -273,8 +273,8 @@ class LabelCleaning(Section):
     scored by logistic regression on the frozen encoder's mean-pooled sentence embeddings,
     fitted on the other ``folds``; the texts it confidently puts in another class train
     without their label (``suspect_labels.jsonl`` in the output folder lists them, with the
-    class it suggests) — where leaving them out lowers a probe's validation loss
-    (``validation_check``). Against wrongly labelled data; on clean data it leaves out a few
+    class it suggests) — where leaving them out lowers a probe's validation loss beyond the
+    noise (``validation_check``). Against wrongly labelled data; on clean data it leaves out a few
     hard texts' labels, or none."""
 
     enabled: bool = False
@@ -290,8 +290,10 @@ class LabelCleaning(Section):
     validation_check: bool = Field(
         default=True,
         description="apply the cleaning only when a probe fitted without the suspects scores a "
-        "lower validation loss than one fitted on every label",
+        "validation loss lower than one fitted on every label, by more than min_z standard "
+        "errors of the per-text difference",
     )
+    min_z: float = Field(default=2.0, ge=0.0, le=10.0)
     max_texts: int = Field(
         default=20_000,
         ge=2,

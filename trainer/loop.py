@@ -42,7 +42,7 @@ from trainer.pooled import MeanPooledClassifier, mean_pool, write_sentence_encod
 from trainer.registry import RunRegistry
 from trainer.regularizers.contrastive import BestWeights, tune
 from trainer.regularizers.early_stopping import EarlyStopping
-from trainer.regularizers.label_cleaning import find_suspects, validation_losses
+from trainer.regularizers.label_cleaning import find_suspects, validation_check
 from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.probe import features, fit_probe, set_head
 from trainer.report import (
@@ -408,19 +408,17 @@ class Training:
         ]
         if self.rank == 0:
             write_jsonl(self.out / SUSPECTS, rows)
-        losses = None
+        check = None
         if settings.validation_check and rows and validation:
-            losses = validation_losses(
+            check = validation_check(
                 x, y, found.suspect, *embedded(validation), len(self.labels), settings.l2
             )
-        applied = bool(rows) and (losses is None or losses[1] < losses[0])
+        applied = bool(rows) and (check is None or check.z > settings.min_z)
         self.cleaning = {
             "checked": len(items),
             "suspects": len(rows),
             "unlabelled": len(rows) if applied else 0,
-            "validation_loss": (
-                {"every_label": losses[0], "without_suspects": losses[1]} if losses else None
-            ),
+            "validation_check": {**asdict(check), "z": check.z} if check else None,
             "file": SUSPECTS,
         }
         self.log(
@@ -430,7 +428,11 @@ class Training:
                 "those texts train without their label"
                 if applied
                 else "every label kept"
-                + (": leaving them out does not lower a probe's validation loss" if rows else "")
+                + (
+                    ": leaving them out does not lower a probe's validation loss beyond the noise"
+                    if rows
+                    else ""
+                )
             )
         )
         return frozenset(str(row["id"]) for row in rows) if applied else frozenset()

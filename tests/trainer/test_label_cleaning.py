@@ -3,9 +3,17 @@ data alone, respects its cap, and folds are drawn from the seed alone."""
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
-from trainer.regularizers.label_cleaning import find_suspects, fold_of, validation_losses
+from trainer.regularizers.label_cleaning import (
+    ValidationCheck,
+    find_suspects,
+    fold_of,
+    validation_check,
+)
 
 CLASSES = 3
 
@@ -61,11 +69,13 @@ def test_the_validation_check_sees_that_leaving_out_flipped_labels_helps() -> No
     x, y = clusters(20, seed=3)
     x_val, y_val = clusters(10, seed=4)
     noisy, flipped = flip(y, every=5)
-    with_flips, without = validation_losses(x, noisy, flipped, x_val, y_val, CLASSES, 1e-2)
-    assert without < with_flips
+    check = validation_check(x, noisy, flipped, x_val, y_val, CLASSES, 1e-2)
+    assert check.without_suspects < check.every_label and check.z > 2
     nothing = torch.zeros(60, dtype=torch.bool)  # no suspects: the same probe twice
-    first, second = validation_losses(x, noisy, nothing, x_val, y_val, CLASSES, 1e-2)
-    assert first == second == with_flips
+    same = validation_check(x, noisy, nothing, x_val, y_val, CLASSES, 1e-2)
+    assert same.every_label == same.without_suspects == check.every_label and same.z == 0.0
+    assert ValidationCheck(1.0, 0.9, 0.0).z == math.inf
+    assert ValidationCheck(1.0, 0.9, 0.05).z == pytest.approx(2.0)
 
 
 def test_folds_are_balanced_and_drawn_from_the_seed_alone() -> None:

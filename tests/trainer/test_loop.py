@@ -899,8 +899,8 @@ def test_label_cleaning_trains_the_suspects_without_their_label(
         "unlabelled": len(found),
         "file": "suspect_labels.jsonl",
     }
-    losses = cleaning["validation_loss"]
-    assert losses["without_suspects"] < losses["every_label"]
+    check = cleaning["validation_check"]
+    assert check["without_suspects"] < check["every_label"] and check["z"] > 2
     assert f"label cleaning: {len(found)} of 48 training labels look wrong" in logs[0]
     for row in suspects:
         assert row["suggested"] != row["label"] and row["p_suggested"] > row["p_label"]

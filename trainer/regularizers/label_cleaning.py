@@ -6,7 +6,8 @@ its label reaches the class's threshold (the mean probability the class's own te
 exceeds the probability of its label. Suspect texts train without their label (they stay in
 the batches for whatever needs no label); the model never learns to reproduce a wrong label
 because it never sees it as a target. The cleaning applies only where a probe fitted without
-the suspects scores a lower validation loss than one fitted on every label.
+the suspects scores a validation loss lower, by more than ``min_z`` standard errors of the
+per-text difference, than one fitted on every label.
 
 A fine-tuned model memorises flipped labels whatever the regularizer (docs/benchmarks.md: ~0.9
 of them at 16 texts a class); a frozen encoder's linear model cannot, which is what makes its
@@ -14,6 +15,7 @@ out-of-fold disagreement informative."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -91,7 +93,25 @@ def find_suspects(
     return Suspects(suspect, p)
 
 
-def validation_losses(
+@dataclass(frozen=True)
+class ValidationCheck:
+    """Validation cross-entropy of a probe fitted on every training label and of one fitted
+    without the suspects', and the standard error of their per-text difference."""
+
+    every_label: float
+    without_suspects: float
+    standard_error: float
+
+    @property
+    def z(self) -> float:
+        """How many standard errors leaving the suspects out lowers the validation loss."""
+        gain = self.every_label - self.without_suspects
+        if self.standard_error > 0:
+            return gain / self.standard_error
+        return math.copysign(math.inf, gain) if gain else 0.0
+
+
+def validation_check(
     x: torch.Tensor,
     y: torch.Tensor,
     suspect: torch.Tensor,
@@ -99,15 +119,17 @@ def validation_losses(
     y_val: torch.Tensor,
     n_classes: int,
     l2: float,
-) -> tuple[float, float]:
-    """The validation cross-entropy of a probe fitted on every training label, and of one
-    fitted without the suspects': whether leaving them out helps a model on held-out labels
-    (on clean data it does not, and where the encoder separates the classes poorly the
-    suspects are as often right as wrong)."""
+) -> ValidationCheck:
+    """Does leaving the suspects out help a model on held-out labels? On clean data it does
+    not beyond the noise, and where the encoder separates the classes poorly the suspects
+    are as often right as wrong."""
     x, x_val = F.normalize(x.float(), dim=-1), F.normalize(x_val.float(), dim=-1)
 
-    def loss(keep: torch.Tensor) -> float:
+    def losses(keep: torch.Tensor) -> torch.Tensor:
         weight, bias = fit_probe(x[keep], y[keep], n_classes, l2)
-        return float(F.cross_entropy(x_val @ weight.T + bias, y_val))
+        return F.cross_entropy(x_val @ weight.T + bias, y_val, reduction="none")
 
-    return loss(torch.ones_like(suspect)), loss(~suspect)
+    every, without = losses(torch.ones_like(suspect)), losses(~suspect)
+    difference = every - without
+    error = float(difference.std() / math.sqrt(len(difference))) if len(difference) > 1 else 0.0
+    return ValidationCheck(float(every.mean()), float(without.mean()), error)
