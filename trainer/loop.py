@@ -42,7 +42,7 @@ from trainer.pooled import MeanPooledClassifier, mean_pool, write_sentence_encod
 from trainer.registry import RunRegistry
 from trainer.regularizers.contrastive import BestWeights, tune
 from trainer.regularizers.early_stopping import EarlyStopping
-from trainer.regularizers.label_cleaning import find_suspects, validation_check
+from trainer.regularizers.label_cleaning import find_suspects, suspect_rows, validation_check
 from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.probe import features, fit_probe, set_head
 from trainer.report import (
@@ -395,17 +395,7 @@ class Training:
             seed=self.config.seed,
             max_share=settings.max_share,
         )
-        rows = [
-            {
-                "id": items[i]["id"],
-                "label": items[i]["label"],
-                "suggested": self.labels[int(found.suggested()[i])],
-                "p_label": round(float(found.probabilities[i, y[i]]), 4),
-                "p_suggested": round(float(found.probabilities[i].max()), 4),
-                "text": items[i]["text"],
-            }
-            for i in found.suspect.nonzero().squeeze(-1).tolist()
-        ]
+        rows = suspect_rows(items, y, found, self.labels)
         if self.rank == 0:
             write_jsonl(self.out / SUSPECTS, rows)
         check = None

@@ -202,15 +202,16 @@ class Stepper:
         the logits are not copied: a causal LM's are batch x length x vocabulary), or only
         the originals when consistency training leaves the variants unsupervised, and only
         the rows whose record is not in ``unlabelled`` (label cleaning)."""
-        keep = torch.ones(n_task, dtype=torch.bool)
-        if sources is not None and not self.reg.consistency.supervised_variants:
-            keep &= (sources < 0).cpu()
-        if self.unlabelled and ids is not None:
-            keep &= torch.tensor([i not in self.unlabelled for i in ids], dtype=torch.bool)
-        if keep.all():
+        unsupervised_variants = sources is not None and not self.reg.consistency.supervised_variants
+        if not unsupervised_variants and not (self.unlabelled and ids is not None):
             return slice(0, n_task), list(ids or [])
+        keep = torch.ones(n_task, dtype=torch.bool, device=self.device)
+        if sources is not None and unsupervised_variants:
+            keep &= sources < 0
+        if self.unlabelled and ids is not None:
+            keep &= torch.tensor([i not in self.unlabelled for i in ids], device=self.device)
         rows = keep.nonzero().squeeze(-1)
-        return rows.to(self.device), [ids[i] for i in rows.tolist()] if ids is not None else []
+        return rows, [ids[i] for i in rows.tolist()] if ids is not None else []
 
     def _task_loss(
         self, logits: torch.Tensor, labels: torch.Tensor, ids: Sequence[str]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -91,6 +92,24 @@ def find_suspects(
             suspect[mine] = False
             suspect[ranked[:cap]] = True
     return Suspects(suspect, p)
+
+
+def suspect_rows(
+    items: list[dict[str, Any]], y: torch.Tensor, found: Suspects, labels: list[Any]
+) -> list[dict[str, Any]]:
+    """What ``suspect_labels.jsonl`` says of each suspect among ``items`` (labelled ``y``)."""
+    suggested = found.suggested()
+    return [
+        {
+            "id": items[i]["id"],
+            "label": items[i]["label"],
+            "suggested": labels[int(suggested[i])],
+            "p_label": round(float(found.probabilities[i, y[i]]), 4),
+            "p_suggested": round(float(found.probabilities[i].max()), 4),
+            "text": items[i]["text"],
+        }
+        for i in found.suspect.nonzero().squeeze(-1).tolist()
+    ]
 
 
 @dataclass(frozen=True)
