@@ -1,6 +1,7 @@
 """``antifit train`` (a run, from a config file, the environment and flags), ``antifit sweep``
 (candidate configurations side by side), ``antifit recommend`` (a regularization preset for
-a dataset or a scenario, and why) and ``antifit predict`` (``trainer.predict``)."""
+a dataset or a scenario, and why), ``antifit labels`` (the training labels that look wrong)
+and ``antifit predict`` (``trainer.predict``)."""
 
 from __future__ import annotations
 
@@ -138,6 +139,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     r.add_argument("--model", help="the model directory to put in the suggested config")
     r.add_argument("--json", action="store_true", help="print the configuration as JSON only")
     r.set_defaults(run=run_recommend)
+
+    lab = sub.add_parser(
+        "labels",
+        help="list the training labels that look wrong (label cleaning's verdict, no training)",
+        description="What a run with regularization.label_cleaning finds before it trains, "
+        "from the model's frozen encoder: each suspect as a JSON line (id, label, suggested "
+        "class, both probabilities, text), and whether the validation check would leave them "
+        "unlabelled. Its settings under --set regularization.label_cleaning.* (folds, l2, "
+        f"max_share, validation_check, min_z, max_texts). {LAYERS}",
+    )
+    add_config_arguments(lab)
+    lab.add_argument("--out", type=Path, help="write the suspects here (default: stdout)")
+    lab.set_defaults(run=run_labels)
 
     predict.add_parser(sub)
 
@@ -332,4 +346,39 @@ def run_recommend(args: argparse.Namespace) -> int:
         print(f"  - {reason}")
     print("settings (a run config, or --set / flags):")
     print(json.dumps(settings, indent=2))
+    return 0
+
+
+def run_labels(args: argparse.Namespace) -> int:
+    try:
+        config = TrainConfig.model_validate(gather(args, dict(os.environ)))
+        if config.task == "generation":
+            raise ValueError("label cleaning checks a classifier's labels, not generation's")
+    except (ValueError, OSError, tomllib.TOMLDecodeError) as exc:
+        return _invalid("labels", exc)
+    if args.print_config:
+        print(config.model_dump_json(indent=2))
+        return 0
+    from trainer.label_check import served_verdict
+    from trainer.stream import ServiceError
+
+    try:
+        verdict = served_verdict(config)
+    except (ServiceError, ValueError, OSError) as exc:
+        print(f"antifit labels: error: {exc}", file=sys.stderr)
+        return 2
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in verdict.rows)
+    if args.out:
+        args.out.write_text(lines, encoding="utf-8")
+    else:
+        sys.stdout.write(lines)
+    log = _log("labels")
+    log(verdict.sentence(str(args.out) if args.out else "listed above"))
+    if verdict.check:
+        check = verdict.check
+        log(
+            f"validation check: a probe's validation loss {check.every_label:.4f} with every "
+            f"label, {check.without_suspects:.4f} without the suspects' (z {check.z:.1f}, "
+            f"applied above {config.regularization.label_cleaning.min_z:g})"
+        )
     return 0

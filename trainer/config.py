@@ -602,6 +602,10 @@ class TrainConfig(Section):
         contrastive = self.regularization.contrastive
         return self.mean_pooling and contrastive.enabled and contrastive.normalize
 
+    def evaluation_batch(self, device_type: str) -> int:
+        """Rows per evaluation batch on a device of ``device_type`` (``eval_batch_size``)."""
+        return self.eval_batch_size or (64 if device_type == "cuda" else 16)
+
     @model_validator(mode="after")
     def _stage_pooling(self) -> TrainConfig:
         if self.regularization.contrastive.enabled and self.pooling == "model":

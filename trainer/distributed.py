@@ -13,6 +13,16 @@ import torch
 import torch.distributed as dist
 
 
+def choose_device(setting: str) -> torch.device:
+    """The device of a ``device`` setting: ``auto`` is CUDA when present (this process's current
+    one, as torchrun sets it), else the CPU; a ValueError when ``cuda`` is asked for and absent."""
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but CUDA is not available")
+    if setting != "cpu" and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def init_distributed(device: str) -> bool:
     """Set up the process group under torchrun (gloo on CPU, NCCL on GPU); True when this
     call started it."""

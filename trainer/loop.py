@@ -24,7 +24,7 @@ import torch.distributed as dist
 from trainer import checkpoint
 from trainer.calibration import fit_temperature, fold_temperature, nll
 from trainer.config import TrainConfig, direction
-from trainer.distributed import Ranks, init_distributed, reseed, run_generator
+from trainer.distributed import Ranks, choose_device, init_distributed, reseed, run_generator
 from trainer.ensemble import (
     EnsembleClassifier,
     is_ensemble,
@@ -34,15 +34,15 @@ from trainer.ensemble import (
 )
 from trainer.evalset import EvalSet
 from trainer.generation import GenerationEvalSet, Generator, load_generator
+from trainer.label_check import SUSPECTS, check_labels
 from trainer.lora import apply_lora, load_trainable_state, trainable_state
 from trainer.memory import available, check_fits, estimate
 from trainer.metrics import evaluate, reliability
 from trainer.model import Classifier, enable_checkpointing, load_classifier
-from trainer.pooled import MeanPooledClassifier, mean_pool, write_sentence_encoder
+from trainer.pooled import MeanPooledClassifier, write_sentence_encoder
 from trainer.registry import RunRegistry
 from trainer.regularizers.contrastive import BestWeights, tune
 from trainer.regularizers.early_stopping import EarlyStopping
-from trainer.regularizers.label_cleaning import find_suspects, suspect_rows, validation_check
 from trainer.regularizers.layers import reinit_top_layers
 from trainer.regularizers.probe import features, fit_probe, set_head
 from trainer.report import (
@@ -65,7 +65,6 @@ METRICS = "metrics.jsonl"
 REPORT = "report.json"
 CURVE = "learning_curve.png"
 MODEL = "model"
-SUSPECTS = "suspect_labels.jsonl"
 
 
 class TrainingError(RuntimeError):
@@ -221,7 +220,7 @@ class Training:
             if config.bf16 is not None
             else self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         )
-        self.eval_batch_size = config.eval_batch_size or (64 if self.device.type == "cuda" else 16)
+        self.eval_batch_size = config.evaluation_batch(self.device.type)
         self.progress = progress and self.rank == 0
         self.log = on_log or (lambda message: None)
         self.should_stop = should_stop or (lambda: False)
@@ -325,11 +324,10 @@ class Training:
     # ----------------------------------------------------------------------------- set-up
 
     def _device(self) -> torch.device:
-        if self.config.device == "cuda" and not torch.cuda.is_available():
-            raise TrainingError("device 'cuda' was asked for but CUDA is not available")
-        if self.config.device != "cpu" and torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
-        return torch.device("cpu")
+        try:
+            return choose_device(self.config.device)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from exc
 
     def _stream(self, dataset: str, job: str | None) -> StreamDataset:
         return StreamDataset(
@@ -366,66 +364,30 @@ class Training:
 
     def _clean_labels(self, validation: Batch) -> frozenset[str]:
         """Label cleaning (``regularization.label_cleaning``) on the pretrained weights, before
-        anything trains: the training records whose label the out-of-fold probe confidently
-        disagrees with, listed in ``suspect_labels.jsonl``, and left unlabelled unless the
-        validation check says no. Deterministic, so every rank (and a resumed run) finds the
-        same."""
+        anything trains: the suspects listed in ``suspect_labels.jsonl``, and those left
+        unlabelled (none when the validation check says no). Deterministic, so every rank (and
+        a resumed run) finds the same."""
         settings, classifier = self.reg.label_cleaning, self.task_model
         if not isinstance(classifier, Classifier):
             raise TrainingError("label cleaning needs a classifier's labels")
         items = self.service.originals(
             self.config.dataset, "train", limit=settings.max_texts, seed=self.config.seed
         )
-        model = classifier.model.to(self.device)
-        model.eval()
-
-        @torch.no_grad()
-        def embedded(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-            texts = EvalSet.build(classifier, batch, self.config.max_length, self.eval_batch_size)
-            x = texts.logits(lambda inputs: sentence_embeddings(model, inputs), self.device)
-            return x, texts.labels
-
-        x, y = embedded(items)
-        found = find_suspects(
-            x,
-            y,
-            len(self.labels),
-            folds=settings.folds,
-            l2=settings.l2,
+        verdict = check_labels(
+            classifier,
+            items,
+            validation,
+            settings,
             seed=self.config.seed,
-            max_share=settings.max_share,
+            max_length=self.config.max_length,
+            batch_size=self.eval_batch_size,
+            device=self.device,
         )
-        rows = suspect_rows(items, y, found, self.labels)
         if self.rank == 0:
-            write_jsonl(self.out / SUSPECTS, rows)
-        check = None
-        if settings.validation_check and rows and validation:
-            check = validation_check(
-                x, y, found.suspect, *embedded(validation), len(self.labels), settings.l2
-            )
-        applied = bool(rows) and (check is None or check.z > settings.min_z)
-        self.cleaning = {
-            "checked": len(items),
-            "suspects": len(rows),
-            "unlabelled": len(rows) if applied else 0,
-            "validation_check": {**asdict(check), "z": check.z} if check else None,
-            "file": SUSPECTS,
-        }
-        self.log(
-            f"label cleaning: {len(rows)} of {len(items)} training labels look wrong "
-            f"({SUSPECTS}); "
-            + (
-                "those texts train without their label"
-                if applied
-                else "every label kept"
-                + (
-                    ": leaving them out does not lower a probe's validation loss beyond the noise"
-                    if rows
-                    else ""
-                )
-            )
-        )
-        return frozenset(str(row["id"]) for row in rows) if applied else frozenset()
+            write_jsonl(self.out / SUSPECTS, verdict.rows)
+        self.cleaning = verdict.summary()
+        self.log(f"label cleaning: {verdict.sentence()}")
+        return verdict.unlabelled()
 
     def _labelled(self, items: Batch) -> Batch:
         """``items`` without label cleaning's suspects."""
@@ -1059,9 +1021,3 @@ def _progress_bar(enabled: bool, total: int, initial: int) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
-
-
-def sentence_embeddings(model: Any, inputs: Inputs) -> torch.Tensor:
-    """A classifier's mean-pooled last hidden states: a sentence encoder's embedding."""
-    hidden = model(**inputs, output_hidden_states=True).hidden_states[-1]
-    return mean_pool(hidden, inputs["attention_mask"])

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import torch
 
+from antifit.cli import main
 from app.local_server import free_port
 from tests.trainer.conftest import BAD, GOOD
 from trainer import checkpoint
@@ -907,3 +908,11 @@ def test_label_cleaning_trains_the_suspects_without_their_label(
     # the suspects still pass through the batches (their labels do not reach the loss)
     traced = {i for r in read_jsonl(tmp_path / "batches.rank0.jsonl") for i, _ in r["ids"]}
     assert found <= traced
+
+    # antifit labels reaches the run's verdict without training: the same rows, to the digit
+    listed = tmp_path / "listed.jsonl"
+    command = ["labels", "--service", service["base"], "--model", str(tiny_mlm)]
+    settings = ["--set", "regularization.label_cleaning.folds=4", "--max-length", "32"]
+    assert main([*command, "--dataset", noisy, *settings, "--out", str(listed)]) == 0
+    assert read_jsonl(listed) == suspects
+    assert main([*command, "--dataset", "nope", *settings]) == 2

@@ -1,0 +1,134 @@
+"""Does label cleaning find the wrong labels, and does its validation check refuse on clean
+data? The verdict a training run with ``regularization.label_cleaning`` reaches before it
+trains (trainer/label_check.py: the same service, records, seed and encoder), on splits of the
+efficacy benchmark (bench/efficacy.py), scored against the labels the split flipped —
+``antifit labels``'s code, no training, so many fresh splits cost minutes.
+
+Per split: the suspects, how many of them are flipped labels (precision) and how many flipped
+labels they catch (recall), the validation check's z and whether the cleaning applies; per
+condition (dataset and noise): the splits where it applies and the training labels still wrong
+after it (the flips it missed among the texts that keep their label).
+
+    .venv/bin/python bench/label_cleaning.py --first-seed 50 --seeds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from antifit.corpora import SOURCES, make_split  # noqa: E402
+from app.local_server import running  # noqa: E402
+from bench.efficacy import upload  # noqa: E402
+from trainer.config import LabelCleaning, TrainConfig  # noqa: E402
+from trainer.label_check import served_verdict  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=list(SOURCES), choices=list(SOURCES))
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=50)
+    parser.add_argument("--per-class", type=int, default=16)
+    parser.add_argument("--val-per-class", type=int, default=16)
+    parser.add_argument(
+        "--test-per-class", type=int, default=150, help="drawn as the efficacy benchmark does"
+    )
+    parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.25])
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument(
+        "--settings",
+        type=json.loads,
+        default={},
+        help="label_cleaning settings as JSON, e.g. '{\"min_z\": 3}' (default: as shipped)",
+    )
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "labels.json")
+    args = parser.parse_args()
+    settings = LabelCleaning.model_validate({**args.settings, "enabled": True})
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp, running(Path(tmp) / "data") as (base, _):
+        for name in args.datasets:
+            texts = SOURCES[name](args.cache)
+            for noise in args.noise:
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
+                    split = make_split(
+                        texts, seed, args.per_class, args.val_per_class, args.test_per_class, noise
+                    )
+                    dataset = upload(base, split.records, f"{name}-noise{noise}-seed{seed}")
+                    config = TrainConfig.model_validate(
+                        {
+                            "service": base,
+                            "dataset": dataset,
+                            "seed": seed,
+                            "max_length": args.max_length,
+                            "regularization": {"label_cleaning": settings.model_dump()},
+                        }
+                    )
+                    verdict = served_verdict(config)
+                    caught = sum(str(r["id"]) in split.flipped for r in verdict.rows)
+                    row = {
+                        "dataset": name,
+                        "noise": noise,
+                        "seed": seed,
+                        "texts": verdict.checked,
+                        "flipped": len(split.flipped),
+                        "suspects": len(verdict.rows),
+                        "caught": caught,
+                        "z": verdict.check.z if verdict.check else None,
+                        "applied": verdict.applied,
+                    }
+                    rows.append(row)
+                    print(line(row), flush=True)
+                    args.out.parent.mkdir(parents=True, exist_ok=True)
+                    args.out.write_text(
+                        json.dumps({"args": vars(args), "rows": rows}, default=str, indent=1)
+                    )
+    summarise(rows)
+
+
+def line(row: dict[str, Any]) -> str:
+    z = "-" if row["z"] is None else f"{row['z']:.1f}"
+    return (
+        f"{row['dataset']:<9} noise {row['noise']:.2f} split {row['seed']}: "
+        f"{row['suspects']:>3} suspects, {row['caught']:>3} of {row['flipped']:>3} flips, "
+        f"z {z:>5}, {'applied' if row['applied'] else 'kept every label'}"
+    )
+
+
+def summarise(rows: list[dict[str, Any]]) -> None:
+    """Per condition: where the cleaning applies, its precision and recall there, and the
+    share of training labels still wrong afterwards against before."""
+    print(
+        "\ncondition            applied  suspects  precision  recall  wrong before -> after"
+        "   z median (min..max)"
+    )
+    for condition in dict.fromkeys((r["dataset"], r["noise"]) for r in rows):
+        mine = [r for r in rows if (r["dataset"], r["noise"]) == condition]
+        done = [r for r in mine if r["applied"]]
+        suspects = sum(r["suspects"] for r in done)
+        caught = sum(r["caught"] for r in done)
+        flipped = sum(r["flipped"] for r in done)
+        texts = sum(r["texts"] for r in done)
+        before = flipped / texts if texts else 0.0
+        after = (flipped - caught) / (texts - suspects) if texts > suspects else 0.0
+        zs = [r["z"] for r in mine if r["z"] is not None]
+        z = f"{statistics.median(zs):.1f} ({min(zs):.1f}..{max(zs):.1f})" if zs else "-"
+        print(
+            f"{condition[0]:<9} {condition[1]:.2f}     {len(done):>2}/{len(mine):<2}  "
+            f"{suspects / max(len(done), 1):>8.1f}  {caught / suspects if suspects else 0:>9.2f}"
+            f"  {caught / flipped if flipped else 0:>6.2f}  {before:>12.2f} -> {after:.2f}"
+            f"   {z}"
+        )
+
+
+if __name__ == "__main__":
+    main()
