@@ -367,11 +367,12 @@ def run_labels(args: argparse.Namespace) -> int:
     except (ServiceError, ValueError, OSError) as exc:
         print(f"antifit labels: error: {exc}", file=sys.stderr)
         return 2
-    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in verdict.rows)
     if args.out:
-        args.out.write_text(lines, encoding="utf-8")
+        from trainer.report import write_jsonl
+
+        write_jsonl(args.out, verdict.rows)
     else:
-        sys.stdout.write(lines)
+        sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in verdict.rows))
     log = _log("labels")
     log(verdict.sentence(str(args.out) if args.out else "listed above"))
     if verdict.check:
