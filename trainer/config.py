@@ -388,7 +388,9 @@ def preset(
     recipe for a few examples per class: the contrastive stage on every pair of training texts,
     then a linear probe on the tuned unit-length mean-pooled embeddings at SetFit's penalty,
     shipped temperature-scaled, no fine-tuning steps. ``ensemble`` is ``setfit`` with a plain
-    fine-tune beside it, their calibrated probabilities averaged (``Ensemble``).
+    fine-tune beside it, their calibrated probabilities averaged (``Ensemble``), both members
+    trained without the labels label cleaning finds wrong (``LabelCleaning``) where its
+    validation check says that helps.
 
     For generation (SFT) they are ``generation_preset``'s."""
     if name == "none":
@@ -402,6 +404,8 @@ def preset(
             linear_probe=LinearProbe(enabled=True, l2=1 / 64, fine_tune=False),
             temperature_scaling=True,
             ensemble=Ensemble(enabled=name == "ensemble"),
+            # against wrong labels; the validation check leaves clean data as it is
+            label_cleaning=LabelCleaning(enabled=name == "ensemble"),
         )
     basic = Regularization(
         weight_decay=WeightDecay(rate=0.01),

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from trainer.config import EarlyStoppingSettings, Regularization, preset
+from trainer.config import EarlyStoppingSettings, LabelCleaning, Regularization, preset
 
 
 def test_presets_build_on_each_other() -> None:
@@ -92,14 +92,21 @@ def test_the_ensemble_preset_is_setfit_with_a_plain_fine_tune_beside_it() -> Non
     ensemble = preset("ensemble")
     assert ensemble.ensemble.enabled and ensemble.ensemble.epochs == 20
     assert ensemble.ensemble.fine_tunes == 1
-    assert ensemble.model_copy(update={"ensemble": preset("setfit").ensemble}) == preset("setfit")
+    assert ensemble.label_cleaning.enabled and not preset("setfit").label_cleaning.enabled
+    setfit = preset("setfit")
+    assert ensemble.model_copy(
+        update={"ensemble": setfit.ensemble, "label_cleaning": setfit.label_cleaning}
+    ) == preset("setfit")
     config = TrainConfig.model_validate(
         {"dataset": "d", "preset": "ensemble", "output_dir": "out", "epochs": 3, "seed": 7}
     )
     [partner] = partner_configs(config)
     assert partner_configs(partner) == []
     assert partner.output_dir == "out/members/fine-tuned" and not partner.register_run
-    assert partner.regularization == Regularization(temperature_scaling=True)
+    cleaning = LabelCleaning(enabled=True)  # every member trains on the same labels
+    assert partner.regularization == Regularization(
+        temperature_scaling=True, label_cleaning=cleaning
+    )
     assert partner.pooling == "model" and not partner.mean_pooling
     assert (partner.epochs, partner.seed, partner.learning_rate) == (20, 7, config.learning_rate)
     assert partner_configs(TrainConfig.model_validate({"dataset": "d", "preset": "setfit"})) == []
