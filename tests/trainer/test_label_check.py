@@ -1,3 +1,8 @@
+from pathlib import Path
+
+import pytest
+
+from antifit.cli import main
 from trainer.label_check import SUSPECTS, LabelVerdict
 from trainer.regularizers.label_cleaning import ValidationCheck
 
@@ -25,3 +30,11 @@ def test_a_refused_verdict_keeps_every_label_and_says_why() -> None:
     nothing = LabelVerdict(checked=40, rows=[], check=None, applied=False)
     assert nothing.sentence().endswith("every label kept")
     assert nothing.summary()["validation_check"] is None
+
+
+def test_antifit_labels_refuses_generation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ["labels", "--dataset", "d", "--task", "generation", "--model", str(tmp_path)]
+    assert main(command) == 2
+    assert "label cleaning checks a classifier's labels" in capsys.readouterr().err
