@@ -114,6 +114,13 @@ def check_labels(
     return LabelVerdict(len(train), rows, check, applied)
 
 
+def checked_records(service: Service, config: TrainConfig) -> list[dict[str, Any]]:
+    """The training records label cleaning checks: all of them, or a seeded draw of
+    ``max_texts``."""
+    limit = config.regularization.label_cleaning.max_texts
+    return service.originals(config.dataset, "train", limit=limit, seed=config.seed)
+
+
 def served_verdict(config: TrainConfig) -> LabelVerdict:
     """The verdict a training run with ``config`` would reach on its dataset's labels (its
     service, model, seed, maximum length and ``regularization.label_cleaning`` settings)."""
@@ -122,7 +129,7 @@ def served_verdict(config: TrainConfig) -> LabelVerdict:
     settings, device = config.regularization.label_cleaning, choose_device(config.device)
     return check_labels(
         load_classifier(config.model, labels),
-        service.originals(config.dataset, "train", limit=settings.max_texts, seed=config.seed),
+        checked_records(service, config),
         service.originals(config.dataset, "validation"),
         settings,
         seed=config.seed,

@@ -34,7 +34,7 @@ from trainer.ensemble import (
 )
 from trainer.evalset import EvalSet
 from trainer.generation import GenerationEvalSet, Generator, load_generator
-from trainer.label_check import SUSPECTS, check_labels
+from trainer.label_check import SUSPECTS, check_labels, checked_records
 from trainer.lora import apply_lora, load_trainable_state, trainable_state
 from trainer.memory import available, check_fits, estimate
 from trainer.metrics import evaluate, reliability
@@ -370,12 +370,9 @@ class Training:
         settings, classifier = self.reg.label_cleaning, self.task_model
         if not isinstance(classifier, Classifier):
             raise TrainingError("label cleaning needs a classifier's labels")
-        items = self.service.originals(
-            self.config.dataset, "train", limit=settings.max_texts, seed=self.config.seed
-        )
         verdict = check_labels(
             classifier,
-            items,
+            checked_records(self.service, self.config),
             validation,
             settings,
             seed=self.config.seed,
