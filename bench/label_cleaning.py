@@ -9,6 +9,11 @@ labels they catch (recall), the validation check's z and whether the cleaning ap
 condition (dataset and noise): the splits where it applies and the training labels still wrong
 after it (the flips it missed among the texts that keep their label).
 
+The peer: cleanlab's ``find_label_issues`` (``pip install '.[bench]'``) on the same out-of-fold
+probabilities, with its default filter (``prune_by_noise_rate``: as many issues as the
+confident joint estimates, the largest margins first) and ``both`` (that and
+``prune_by_class``); its precision and recall are scored against the same flips.
+
     .venv/bin/python bench/label_cleaning.py --first-seed 50 --seeds 10
 """
 
@@ -19,6 +24,7 @@ import json
 import statistics
 import sys
 import tempfile
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,10 @@ from antifit.corpora import SOURCES, make_split  # noqa: E402
 from app.local_server import running  # noqa: E402
 from bench.efficacy import upload  # noqa: E402
 from trainer.config import LabelCleaning, TrainConfig  # noqa: E402
-from trainer.label_check import served_verdict  # noqa: E402
+from trainer.label_check import LabelVerdict, checked_records, served_verdict  # noqa: E402
+from trainer.service import Service  # noqa: E402
+
+PEER_FILTERS = ("prune_by_noise_rate", "both")
 
 
 def main() -> None:
@@ -75,6 +84,7 @@ def main() -> None:
                     )
                     verdict = served_verdict(config)
                     caught = sum(str(r["id"]) in split.flipped for r in verdict.rows)
+                    ids = [str(r["id"]) for r in checked_records(Service(base), config)]
                     row = {
                         "dataset": name,
                         "noise": noise,
@@ -85,6 +95,7 @@ def main() -> None:
                         "caught": caught,
                         "z": verdict.check.z if verdict.check else None,
                         "applied": verdict.applied,
+                        "cleanlab": cleanlab_issues(verdict, ids, split.flipped),
                     }
                     rows.append(row)
                     print(line(row), flush=True)
@@ -95,12 +106,30 @@ def main() -> None:
     summarise(rows)
 
 
+def cleanlab_issues(
+    verdict: LabelVerdict, ids: list[str], flipped: Container[str]
+) -> dict[str, dict[str, int]]:
+    """Per cleanlab filter: how many label issues it names and how many are flips."""
+    from cleanlab.filter import find_label_issues
+
+    found = {}
+    for filter_by in PEER_FILTERS:
+        issues = find_label_issues(
+            verdict.given.numpy(), verdict.probabilities.numpy(), filter_by=filter_by
+        )
+        named = [ids[i] for i in issues.nonzero()[0]]
+        found[filter_by] = {"issues": len(named), "caught": sum(i in flipped for i in named)}
+    return found
+
+
 def line(row: dict[str, Any]) -> str:
     z = "-" if row["z"] is None else f"{row['z']:.1f}"
+    peer = ", ".join(f"{name} {v['issues']}/{v['caught']}" for name, v in row["cleanlab"].items())
     return (
         f"{row['dataset']:<9} noise {row['noise']:.2f} split {row['seed']}: "
         f"{row['suspects']:>3} suspects, {row['caught']:>3} of {row['flipped']:>3} flips, "
-        f"z {z:>5}, {'applied' if row['applied'] else 'kept every label'}"
+        f"z {z:>5}, {'applied' if row['applied'] else 'kept every label'}; "
+        f"cleanlab issues/flips: {peer}"
     )
 
 
@@ -128,6 +157,24 @@ def summarise(rows: list[dict[str, Any]]) -> None:
             f"  {caught / flipped if flipped else 0:>6.2f}  {before:>12.2f} -> {after:.2f}"
             f"   {z}"
         )
+    print(
+        "\nsuspects named on every split, before the check: per split, precision, recall"
+        "\ncondition            antifit               "
+        + "".join(f"cleanlab {name:<22}" for name in PEER_FILTERS)
+    )
+    for condition in dict.fromkeys((r["dataset"], r["noise"]) for r in rows):
+        mine = [r for r in rows if (r["dataset"], r["noise"]) == condition]
+        flipped = sum(r["flipped"] for r in mine)
+        named = [(sum(r["suspects"] for r in mine), sum(r["caught"] for r in mine))]
+        for name in PEER_FILTERS:
+            found = [r["cleanlab"][name] for r in mine]
+            named.append((sum(f["issues"] for f in found), sum(f["caught"] for f in found)))
+        cells = "".join(
+            f"{n / len(mine):>5.1f}  {c / n if n else 0:.2f}  {c / flipped if flipped else 0:.2f}"
+            + " " * 13
+            for n, c in named
+        )
+        print(f"{condition[0]:<9} {condition[1]:.2f}     {cells}")
 
 
 if __name__ == "__main__":

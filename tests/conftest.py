@@ -7,7 +7,9 @@ randomly initialised, so their outputs are gibberish but every code path is real
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import settings
@@ -21,6 +23,19 @@ settings.load_profile("antifit")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 PIPELINES = ROOT / "augmenters" / "data" / "pipelines"
+
+Built = TypeVar("Built")
+
+
+def seeded(build: Callable[[Any], Built], config: Any) -> Built:
+    """``build(config)`` with the global generator forked and seeded: a fixture model gets the same
+    random weights whatever the tests that ran before it, and the state outside is untouched."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return build(config)
+
 
 CORPUS = [
     "the cat sat on the mat and looked at the dog",
@@ -82,7 +97,7 @@ def tiny_mlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
-    BertForMaskedLM(config).save_pretrained(out)
+    seeded(BertForMaskedLM, config).save_pretrained(out)
     return out
 
 
@@ -150,7 +165,7 @@ def tiny_marian_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
             eos_token_id=vocab["</s>"],
             decoder_start_token_id=vocab["<pad>"],
         )
-        MarianMTModel(config).save_pretrained(out)
+        seeded(MarianMTModel, config).save_pretrained(out)
         dirs[name] = str(out)
     return dirs
 
@@ -220,7 +235,7 @@ def tiny_decoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         if name == "qwen2":  # a chat model: ChatML, as Qwen's tokenizers have
             tokenizer.chat_template = CHATML
         tokenizer.save_pretrained(folder)
-        cls(config).save_pretrained(folder)
+        seeded(cls, config).save_pretrained(folder)
         out[name] = folder
     return out
 

@@ -32,12 +32,15 @@ SUSPECTS = "suspect_labels.jsonl"  # where a training run lists the suspects
 @dataclass(frozen=True)
 class LabelVerdict:
     """The suspects among ``checked`` training texts (``suspect_labels.jsonl``'s rows), the
-    validation check (None when off or nothing is suspect) and whether the cleaning applies."""
+    validation check (None when off or nothing is suspect) and whether the cleaning applies;
+    with each checked text's given class and out-of-fold probabilities, in the order checked."""
 
     checked: int
     rows: list[dict[str, Any]]
     check: ValidationCheck | None
     applied: bool
+    given: torch.Tensor  # [checked] class indices
+    probabilities: torch.Tensor  # [checked, classes]
 
     def unlabelled(self) -> frozenset[str]:
         """The ids of the records that train without their label."""
@@ -111,7 +114,7 @@ def check_labels(
     if settings.validation_check and rows and validation:
         check = validation_check(x, y, found.suspect, *embedded(validation), n_classes, settings.l2)
     applied = bool(rows) and (check is None or check.z > settings.min_z)
-    return LabelVerdict(len(train), rows, check, applied)
+    return LabelVerdict(len(train), rows, check, applied, y, found.probabilities)
 
 
 def checked_records(service: Service, config: TrainConfig) -> list[dict[str, Any]]:

@@ -1,17 +1,25 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from antifit.cli import main
 from trainer.label_check import SUSPECTS, LabelVerdict
 from trainer.regularizers.label_cleaning import ValidationCheck
 
 ROWS = [{"id": 3, "label": "a", "suggested": "b"}, {"id": "x7", "label": "b", "suggested": "a"}]
+GIVEN, PROBABILITIES = torch.zeros(40, dtype=torch.long), torch.full((40, 2), 0.5)
+
+
+def verdict_of(
+    rows: list[dict[str, object]], check: ValidationCheck | None, applied: bool
+) -> LabelVerdict:
+    return LabelVerdict(40, rows, check, applied, GIVEN, PROBABILITIES)
 
 
 def test_an_applied_verdict_leaves_the_suspects_unlabelled_and_says_so() -> None:
     check = ValidationCheck(every_label=1.0, without_suspects=0.7, standard_error=0.1)
-    verdict = LabelVerdict(checked=40, rows=ROWS, check=check, applied=True)
+    verdict = verdict_of(ROWS, check, applied=True)
     assert verdict.unlabelled() == frozenset({"3", "x7"})  # ids as the stream's records carry them
     summary = verdict.summary()
     assert summary["suspects"] == summary["unlabelled"] == 2 and summary["checked"] == 40
@@ -23,11 +31,11 @@ def test_an_applied_verdict_leaves_the_suspects_unlabelled_and_says_so() -> None
 
 def test_a_refused_verdict_keeps_every_label_and_says_why() -> None:
     check = ValidationCheck(every_label=1.0, without_suspects=0.99, standard_error=0.1)
-    verdict = LabelVerdict(checked=40, rows=ROWS, check=check, applied=False)
+    verdict = verdict_of(ROWS, check, applied=False)
     assert verdict.unlabelled() == frozenset()
     assert verdict.summary()["unlabelled"] == 0 and verdict.summary()["suspects"] == 2
     assert verdict.sentence().endswith("does not lower a probe's validation loss beyond the noise")
-    nothing = LabelVerdict(checked=40, rows=[], check=None, applied=False)
+    nothing = verdict_of([], None, applied=False)
     assert nothing.sentence().endswith("every label kept")
     assert nothing.summary()["validation_check"] is None
 
