@@ -70,6 +70,28 @@ def reliability_chart(report: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def cleaning_sentence(report: dict[str, Any] | None) -> str | None:
+    """What label cleaning did in a run, from its report's ``label_cleaning`` (None when it
+    was off, or the report does not say in the shape ``antifit train`` writes)."""
+    cleaning = (report or {}).get("label_cleaning")
+    if not isinstance(cleaning, dict):
+        return None
+    counts = [cleaning.get(k) for k in ("suspects", "checked", "unlabelled")]
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
+        return None
+    suspects, checked, unlabelled = counts
+    said = f"{suspects} of {checked} training labels looked wrong to the probe; "
+    said += f"{unlabelled} trained without their label" if unlabelled else "every label kept"
+    check = cleaning.get("validation_check")
+    z = check.get("z") if isinstance(check, dict) else None
+    if isinstance(z, int | float) and not isinstance(z, bool):
+        said += f" (validation check: z {z:.1f})"
+    file = cleaning.get("file")
+    if suspects and isinstance(file, str):
+        said += f"; the run's output folder lists them in {file[:64]}"
+    return said
+
+
 @router.get("", response_class=HTMLResponse)
 def runs_page(request: Request, runs: RunsDep, principal: PrincipalDep) -> HTMLResponse:
     rows = [Run.of(r) for r in runs.recent(100, principal.owner_filter())]
@@ -121,6 +143,7 @@ def run_page(
         rows=rows,
         charts=charts + ([reliability] if reliability else []),
         best=best,
+        cleaning=cleaning_sentence(report),
         marker=marker,
         columns=[
             c

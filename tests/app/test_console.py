@@ -4,6 +4,7 @@ end; and, over HTTP, its keys and anti-forgery tokens."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -295,6 +296,31 @@ def test_a_running_run_s_page_reloads_itself_and_a_finished_one_does_not(
     client.post(f"/v1/runs/{run['id']}/end", json={"state": "failed", "report": {"error": "x"}})
     done = client.get(f"/ui/runs/{run['id']}").text
     assert 'http-equiv="refresh"' not in done and "failed" in done
+
+
+def test_a_run_s_page_says_what_label_cleaning_did(client: TestClient) -> None:
+    check = {"every_label": 1.0, "without_suspects": 0.8, "standard_error": 0.05, "z": 4.0}
+    cleaning = {"checked": 64, "suspects": 25, "unlabelled": 25, "file": "suspect_labels.jsonl"}
+    reports = {
+        "applied": {"label_cleaning": {**cleaning, "validation_check": check}},
+        "refused": {"label_cleaning": {**cleaning, "unlabelled": 0, "validation_check": None}},
+        "odd": {"label_cleaning": {**cleaning, "checked": "many"}},  # not antifit train's shape
+    }
+    pages = {}
+    for name, report in reports.items():
+        run = client.post("/v1/runs", json={"name": name, "config": {"preset": "ensemble"}}).json()
+        client.post(f"/v1/runs/{run['id']}/end", json={"state": "succeeded", "report": report})
+        pages[name] = client.get(f"/ui/runs/{run['id']}")
+    text = {name: html.unescape(page.text) for name, page in pages.items()}
+    assert (
+        "25 of 64 training labels looked wrong to the probe; 25 trained without their label "
+        "(validation check: z 4.0); the run's output folder lists them in suspect_labels.jsonl"
+        in text["applied"]
+    )
+    assert (
+        "25 of 64 training labels looked wrong to the probe; every label kept;" in text["refused"]
+    )
+    assert pages["odd"].status_code == 200 and "Label cleaning" not in pages["odd"].text
 
 
 def test_the_sign_in_form_is_open_but_its_body_is_capped(tmp_path: Path) -> None:
