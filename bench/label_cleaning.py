@@ -14,6 +14,12 @@ probabilities, with its default filter (``prune_by_noise_rate``: as many issues 
 confident joint estimates, the largest margins first) and ``both`` (that and
 ``prune_by_class``); its precision and recall are scored against the same flips.
 
+``--check-variants`` also scores two other validation checks on the same two probes (the
+validation check is wrapped, not changed): the cross-entropy after each probe's own temperature
+(fitted on validation: does leaving the suspects out make the probe better at telling the
+classes apart, or only more confident?) and the error rate, each as a z of the per-text
+difference, counted as applied above the same ``min_z``.
+
     .venv/bin/python bench/label_cleaning.py --first-seed 50 --seeds 10
 """
 
@@ -21,12 +27,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
 from collections.abc import Container
 from pathlib import Path
 from typing import Any
+from unittest import mock
+
+import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,11 +45,15 @@ sys.path.insert(0, str(ROOT))
 from antifit.corpora import SOURCES, make_split  # noqa: E402
 from app.local_server import running  # noqa: E402
 from bench.efficacy import upload  # noqa: E402
+from trainer.calibration import fit_temperature  # noqa: E402
 from trainer.config import LabelCleaning, TrainConfig  # noqa: E402
 from trainer.label_check import LabelVerdict, checked_records, served_verdict  # noqa: E402
+from trainer.regularizers import label_cleaning  # noqa: E402
+from trainer.regularizers.probe import fit_probe  # noqa: E402
 from trainer.service import Service  # noqa: E402
 
 PEER_FILTERS = ("prune_by_noise_rate", "both")
+CHECK_VARIANTS = ("calibrated", "error")
 
 
 def main() -> None:
@@ -58,6 +73,11 @@ def main() -> None:
         type=json.loads,
         default={},
         help="label_cleaning settings as JSON, e.g. '{\"min_z\": 3}' (default: as shipped)",
+    )
+    parser.add_argument(
+        "--check-variants",
+        action="store_true",
+        help="also score the temperature-scaled and error-rate validation checks",
     )
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / ".cache")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "labels.json")
@@ -82,7 +102,14 @@ def main() -> None:
                             "regularization": {"label_cleaning": settings.model_dump()},
                         }
                     )
-                    verdict = served_verdict(config)
+                    variants: dict[str, float] = {}
+                    if args.check_variants:
+                        with mock.patch(
+                            "trainer.label_check.validation_check", recording(variants)
+                        ):
+                            verdict = served_verdict(config)
+                    else:
+                        verdict = served_verdict(config)
                     caught = sum(str(r["id"]) in split.flipped for r in verdict.rows)
                     ids = [str(r["id"]) for r in checked_records(Service(base), config)]
                     row = {
@@ -96,6 +123,7 @@ def main() -> None:
                         "z": verdict.check.z if verdict.check else None,
                         "applied": verdict.applied,
                         "cleanlab": cleanlab_issues(verdict, ids, split.flipped),
+                        "check_variants": variants,
                     }
                     rows.append(row)
                     print(line(row), flush=True)
@@ -104,6 +132,72 @@ def main() -> None:
                         json.dumps({"args": vars(args), "rows": rows}, default=str, indent=1)
                     )
     summarise(rows)
+    if args.check_variants:
+        summarise_variants(rows, settings.min_z)
+
+
+def recording(variants: dict[str, float]) -> Any:
+    """``validation_check``, also writing the other checks' z of the same probes into
+    ``variants``."""
+
+    def check(
+        x: torch.Tensor,
+        y: torch.Tensor,
+        suspect: torch.Tensor,
+        x_val: torch.Tensor,
+        y_val: torch.Tensor,
+        n_classes: int,
+        l2: float,
+    ) -> label_cleaning.ValidationCheck:
+        found = label_cleaning.validation_check(x, y, suspect, x_val, y_val, n_classes, l2)
+        train, held = F.normalize(x.float(), dim=-1), F.normalize(x_val.float(), dim=-1)
+        every, without = (
+            held @ weight.T + bias
+            for weight, bias in (
+                fit_probe(train[keep], y[keep], n_classes, l2)
+                for keep in (torch.ones_like(suspect), ~suspect)
+            )
+        )
+
+        def calibrated(logits: torch.Tensor) -> torch.Tensor:
+            scaled = logits / fit_temperature(logits, y_val)
+            return F.cross_entropy(scaled, y_val, reduction="none")
+
+        def error(logits: torch.Tensor) -> torch.Tensor:
+            return (logits.argmax(-1) != y_val).float()
+
+        variants["calibrated"] = z_of(calibrated(every) - calibrated(without))
+        variants["error"] = z_of(error(every) - error(without))
+        return found
+
+    return check
+
+
+def z_of(difference: torch.Tensor) -> float:
+    """The mean of a per-text difference in standard errors (0 when it is constant)."""
+    error = float(difference.std()) / math.sqrt(len(difference))
+    return float(difference.mean()) / error if error > 0 else 0.0
+
+
+def summarise_variants(rows: list[dict[str, Any]], min_z: float) -> None:
+    """Per condition and check: the splits where it applies, and its suspects' precision
+    there."""
+    print("\ncondition            check        applied  precision where applied")
+    for condition in dict.fromkeys((r["dataset"], r["noise"]) for r in rows):
+        mine = [r for r in rows if (r["dataset"], r["noise"]) == condition]
+        for check in ("validation loss", *CHECK_VARIANTS):
+            z = [
+                r["z"] if check == "validation loss" else r["check_variants"].get(check)
+                for r in mine
+            ]
+            done = [r for r, v in zip(mine, z, strict=True) if v is not None and v > min_z]
+            suspects = sum(r["suspects"] for r in done)
+            caught = sum(r["caught"] for r in done)
+            precision = f"{caught / suspects:.2f}" if suspects else "-"
+            print(
+                f"{condition[0]:<9} {condition[1]:.2f}      {check:<15} "
+                f"{len(done):>2}/{len(mine):<2}     {precision}"
+            )
 
 
 def cleanlab_issues(
