@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import tempfile
-from collections.abc import Container
+from collections.abc import Callable, Container
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -49,7 +48,6 @@ from trainer.calibration import fit_temperature  # noqa: E402
 from trainer.config import LabelCleaning, TrainConfig  # noqa: E402
 from trainer.label_check import LabelVerdict, checked_records, served_verdict  # noqa: E402
 from trainer.regularizers import label_cleaning  # noqa: E402
-from trainer.regularizers.probe import fit_probe  # noqa: E402
 from trainer.service import Service  # noqa: E402
 
 PEER_FILTERS = ("prune_by_noise_rate", "both")
@@ -137,46 +135,24 @@ def main() -> None:
 
 
 def recording(variants: dict[str, float]) -> Any:
-    """``validation_check``, also writing the other checks' z of the same probes into
-    ``variants``."""
+    """``validation_check`` (same arguments, same result), also writing the other checks' z
+    of the same two probes into ``variants``."""
 
-    def check(
-        x: torch.Tensor,
-        y: torch.Tensor,
-        suspect: torch.Tensor,
-        x_val: torch.Tensor,
-        y_val: torch.Tensor,
-        n_classes: int,
-        l2: float,
-    ) -> label_cleaning.ValidationCheck:
-        found = label_cleaning.validation_check(x, y, suspect, x_val, y_val, n_classes, l2)
-        train, held = F.normalize(x.float(), dim=-1), F.normalize(x_val.float(), dim=-1)
-        every, without = (
-            held @ weight.T + bias
-            for weight, bias in (
-                fit_probe(train[keep], y[keep], n_classes, l2)
-                for keep in (torch.ones_like(suspect), ~suspect)
-            )
-        )
+    def check(*args: Any) -> label_cleaning.ValidationCheck:
+        x, y, suspect, x_val, y_val, n_classes, l2 = args
+        every, without = label_cleaning.validation_logits(x, y, suspect, x_val, n_classes, l2)
 
-        def calibrated(logits: torch.Tensor) -> torch.Tensor:
-            scaled = logits / fit_temperature(logits, y_val)
-            return F.cross_entropy(scaled, y_val, reduction="none")
+        def losses(logits: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(logits, y_val, reduction="none")
 
-        def error(logits: torch.Tensor) -> torch.Tensor:
-            return (logits.argmax(-1) != y_val).float()
+        def z(score: Callable[[torch.Tensor], torch.Tensor]) -> float:
+            return label_cleaning.ValidationCheck.of(score(every), score(without)).z
 
-        variants["calibrated"] = z_of(calibrated(every) - calibrated(without))
-        variants["error"] = z_of(error(every) - error(without))
-        return found
+        variants["calibrated"] = z(lambda logits: losses(logits / fit_temperature(logits, y_val)))
+        variants["error"] = z(lambda logits: (logits.argmax(-1) != y_val).float())
+        return label_cleaning.ValidationCheck.of(losses(every), losses(without))
 
     return check
-
-
-def z_of(difference: torch.Tensor) -> float:
-    """The mean of a per-text difference in standard errors (0 when it is constant)."""
-    error = float(difference.std()) / math.sqrt(len(difference))
-    return float(difference.mean()) / error if error > 0 else 0.0
 
 
 def summarise_variants(rows: list[dict[str, Any]], min_z: float) -> None:

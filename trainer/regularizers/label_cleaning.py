@@ -129,6 +129,33 @@ class ValidationCheck:
             return gain / self.standard_error
         return math.copysign(math.inf, gain) if gain else 0.0
 
+    @classmethod
+    def of(cls, every: torch.Tensor, without: torch.Tensor) -> ValidationCheck:
+        """From the per-text losses of the two probes."""
+        difference = every - without
+        n = len(difference)
+        error = float(difference.std() / math.sqrt(n)) if n > 1 else 0.0
+        return cls(float(every.mean()), float(without.mean()), error)
+
+
+def validation_logits(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    suspect: torch.Tensor,
+    x_val: torch.Tensor,
+    n_classes: int,
+    l2: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation logits of a probe fitted on every training label and of one fitted
+    without the suspects' (both on unit-length embeddings)."""
+    x, x_val = F.normalize(x.float(), dim=-1), F.normalize(x_val.float(), dim=-1)
+
+    def logits(keep: torch.Tensor) -> torch.Tensor:
+        weight, bias = fit_probe(x[keep], y[keep], n_classes, l2)
+        return x_val @ weight.T + bias
+
+    return logits(torch.ones_like(suspect)), logits(~suspect)
+
 
 def validation_check(
     x: torch.Tensor,
@@ -142,13 +169,8 @@ def validation_check(
     """Does leaving the suspects out help a model on held-out labels? On clean data it does
     not beyond the noise, and where the encoder separates the classes poorly the suspects
     are as often right as wrong."""
-    x, x_val = F.normalize(x.float(), dim=-1), F.normalize(x_val.float(), dim=-1)
-
-    def losses(keep: torch.Tensor) -> torch.Tensor:
-        weight, bias = fit_probe(x[keep], y[keep], n_classes, l2)
-        return F.cross_entropy(x_val @ weight.T + bias, y_val, reduction="none")
-
-    every, without = losses(torch.ones_like(suspect)), losses(~suspect)
-    difference = every - without
-    error = float(difference.std() / math.sqrt(len(difference))) if len(difference) > 1 else 0.0
-    return ValidationCheck(float(every.mean()), float(without.mean()), error)
+    every, without = validation_logits(x, y, suspect, x_val, n_classes, l2)
+    return ValidationCheck.of(
+        F.cross_entropy(every, y_val, reduction="none"),
+        F.cross_entropy(without, y_val, reduction="none"),
+    )
