@@ -494,6 +494,36 @@ def summarise(rows: list[dict[str, Any]], arms: list[str]) -> None:
                     f"{min(diffs):+.1f}, better in {sum(d > 0 for d in diffs)}/{len(paired)}); "
                     f"ECE {statistics.mean(ece):+.3f}"
                 )
+                per_run = dict(zip(paired, diffs, strict=True))
+                per_split = [statistics.mean(d) for d in by_split(per_run).values()]
+                if len(per_split) < len(paired):
+                    print(
+                        f"    per split, its runs averaged: worst {min(per_split):+.1f}, "
+                        f"better on {sum(d > 0 for d in per_split)}/{len(per_split)}"
+                    )
+            print_rerun(peer, {s: by[(s, peer)]["test_accuracy"] for s in seeds if (s, peer) in by})
+
+
+def by_split(per_run: dict[tuple[int, int], float]) -> dict[int, list[float]]:
+    """Each split's values in the order of its runs (keys: split seed, training seed)."""
+    splits: dict[int, list[float]] = {}
+    for (split, _), value in sorted(per_run.items()):
+        splits.setdefault(split, []).append(value)
+    return splits
+
+
+def print_rerun(peer: str, accuracy: dict[tuple[int, int], float]) -> None:
+    """The noise floor of the per-split comparison: each later run of ``peer`` on a split
+    against its first run there (same recipe, split and test set; only the training seed
+    differs)."""
+    runs = by_split(accuracy).values()
+    later = [100 * (value - values[0]) for values in runs for value in values[1:]]
+    if later:
+        print(
+            f"  {peer} again vs its first run on the split: {statistics.mean(later):+.1f} points "
+            f"on average, worst {min(later):+.1f}, more than a point below in "
+            f"{sum(d < -1 for d in later)}/{len(later)}"
+        )
 
 
 if __name__ == "__main__":
