@@ -1,17 +1,37 @@
 """Post-hoc temperature scaling (Guo et al., 2017): one scalar T fitted on held-out logits by
 minimising their cross-entropy; ``softmax(z / T)`` keeps every prediction and fixes the
-confidence. Folding 1/T into the classifier's last linear layer makes the saved model's own
-probabilities the calibrated ones."""
+confidence. With a bias per class as well (bias-corrected temperature scaling, BCTS:
+Alexandari et al., 2020), ``z / T + b`` also moves the class priors the training set left in
+the model to the held-out split's, which can change predictions. Folding both into the
+classifier's last linear layer makes the saved model's own probabilities the calibrated ones."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 LOW, HIGH = 0.05, 20.0  # the temperatures searched
+# BCTS's penalty on the squared biases (added to the mean cross-entropy): it fixes their free
+# constant and keeps a bias small where a few held-out texts say little
+BIAS_L2 = 0.01
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """What post-hoc calibration does to a classifier's logits: ``z / temperature + bias``."""
+
+    temperature: float = 1.0
+    bias: tuple[float, ...] | None = None
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        scaled = logits.float() / self.temperature
+        if self.bias is None:
+            return scaled
+        return scaled + torch.tensor(self.bias, device=logits.device)
 
 
 def nll(logits: torch.Tensor, labels: torch.Tensor, temperature: float) -> float:
@@ -39,6 +59,36 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, iterations: int 
     return math.exp((a + b) / 2)
 
 
+def fit_scaling(logits: torch.Tensor, labels: torch.Tensor, class_bias: bool) -> Scaling:
+    """The temperature alone, or with ``class_bias`` BCTS: the temperature and a bias per
+    class minimising the cross-entropy of ``z / T + b`` plus ``BIAS_L2 * |b|^2``, by L-BFGS in
+    float64 from the temperature alone and no bias (deterministic; T kept in [LOW, HIGH])."""
+    temperature = fit_temperature(logits, labels)
+    if not class_bias:
+        return Scaling(temperature)
+    if not len(labels):
+        return Scaling(temperature, (0.0,) * logits.shape[-1])
+    # a fit of its own, wherever it is called from (evaluation runs without autograd)
+    with torch.inference_mode(False), torch.enable_grad():
+        z, labels = logits.detach().cpu().double().clone(), labels.cpu().clone()
+        log_t = torch.tensor(math.log(temperature), dtype=torch.float64, requires_grad=True)
+        bias = torch.zeros(z.shape[-1], dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS(
+            [log_t, bias], max_iter=200, tolerance_grad=1e-9, line_search_fn="strong_wolfe"
+        )
+
+        def objective() -> torch.Tensor:
+            optimizer.zero_grad()
+            fit = F.cross_entropy(z / log_t.exp() + bias, labels)
+            loss = fit + BIAS_L2 * bias.square().sum()
+            loss.backward()  # type: ignore[no-untyped-call]
+            return loss
+
+        optimizer.step(objective)  # type: ignore[no-untyped-call]
+    fitted = min(max(math.exp(float(log_t.detach())), LOW), HIGH)
+    return Scaling(fitted, tuple(float(b) for b in bias.detach()))
+
+
 def output_layer(model: nn.Module, n_classes: int) -> nn.Linear:
     """The last linear layer producing the class logits."""
     found = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == n_classes]
@@ -48,9 +98,14 @@ def output_layer(model: nn.Module, n_classes: int) -> nn.Linear:
 
 
 @torch.no_grad()
-def fold_temperature(model: nn.Module, n_classes: int, temperature: float) -> None:
-    """Divide the output layer's weight and bias by T: the model's logits become z / T."""
+def fold_scaling(model: nn.Module, n_classes: int, scaling: Scaling) -> None:
+    """Divide the output layer's weight and bias by T and add the class bias: the model's
+    logits become z / T + b."""
     layer = output_layer(model, n_classes)
-    layer.weight.div_(temperature)
+    if scaling.bias is not None and layer.bias is None:
+        raise ValueError("the output layer has no bias to take the class bias")
+    layer.weight.div_(scaling.temperature)
     if layer.bias is not None:
-        layer.bias.div_(temperature)
+        layer.bias.div_(scaling.temperature)
+        if scaling.bias is not None:
+            layer.bias.add_(torch.tensor(scaling.bias, dtype=layer.bias.dtype))

@@ -339,6 +339,12 @@ class Regularization(Section):
         description="fit a temperature on the validation split and fold it into the saved "
         "classifier head, so the shipped model's probabilities are calibrated",
     )
+    class_bias: bool = Field(
+        default=False,
+        description="with the temperature, fit a bias per class on the validation split "
+        "(bias-corrected temperature scaling): the class priors a small or noisy training set "
+        "left in the model move to the validation split's; an ensemble fits it on its average",
+    )
 
     @model_validator(mode="after")
     def _compatible(self) -> Regularization:
@@ -348,6 +354,10 @@ class Regularization(Section):
             raise ValueError("a robust loss replaces label smoothing: set label_smoothing to 0")
         if self.ensemble.enabled and self.soup.members > 1:
             raise ValueError("choose an ensemble or a soup, not both")
+        if self.class_bias and not self.temperature_scaling:
+            raise ValueError(
+                "class_bias is fitted with the temperature: turn temperature_scaling on"
+            )
         if self.ensemble.enabled and not self.temperature_scaling:
             raise ValueError(
                 "an ensemble averages calibrated probabilities: temperature_scaling must be on"
@@ -680,6 +690,7 @@ class TrainConfig(Section):
                 "pooling": self.pooling == "mean",
                 "regularization.reinit_layers": reg.reinit_layers > 0,
                 "regularization.temperature_scaling": reg.temperature_scaling,
+                "regularization.class_bias": reg.class_bias,
             },
             "they act on class probabilities or a pooled representation "
             "(see docs/training.md, Generation)",

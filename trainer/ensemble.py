@@ -4,8 +4,9 @@ on the validation split in its own run.
 
 The plain members train first, in ``members/fine-tuned`` (``-2``, ...) under the run's output
 folder, as a soup's members do; the run then ships them all. Saved as ``members/<i>/`` (each
-member in its own format, loadable alone) and ``antifit_ensemble.json`` (how many members); like
-a mean-pooled classifier's folder it has no top-level ``config.json``, so transformers refuses it
+member in its own format, loadable alone) and ``antifit_ensemble.json`` (how many members;
+with ``class_bias``, the temperature and class bias of their average); like a mean-pooled
+classifier's folder it has no top-level ``config.json``, so transformers refuses it
 instead of loading something else. ``trainer.model.load_classifier`` loads it."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainer.calibration import Scaling
 from trainer.config import Regularization, TrainConfig
 from trainer.soup import SEED_MAX
 
@@ -39,8 +41,19 @@ def member_paths(directory: Path) -> list[Path]:
     return [member_path(directory, i) for i in range(int(manifest["members"]))]
 
 
-def write_manifest(directory: Path, members: int) -> None:
-    manifest = {"kind": "probability_average", "members": members}
+def saved_scaling(directory: Path) -> Scaling | None:
+    """The calibration a saved ensemble applies to its average (none: the average as it is)."""
+    scaling = json.loads((directory / MANIFEST).read_text()).get("scaling")
+    if scaling is None:
+        return None
+    bias = scaling.get("bias")
+    return Scaling(float(scaling["temperature"]), None if bias is None else tuple(bias))
+
+
+def write_manifest(directory: Path, members: int, scaling: Scaling | None = None) -> None:
+    manifest: dict[str, Any] = {"kind": "probability_average", "members": members}
+    if scaling is not None:
+        manifest["scaling"] = {"temperature": scaling.temperature, "bias": scaling.bias}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -84,13 +97,15 @@ def partner_folder(k: int) -> str:
 class EnsembleClassifier(nn.Module):
     """Classifiers over one tokenizer whose forward returns the log of their mean probability
     as ``.logits``: its softmax is the average of the members' softmaxes, so everything that
-    reads a classifier's logits (argmax, calibration, the metrics) reads the ensemble's."""
+    reads a classifier's logits (argmax, calibration, the metrics) reads the ensemble's. With
+    a ``scaling`` (``regularization.class_bias``), the logits are that of the log average."""
 
-    def __init__(self, members: list[nn.Module]) -> None:
+    def __init__(self, members: list[nn.Module], scaling: Scaling | None = None) -> None:
         super().__init__()
         if not members:
             raise ValueError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
+        self.scaling = scaling
 
     def forward(self, **inputs: torch.Tensor) -> Any:
         from transformers.modeling_outputs import SequenceClassifierOutput
@@ -99,4 +114,4 @@ class EnsembleClassifier(nn.Module):
             [torch.log_softmax(m(**inputs).logits.float(), -1) for m in self.members]
         )
         mean = torch.logsumexp(log_probs, 0) - math.log(len(self.members))
-        return SequenceClassifierOutput(logits=mean)
+        return SequenceClassifierOutput(logits=self.scaling(mean) if self.scaling else mean)

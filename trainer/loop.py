@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 
 from trainer import checkpoint
-from trainer.calibration import fit_temperature, fold_temperature, nll
+from trainer.calibration import Scaling, fit_scaling, fit_temperature, fold_scaling, nll
 from trainer.config import TrainConfig, direction
 from trainer.distributed import Ranks, choose_device, init_distributed, reseed, run_generator
 from trainer.ensemble import (
@@ -853,10 +853,15 @@ class Training:
         saved: dict[str, Any] | None
         shipped: Any = model
         ensemble = None
+        class_bias: tuple[float, ...] | None = None
         if isinstance(self.validation, EvalSet):
-            temperature, saved, calibration = self._calibrated(model, self.validation, logits)
+            scaling, saved, calibration = self._calibrated(model, self.validation, logits)
             if self.partners:
                 shipped, saved, calibration, ensemble = self._ensemble(model, saved)
+                class_bias = shipped.scaling.bias if shipped.scaling else None
+            else:
+                class_bias = scaling.bias if scaling else None
+            temperature = scaling.temperature if scaling else None
         elif soup is not None:  # a causal LM: the scores of the average it ships
             temperature, saved, calibration = None, soup["val"], None
         else:  # a causal LM: the evaluation row of the weights it ships
@@ -885,6 +890,9 @@ class Training:
             # the saved model on the validation split (after temperature scaling, if on):
             # its metrics and reliability diagram; the test split's when the dataset has one
             "temperature": temperature,
+            # with class_bias: the bias per class the shipped model adds (an ensemble's: to
+            # its average, whose own temperature is in ensemble.scaling)
+            "class_bias": list(class_bias) if class_bias is not None else None,
             "saved_model": saved,
             "calibration": calibration,
             "soup": soup,
@@ -922,18 +930,20 @@ class Training:
 
     def _calibrated(
         self, model: Any, validation: EvalSet, logits: torch.Tensor | None
-    ) -> tuple[float | None, dict[str, Any], dict[str, Any]]:
-        """A classifier as shipped: the fitted temperature folded into its head (with
-        temperature scaling), its validation metrics and reliability diagram."""
+    ) -> tuple[Scaling | None, dict[str, Any], dict[str, Any]]:
+        """A classifier as shipped: the fitted temperature (and class bias, unless the
+        ensemble fits that on its average) folded into its head (with temperature scaling),
+        its validation metrics and reliability diagram."""
         if logits is None:
             raise TrainingError("the run ended without an evaluation")
         labels = validation.labels
-        temperature = None
+        scaling = None
         if self.reg.temperature_scaling:
-            temperature = fit_temperature(logits, labels)
-            fold_temperature(model, len(self.labels), temperature)
-            logits = logits / temperature
-        return temperature, *self._shipped_scores(logits, labels)
+            class_bias = self.reg.class_bias and not self.partners
+            scaling = fit_scaling(logits, labels, class_bias)
+            fold_scaling(model, len(self.labels), scaling)
+            logits = scaling(logits)
+        return scaling, *self._shipped_scores(logits, labels)
 
     @staticmethod
     def _shipped_scores(
@@ -954,12 +964,18 @@ class Training:
         partners = [load_classifier(path, self.labels).model.to(self.device) for path in saved]
         ensemble = EnsembleClassifier([model, *partners])
         logits = self.validation.logits(self._predictor(ensemble), self.device)
+        if self.reg.class_bias:
+            ensemble.scaling = fit_scaling(logits, self.validation.labels, class_bias=True)
+            logits = ensemble.scaling(logits)
         val, calibration = self._shipped_scores(logits, self.validation.labels)
         members = [own, *(r["saved_model"] for r in self.partners)]
         scores = ", ".join(f"{m['val_accuracy']:.4f}" for m in members)
         self.log(f"ensemble: val_accuracy {val['val_accuracy']:.4f} (members {scores})")
         seconds = sum(r["seconds"] for r in self.partners)
-        info = {"member_val": members, "partner_seconds": seconds}
+        info: dict[str, Any] = {"member_val": members, "partner_seconds": seconds}
+        if ensemble.scaling is not None:
+            scaling = ensemble.scaling
+            info["scaling"] = {"temperature": scaling.temperature, "bias": list(scaling.bias or ())}
         return ensemble, val, calibration, info
 
     def _predictor(self, model: Any) -> Callable[[Inputs], torch.Tensor]:
@@ -982,7 +998,7 @@ class Training:
         if isinstance(model, EnsembleClassifier):
             for i, member in enumerate(model.members):
                 self._save(member, member_path(directory, i))
-            write_manifest(directory, len(model.members))
+            write_manifest(directory, len(model.members), model.scaling)
             return
         model.save_pretrained(directory)  # a peft adapter, or full weights
         self.task_model.tokenizer.save_pretrained(directory)

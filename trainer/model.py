@@ -21,7 +21,7 @@ import torch
 
 from augmenters.resources import model_dir, sentence_encoder_dir
 from trainer.config import Dropout
-from trainer.ensemble import EnsembleClassifier, is_ensemble, member_paths
+from trainer.ensemble import EnsembleClassifier, is_ensemble, member_paths, saved_scaling
 from trainer.pooled import ENCODER, is_mean_pooled, load_mean_pooled
 
 # config attributes that hold each kind of dropout, across the usual architectures
@@ -88,7 +88,7 @@ def load_classifier(
         if mean_pooling:
             raise ValueError(f"{given} is an ensemble: each member keeps its own pooling")
         members = [load_classifier(m, labels, dropout, dtype) for m in member_paths(given)]
-        ensemble = EnsembleClassifier([m.model for m in members])
+        ensemble = EnsembleClassifier([m.model for m in members], saved_scaling(given))
         return Classifier(ensemble, members[0].tokenizer, list(labels), members[0].pooling)
     saved = given if given is not None and is_mean_pooled(given) else None
     mean_pooling = mean_pooling or saved is not None

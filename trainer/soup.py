@@ -35,7 +35,7 @@ def member_configs(config: TrainConfig) -> list[TrainConfig]:
     registration (the run registers itself)."""
     reg = config.regularization
     members = reg.soup.members
-    own = reg.model_copy(update={"soup": Soup(), "temperature_scaling": False})
+    own = reg.model_copy(update={"soup": Soup(), "temperature_scaling": False, "class_bias": False})
     return [
         config.model_copy(
             update={

@@ -177,3 +177,28 @@ def test_label_cleaning_is_bounded_shared_with_the_ensemble_and_refused_for_gene
                 "regularization": {"label_cleaning": {"enabled": True}},
             }
         )
+
+
+def test_the_class_bias_comes_with_the_temperature_stays_off_the_members_and_classifies() -> None:
+    from trainer.config import TrainConfig
+    from trainer.ensemble import partner_configs
+    from trainer.soup import member_configs
+
+    assert not Regularization().class_bias
+    with pytest.raises(ValidationError, match="turn temperature_scaling on"):
+        Regularization(class_bias=True)
+    on = {"temperature_scaling": True, "class_bias": True}
+    ensemble = TrainConfig.model_validate(
+        {"dataset": "d", "preset": "ensemble", "regularization": {"class_bias": True}}
+    )
+    # the members keep their temperature; the ensemble fits the bias on their average
+    assert [p.regularization.class_bias for p in partner_configs(ensemble)] == [False]
+    soup = TrainConfig.model_validate(
+        {"dataset": "d", "regularization": {**on, "soup": {"members": 2}}}
+    )
+    [member] = member_configs(soup)  # the soup's average is scaled once, by the run
+    assert not member.regularization.class_bias and not member.regularization.temperature_scaling
+    with pytest.raises(ValidationError, match="regularization.class_bias"):
+        TrainConfig.model_validate(
+            {"dataset": "d", "task": "generation", "model": "m", "regularization": on}
+        )

@@ -50,3 +50,22 @@ def test_the_manifest_names_its_members_in_order(tmp_path: Path) -> None:
     write_manifest(tmp_path, 2)
     assert is_ensemble(tmp_path)
     assert member_paths(tmp_path) == [tmp_path / "members" / "0", tmp_path / "members" / "1"]
+
+
+def test_a_scaling_moves_the_average_and_travels_in_the_manifest(tmp_path: Path) -> None:
+    from trainer.calibration import Scaling
+    from trainer.ensemble import saved_scaling
+
+    a = torch.tensor([[4.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    b = torch.tensor([[0.0, 3.0, 0.0], [0.0, -20.0, 2.0]])
+    scaling = Scaling(2.0, (0.5, 0.0, -1.0))
+    ensemble = EnsembleClassifier([Fixed(a), Fixed(b)], scaling)
+    logits = ensemble(input_ids=torch.tensor([[0], [1]])).logits
+    average = ((a.softmax(-1) + b.softmax(-1)) / 2).log()
+    torch.testing.assert_close(logits, average / 2.0 + torch.tensor([0.5, 0.0, -1.0]))
+    write_manifest(tmp_path, 2)
+    assert saved_scaling(tmp_path) is None  # an ensemble saved without one
+    write_manifest(tmp_path, 2, scaling)
+    assert saved_scaling(tmp_path) == scaling
+    write_manifest(tmp_path, 2, Scaling(1.5))
+    assert saved_scaling(tmp_path) == Scaling(1.5)

@@ -165,6 +165,7 @@ def test_consistency_averaging_and_a_calibrated_saved_model(
             "consistency": {"enabled": True, "supervised_variants": False},
             "averaging": {"enabled": True},
             "temperature_scaling": True,
+            "class_bias": True,
             "early_stopping": {"metric": "val_accuracy", "tie_break": "val_loss"},
             "robust_loss": {"kind": "elr"},
             "rdrop": {"enabled": True},
@@ -186,9 +187,11 @@ def test_consistency_averaging_and_a_calibrated_saved_model(
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     assert all(r["val_calibrated_loss"] <= r["val_loss"] + 1e-6 for r in rows)
 
-    # the saved model is the weight average, its probabilities scaled by the temperature
+    # the saved model is the weight average, its logits scaled by the temperature and moved
+    # by the class bias
     temperature = report["temperature"]
     assert temperature is not None and temperature > 0
+    assert len(report["class_bias"]) == 2 and report["class_bias"] != [0.0, 0.0]
     from trainer.metrics import evaluate
     from trainer.service import Service
 
@@ -811,10 +814,12 @@ def test_an_ensemble_ships_setfit_and_a_plain_fine_tune_averaging_their_probabil
 def test_an_ensemble_with_two_fine_tunes_averages_three_members(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
+    from trainer.metrics import evaluate
     from trainer.service import Service
 
     cfg = ensemble_config(service, tmp_path, tiny_mlm, max_pairs=32, epochs=1, fine_tunes=2)
-    cfg = cfg.model_copy(update={"seed": 3})
+    regularization = cfg.regularization.model_copy(update={"class_bias": True})
+    cfg = cfg.model_copy(update={"seed": 3, "regularization": regularization})
     logs: list[str] = []
     report = train(cfg, progress=False, on_log=logs.append)
     assert "the ensemble's plain fine-tune 1 of 2" in logs
@@ -833,7 +838,18 @@ def test_an_ensemble_with_two_fine_tunes_averages_three_members(
     items = Service(service["base"]).originals(service["dataset"], "validation")
     members = [load_classifier(tmp_path / "model" / "members" / str(i), labels) for i in range(3)]
     probabilities = [predict_items(m, items, 32)[0].softmax(-1) for m in members]
-    torch.testing.assert_close(predict_items(clf, items, 32)[0].softmax(-1), sum(probabilities) / 3)
+    # with class_bias the average is scaled once more, by what the report says; the members
+    # keep their temperature only
+    scaling = report["ensemble"]["scaling"]
+    assert report["class_bias"] == scaling["bias"] and len(scaling["bias"]) == 2
+    assert any(scaling["bias"])  # fitted, not left at zero
+    assert all(p["class_bias"] is None for p in partners)
+    average = (sum(probabilities) / 3).log()
+    shipped = average / scaling["temperature"] + torch.tensor(scaling["bias"])
+    torch.testing.assert_close(predict_items(clf, items, 32)[0].softmax(-1), shipped.softmax(-1))
+    assert evaluate(shipped, clf.label_ids(items)).loss == pytest.approx(
+        report["saved_model"]["val_loss"], abs=1e-4
+    )
 
 
 def test_a_resumed_run_starts_from_the_contrastive_stages_weights(
