@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from antifit.corpora import SOURCES, Split, make_split  # noqa: E402
 from app.local_server import running  # noqa: E402
 from bench.peer import finetune, setfit_library  # noqa: E402
-from trainer.calibration import fit_temperature  # noqa: E402
+from trainer.calibration import fit_scaling, fit_temperature  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.ensemble import is_ensemble, member_paths  # noqa: E402
 from trainer.evalset import predict_items  # noqa: E402
@@ -285,11 +285,20 @@ def main() -> None:
         "temperature-scaled on validation, then averaged; needs runs made with --keep-logits); "
         "ARM@K is the arm's run K later (training seed + 1000 K)",
     )
+    parser.add_argument(
+        "--class-bias",
+        action="store_true",
+        help="with --summarise: also score every arm with kept logits as shipped with "
+        "regularization.class_bias (``ARM+bias``: a temperature and a bias per class fitted on "
+        "the validation logits; for ``ensemble``, what the preset ships with class_bias on)",
+    )
     args = parser.parse_args()
     if args.summarise:
         merged = [r for path in args.summarise for r in json.loads(path.read_text())["rows"]]
         merged += [r for spec in args.ensemble for r in ensemble_rows(merged, spec.split("+"))]
         merged += member_rows(merged)
+        if args.class_bias:
+            merged += class_bias_rows(merged)
         summarise(merged, list(dict.fromkeys(r["arm"] for r in merged)))
         return
 
@@ -405,6 +414,23 @@ def mixed_row(
         "gap_loss": None,
         "memorised": None,
     }
+
+
+def class_bias_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ARM+bias`` for every row with kept logits: its logits after a temperature and a bias
+    per class fitted on its validation logits (``trainer.calibration.fit_scaling``)."""
+    out = []
+    for r in rows:
+        if "logits" not in r:
+            continue
+        kept = {part: r["logits"][part] for part in ("validation", "test")}
+        logits = {part: torch.tensor(k["logits"]) for part, k in kept.items()}
+        labels = {part: torch.tensor(k["labels"]) for part, k in kept.items()}
+        scaling = fit_scaling(logits["validation"], labels["validation"], class_bias=True)
+        run = {k: r.get(k) for k in RUN}
+        val, test = scaling(logits["validation"]), scaling(logits["test"])
+        out.append(mixed_row(run, f"{r['arm']}+bias", val, test, labels))
+    return out
 
 
 def mixture(probs: list[torch.Tensor], w: float) -> torch.Tensor:

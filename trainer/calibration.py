@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 LOW, HIGH = 0.05, 20.0  # the temperatures searched
-# BCTS's penalty on the squared biases (added to the mean cross-entropy): it fixes their free
-# constant and keeps a bias small where a few held-out texts say little
-BIAS_L2 = 0.01
+# BCTS's penalty on the squared biases, against the summed cross-entropy of the held-out
+# texts (a Gaussian prior of variance 1/2 on each bias): it fixes their free constant and
+# keeps them small where a few texts say little, the more so the fewer the texts
+BIAS_PRIOR = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,9 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, iterations: int 
 
 def fit_scaling(logits: torch.Tensor, labels: torch.Tensor, class_bias: bool) -> Scaling:
     """The temperature alone, or with ``class_bias`` BCTS: the temperature and a bias per
-    class minimising the cross-entropy of ``z / T + b`` plus ``BIAS_L2 * |b|^2``, by L-BFGS in
-    float64 from the temperature alone and no bias (deterministic; T kept in [LOW, HIGH])."""
+    class minimising the summed cross-entropy of ``z / T + b`` plus ``BIAS_PRIOR * |b|^2``, by
+    L-BFGS in float64 from the temperature alone and no bias (deterministic; T kept in
+    [LOW, HIGH])."""
     temperature = fit_temperature(logits, labels)
     if not class_bias:
         return Scaling(temperature)
@@ -80,7 +82,7 @@ def fit_scaling(logits: torch.Tensor, labels: torch.Tensor, class_bias: bool) ->
         def objective() -> torch.Tensor:
             optimizer.zero_grad()
             fit = F.cross_entropy(z / log_t.exp() + bias, labels)
-            loss = fit + BIAS_L2 * bias.square().sum()
+            loss = fit + BIAS_PRIOR * bias.square().sum() / len(labels)
             loss.backward()  # type: ignore[no-untyped-call]
             return loss
 

@@ -814,6 +814,7 @@ def test_an_ensemble_ships_setfit_and_a_plain_fine_tune_averaging_their_probabil
 def test_an_ensemble_with_two_fine_tunes_averages_three_members(
     service: dict[str, str], tiny_mlm: Path, tmp_path: Path
 ) -> None:
+    from trainer.calibration import fit_scaling
     from trainer.metrics import evaluate
     from trainer.service import Service
 
@@ -842,9 +843,11 @@ def test_an_ensemble_with_two_fine_tunes_averages_three_members(
     # keep their temperature only
     scaling = report["ensemble"]["scaling"]
     assert report["class_bias"] == scaling["bias"] and len(scaling["bias"]) == 2
-    assert any(scaling["bias"])  # fitted, not left at zero
     assert all(p["class_bias"] is None for p in partners)
     average = (sum(probabilities) / 3).log()
+    fitted = fit_scaling(average, clf.label_ids(items), class_bias=True)  # on the average
+    assert fitted.temperature == pytest.approx(scaling["temperature"], rel=1e-3)
+    assert fitted.bias == pytest.approx(scaling["bias"], abs=1e-3)
     shipped = average / scaling["temperature"] + torch.tensor(scaling["bias"])
     torch.testing.assert_close(predict_items(clf, items, 32)[0].softmax(-1), shipped.softmax(-1))
     assert evaluate(shipped, clf.label_ids(items)).loss == pytest.approx(
