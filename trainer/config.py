@@ -354,13 +354,13 @@ class Regularization(Section):
             raise ValueError("a robust loss replaces label smoothing: set label_smoothing to 0")
         if self.ensemble.enabled and self.soup.members > 1:
             raise ValueError("choose an ensemble or a soup, not both")
-        if self.class_bias and not self.temperature_scaling:
-            raise ValueError(
-                "class_bias is fitted with the temperature: turn temperature_scaling on"
-            )
         if self.ensemble.enabled and not self.temperature_scaling:
             raise ValueError(
                 "an ensemble averages calibrated probabilities: temperature_scaling must be on"
+            )
+        if self.class_bias and not self.temperature_scaling:
+            raise ValueError(
+                "class_bias is fitted with the temperature: turn temperature_scaling on"
             )
         return self
 
@@ -400,7 +400,8 @@ def preset(
     shipped temperature-scaled, no fine-tuning steps. ``ensemble`` is ``setfit`` with a plain
     fine-tune beside it, their calibrated probabilities averaged (``Ensemble``), both members
     trained without the labels label cleaning finds wrong (``LabelCleaning``) where its
-    validation check says that helps.
+    validation check says that helps, the average shipped with a temperature and a bias per
+    class fitted on validation (``class_bias``).
 
     For generation (SFT) they are ``generation_preset``'s."""
     if name == "none":
@@ -416,6 +417,8 @@ def preset(
             ensemble=Ensemble(enabled=name == "ensemble"),
             # against wrong labels; the validation check leaves clean data as it is
             label_cleaning=LabelCleaning(enabled=name == "ensemble"),
+            # the average's class priors moved to the validation split's
+            class_bias=name == "ensemble",
         )
     basic = Regularization(
         weight_decay=WeightDecay(rate=0.01),

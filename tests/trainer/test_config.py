@@ -93,9 +93,14 @@ def test_the_ensemble_preset_is_setfit_with_a_plain_fine_tune_beside_it() -> Non
     assert ensemble.ensemble.enabled and ensemble.ensemble.epochs == 20
     assert ensemble.ensemble.fine_tunes == 1
     assert ensemble.label_cleaning.enabled and not preset("setfit").label_cleaning.enabled
+    assert ensemble.class_bias and not preset("setfit").class_bias
     setfit = preset("setfit")
     assert ensemble.model_copy(
-        update={"ensemble": setfit.ensemble, "label_cleaning": setfit.label_cleaning}
+        update={
+            "ensemble": setfit.ensemble,
+            "label_cleaning": setfit.label_cleaning,
+            "class_bias": False,
+        }
     ) == preset("setfit")
     config = TrainConfig.model_validate(
         {"dataset": "d", "preset": "ensemble", "output_dir": "out", "epochs": 3, "seed": 7}

@@ -778,7 +778,8 @@ def test_an_ensemble_ships_setfit_and_a_plain_fine_tune_averaging_their_probabil
     assert report["steps"] == 0 and report["ensemble"]["member_val"][1] == partner["saved_model"]
 
     # the saved ensemble, loaded as antifit loads a model: the mean of its members'
-    # probabilities, each member as its own run shipped it
+    # probabilities, each member as its own run shipped it, moved by the temperature and class
+    # bias the preset fits on the average (class_bias)
     labels = ["neg", "pos"]
     clf = load_classifier(tmp_path / "model", labels)
     assert isinstance(clf.model, EnsembleClassifier) and len(clf.model.members) == 2
@@ -788,7 +789,10 @@ def test_an_ensemble_ships_setfit_and_a_plain_fine_tune_averaging_their_probabil
     items = Service(service["base"]).originals(service["dataset"], "validation")
     ensemble, targets = predict_items(clf, items, 32)
     member_probabilities = [predict_items(m, items, 32)[0].softmax(-1) for m in (setfit, plain)]
-    torch.testing.assert_close(ensemble.softmax(-1), sum(member_probabilities) / 2)
+    scaling = report["ensemble"]["scaling"]
+    average = (sum(member_probabilities) / 2).log()
+    shipped = average / scaling["temperature"] + torch.tensor(scaling["bias"])
+    torch.testing.assert_close(ensemble.softmax(-1), shipped.softmax(-1))
     assert evaluate(predict_items(plain, items, 32)[0], targets).loss == pytest.approx(
         partner["saved_model"]["val_loss"], abs=1e-4
     )
@@ -819,8 +823,7 @@ def test_an_ensemble_with_two_fine_tunes_averages_three_members(
     from trainer.service import Service
 
     cfg = ensemble_config(service, tmp_path, tiny_mlm, max_pairs=32, epochs=1, fine_tunes=2)
-    regularization = cfg.regularization.model_copy(update={"class_bias": True})
-    cfg = cfg.model_copy(update={"seed": 3, "regularization": regularization})
+    cfg = cfg.model_copy(update={"seed": 3})
     logs: list[str] = []
     report = train(cfg, progress=False, on_log=logs.append)
     assert "the ensemble's plain fine-tune 1 of 2" in logs
@@ -839,8 +842,8 @@ def test_an_ensemble_with_two_fine_tunes_averages_three_members(
     items = Service(service["base"]).originals(service["dataset"], "validation")
     members = [load_classifier(tmp_path / "model" / "members" / str(i), labels) for i in range(3)]
     probabilities = [predict_items(m, items, 32)[0].softmax(-1) for m in members]
-    # with class_bias the average is scaled once more, by what the report says; the members
-    # keep their temperature only
+    # the average is scaled once more (the preset's class_bias), by what the report says; the
+    # members keep their temperature only
     scaling = report["ensemble"]["scaling"]
     assert report["class_bias"] == scaling["bias"] and len(scaling["bias"]) == 2
     assert all(p["class_bias"] is None for p in partners)
