@@ -98,7 +98,8 @@ class EnsembleClassifier(nn.Module):
     """Classifiers over one tokenizer whose forward returns the log of their mean probability
     as ``.logits``: its softmax is the average of the members' softmaxes, so everything that
     reads a classifier's logits (argmax, calibration, the metrics) reads the ensemble's. With
-    a ``scaling`` (``regularization.class_bias``), the logits are that of the log average."""
+    a ``scaling`` (``regularization.class_bias``) the logits are the log average scaled: its
+    temperature and class bias applied."""
 
     def __init__(self, members: list[nn.Module], scaling: Scaling | None = None) -> None:
         super().__init__()
