@@ -368,6 +368,13 @@ def member_run(run: tuple[Any, ...], member: str) -> tuple[Any, ...]:
     return (dataset, noise, seed, train_seed + RUN_SEED_STRIDE * int(later or 0), arm)
 
 
+def kept(row: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """A row's kept logits and labels (``--keep-logits``), per part: validation and test."""
+    parts = {part: row["logits"][part] for part in ("validation", "test")}
+    logits = {part: torch.tensor(k["logits"]) for part, k in parts.items()}
+    return logits, {part: torch.tensor(k["labels"]) for part, k in parts.items()}
+
+
 def ensemble_rows(rows: list[dict[str, Any]], members: list[str]) -> list[dict[str, Any]]:
     """Rows for the ensemble of ``members`` in every run where all of them kept their logits:
     the mean of their probabilities, each arm's temperature-scaled on the validation split."""
@@ -379,12 +386,11 @@ def ensemble_rows(rows: list[dict[str, Any]], members: list[str]) -> list[dict[s
             continue
         probs = {part: torch.zeros(()) for part in ("validation", "test")}
         for r in found:
-            val = r["logits"]["validation"]
-            temperature = fit_temperature(torch.tensor(val["logits"]), torch.tensor(val["labels"]))
+            logits, labels = kept(r)
+            temperature = fit_temperature(logits["validation"], labels["validation"])
             for part in probs:
-                logits = torch.tensor(r["logits"][part]["logits"])
-                probs[part] = probs[part] + (logits / temperature).softmax(-1) / len(found)
-        labels = {part: torch.tensor(found[0]["logits"][part]["labels"]) for part in probs}
+                probs[part] = probs[part] + (logits[part] / temperature).softmax(-1) / len(found)
+        labels = kept(found[0])[1]
         keys = dict(zip(RUN, run, strict=True))
         out.append(
             mixed_row(
@@ -423,9 +429,7 @@ def class_bias_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         if "logits" not in r:
             continue
-        kept = {part: r["logits"][part] for part in ("validation", "test")}
-        logits = {part: torch.tensor(k["logits"]) for part, k in kept.items()}
-        labels = {part: torch.tensor(k["labels"]) for part, k in kept.items()}
+        logits, labels = kept(r)
         scaling = fit_scaling(logits["validation"], labels["validation"], class_bias=True)
         run = {k: r.get(k) for k in RUN}
         val, test = scaling(logits["validation"]), scaling(logits["test"])
@@ -451,11 +455,9 @@ def member_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append({**run, **m, "arm": f"{r['arm']}[{i}]"})
         if len(members) != 2 or not all("logits" in m for m in members):
             continue
-        probs = {
-            part: [torch.tensor(m["logits"][part]["logits"]).softmax(-1) for m in members]
-            for part in ("validation", "test")
-        }
-        labels = {part: torch.tensor(members[0]["logits"][part]["labels"]) for part in probs}
+        scored = [kept(m) for m in members]
+        probs = {part: [logits[part].softmax(-1) for logits, _ in scored] for part in scored[0][0]}
+        labels = scored[0][1]
         weights = [k / 20 for k in range(21)]
         losses = [
             evaluate(mixture(probs["validation"], w), labels["validation"]).loss for w in weights

@@ -81,7 +81,9 @@ def fit_scaling(logits: torch.Tensor, labels: torch.Tensor, class_bias: bool) ->
 
         def objective() -> torch.Tensor:
             optimizer.zero_grad()
-            fit = F.cross_entropy(z / log_t.exp() + bias, labels)
+            # the bias is fitted with the temperature it ships with, inside [LOW, HIGH]
+            t = log_t.clamp(math.log(LOW), math.log(HIGH)).exp()
+            fit = F.cross_entropy(z / t + bias, labels)
             loss = fit + BIAS_PRIOR * bias.square().sum() / len(labels)
             loss.backward()  # type: ignore[no-untyped-call]
             return loss

@@ -856,12 +856,11 @@ class Training:
         class_bias: tuple[float, ...] | None = None
         if isinstance(self.validation, EvalSet):
             scaling, saved, calibration = self._calibrated(model, self.validation, logits)
+            temperature = scaling.temperature if scaling else None
             if self.partners:
                 shipped, saved, calibration, ensemble = self._ensemble(model, saved)
-                class_bias = shipped.scaling.bias if shipped.scaling else None
-            else:
-                class_bias = scaling.bias if scaling else None
-            temperature = scaling.temperature if scaling else None
+                scaling = shipped.scaling  # the bias, if any, is the average's
+            class_bias = scaling.bias if scaling else None
         elif soup is not None:  # a causal LM: the scores of the average it ships
             temperature, saved, calibration = None, soup["val"], None
         else:  # a causal LM: the evaluation row of the weights it ships
