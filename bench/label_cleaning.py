@@ -41,9 +41,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from antifit.corpora import SOURCES, make_split  # noqa: E402
+from antifit.corpora import SOURCES, Split, make_split  # noqa: E402
 from app.local_server import running  # noqa: E402
-from bench.efficacy import upload  # noqa: E402
+from bench.efficacy import RUN_SEED_STRIDE, upload  # noqa: E402
 from trainer.calibration import fit_temperature  # noqa: E402
 from trainer.config import LabelCleaning, TrainConfig  # noqa: E402
 from trainer.label_check import LabelVerdict, checked_records, served_verdict  # noqa: E402
@@ -66,6 +66,13 @@ def main() -> None:
     )
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.25])
     parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument(
+        "--train-seeds",
+        type=int,
+        default=1,
+        help="verdicts per split, with the training seeds of runs 0..N-1 as bench/efficacy.py "
+        "draws them (the split's seed + 1000 K): how much the verdict depends on the seed",
+    )
     parser.add_argument(
         "--settings",
         type=json.loads,
@@ -91,47 +98,90 @@ def main() -> None:
                         texts, seed, args.per_class, args.val_per_class, args.test_per_class, noise
                     )
                     dataset = upload(base, split.records, f"{name}-noise{noise}-seed{seed}")
-                    config = TrainConfig.model_validate(
-                        {
-                            "service": base,
-                            "dataset": dataset,
-                            "seed": seed,
-                            "max_length": args.max_length,
-                            "regularization": {"label_cleaning": settings.model_dump()},
-                        }
-                    )
-                    variants: dict[str, float] = {}
-                    if args.check_variants:
-                        with mock.patch(
-                            "trainer.label_check.validation_check", recording(variants)
-                        ):
-                            verdict = served_verdict(config)
-                    else:
-                        verdict = served_verdict(config)
-                    caught = sum(str(r["id"]) in split.flipped for r in verdict.rows)
-                    ids = [str(r["id"]) for r in checked_records(Service(base), config)]
-                    row = {
-                        "dataset": name,
-                        "noise": noise,
-                        "seed": seed,
-                        "texts": verdict.checked,
-                        "flipped": len(split.flipped),
-                        "suspects": len(verdict.rows),
-                        "caught": caught,
-                        "z": verdict.check.z if verdict.check else None,
-                        "applied": verdict.applied,
-                        "cleanlab": cleanlab_issues(verdict, ids, split.flipped),
-                        "check_variants": variants,
-                    }
-                    rows.append(row)
-                    print(line(row), flush=True)
-                    args.out.parent.mkdir(parents=True, exist_ok=True)
-                    args.out.write_text(
-                        json.dumps({"args": vars(args), "rows": rows}, default=str, indent=1)
-                    )
+                    for run in range(args.train_seeds):
+                        train_seed = seed + RUN_SEED_STRIDE * run
+                        row = verdict_row(base, dataset, split, train_seed, settings, args)
+                        row.update(dataset=name, noise=noise, seed=seed)
+                        rows.append(row)
+                        print(line(row), flush=True)
+                        args.out.parent.mkdir(parents=True, exist_ok=True)
+                        args.out.write_text(
+                            json.dumps({"args": vars(args), "rows": rows}, default=str, indent=1)
+                        )
     summarise(rows)
+    if args.train_seeds > 1:
+        summarise_stability(rows)
     if args.check_variants:
         summarise_variants(rows, settings.min_z)
+
+
+def verdict_row(
+    base: str,
+    dataset: str,
+    split: Split,
+    train_seed: int,
+    settings: LabelCleaning,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """The verdict a run training with ``train_seed`` reaches on the uploaded split, scored."""
+    config = TrainConfig.model_validate(
+        {
+            "service": base,
+            "dataset": dataset,
+            "seed": train_seed,
+            "max_length": args.max_length,
+            "regularization": {"label_cleaning": settings.model_dump()},
+        }
+    )
+    variants: dict[str, float] = {}
+    if args.check_variants:
+        with mock.patch("trainer.label_check.validation_check", recording(variants)):
+            verdict = served_verdict(config)
+    else:
+        verdict = served_verdict(config)
+    ids = [str(r["id"]) for r in checked_records(Service(base), config)]
+    suspects = sorted(str(r["id"]) for r in verdict.rows)
+    return {
+        "train_seed": train_seed,
+        "texts": verdict.checked,
+        "flipped": len(split.flipped),
+        "suspects": len(verdict.rows),
+        "suspect_ids": suspects,
+        "caught": sum(i in split.flipped for i in suspects),
+        "z": verdict.check.z if verdict.check else None,
+        "applied": verdict.applied,
+        "cleanlab": cleanlab_issues(verdict, ids, split.flipped),
+        "check_variants": variants,
+    }
+
+
+def summarise_stability(rows: list[dict[str, Any]]) -> None:
+    """Per condition: on how many splits every training seed reached the same verdict, and how
+    alike the suspects of two seeds on one split are (their Jaccard overlap, on average)."""
+    print("\ncondition            same verdict on every seed  suspects' overlap between seeds")
+    for condition in dict.fromkeys((r["dataset"], r["noise"]) for r in rows):
+        mine = [r for r in rows if (r["dataset"], r["noise"]) == condition]
+        splits = [
+            [r for r in mine if r["seed"] == seed]
+            for seed in dict.fromkeys(r["seed"] for r in mine)
+        ]
+        same = sum(len({r["applied"] for r in runs}) == 1 for runs in splits)
+        overlaps = [
+            jaccard(a["suspect_ids"], b["suspect_ids"])
+            for runs in splits
+            for k, a in enumerate(runs)
+            for b in runs[k + 1 :]
+        ]
+        overlap = f"{statistics.mean(overlaps):.2f}" if overlaps else "-"
+        print(
+            f"{condition[0]:<9} {condition[1]:.2f}     {same:>2}/{len(splits):<2}{'':>23}{overlap}"
+        )
+
+
+def jaccard(a: list[str], b: list[str]) -> float:
+    """Shared suspects over all suspects of the two (1 when neither names any)."""
+    union = set(a) | set(b)
+    return len(set(a) & set(b)) / len(union) if union else 1.0
 
 
 def recording(variants: dict[str, float]) -> Any:
@@ -196,7 +246,7 @@ def line(row: dict[str, Any]) -> str:
     z = "-" if row["z"] is None else f"{row['z']:.1f}"
     peer = ", ".join(f"{name} {v['issues']}/{v['caught']}" for name, v in row["cleanlab"].items())
     return (
-        f"{row['dataset']:<9} noise {row['noise']:.2f} split {row['seed']}: "
+        f"{row['dataset']:<9} noise {row['noise']:.2f} split {row['seed']}/{row['train_seed']}: "
         f"{row['suspects']:>3} suspects, {row['caught']:>3} of {row['flipped']:>3} flips, "
         f"z {z:>5}, {'applied' if row['applied'] else 'kept every label'}; "
         f"cleanlab issues/flips: {peer}"

@@ -279,6 +279,12 @@ class LabelCleaning(Section):
 
     enabled: bool = False
     folds: int = Field(default=8, ge=2, le=20)
+    fold_draws: int = Field(
+        default=1,
+        ge=1,
+        le=20,
+        description="fold assignments the out-of-fold probabilities are averaged over",
+    )
     l2: float = Field(default=1e-2, gt=0.0, description="the probe's L2 penalty")
     max_share: float = Field(
         default=0.5,

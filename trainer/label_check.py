@@ -105,6 +105,7 @@ def check_labels(
         y,
         n_classes,
         folds=settings.folds,
+        draws=settings.fold_draws,
         l2=settings.l2,
         seed=seed,
         max_share=settings.max_share,

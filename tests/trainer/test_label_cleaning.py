@@ -12,6 +12,7 @@ from trainer.regularizers.label_cleaning import (
     ValidationCheck,
     find_suspects,
     fold_of,
+    out_of_fold,
     validation_check,
 )
 
@@ -85,3 +86,16 @@ def test_folds_are_balanced_and_drawn_from_the_seed_alone() -> None:
         torch.manual_seed(0)  # the global generator plays no part
         assert torch.equal(fold, fold_of(23, 4, seed=5))
     assert not torch.equal(fold, fold_of(23, 4, seed=6))
+
+
+def test_several_fold_draws_average_the_out_of_fold_probabilities() -> None:
+    x, y = clusters(10, seed=1)
+    x = torch.nn.functional.normalize(x, dim=-1)  # as find_suspects fits it
+    noisy, _ = flip(y, every=4)
+    one = [out_of_fold(x, noisy, CLASSES, 5, 1e-2, seed) for seed in (7, 8, 9)]
+    averaged = out_of_fold(x, noisy, CLASSES, 5, 1e-2, seed=7, draws=3)
+    torch.testing.assert_close(averaged, torch.stack(one).mean(0))
+    assert not torch.allclose(one[0], one[1])  # the draws do differ
+    found = find_suspects(x, noisy, CLASSES, folds=5, l2=1e-2, seed=7, max_share=0.5, draws=3)
+    # find_suspects normalises again: the probe sees rounding-level differences
+    torch.testing.assert_close(found.probabilities, averaged, atol=1e-4, rtol=0)

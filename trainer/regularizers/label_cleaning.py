@@ -47,18 +47,27 @@ def fold_of(n: int, folds: int, seed: int) -> torch.Tensor:
 
 
 def out_of_fold(
-    x: torch.Tensor, y: torch.Tensor, n_classes: int, folds: int, l2: float, seed: int
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    folds: int,
+    l2: float,
+    seed: int,
+    draws: int = 1,
 ) -> torch.Tensor:
-    """Every row's class probabilities from a probe fitted on the other folds."""
-    fold = fold_of(len(y), folds, seed)
+    """Every row's class probabilities from a probe fitted on the other folds, averaged over
+    ``draws`` fold assignments (draw r seeded ``seed + r``): one draw's verdict on a text
+    depends on which texts happened to share its fold."""
     probabilities = torch.zeros(len(y), n_classes)
-    for k in range(folds):
-        held = fold == k
-        if held.all() or not held.any():
-            continue
-        weight, bias = fit_probe(x[~held], y[~held], n_classes, l2)
-        probabilities[held] = F.softmax(x[held] @ weight.T + bias, -1)
-    return probabilities
+    for draw in range(draws):
+        fold = fold_of(len(y), folds, seed + draw)
+        for k in range(folds):
+            held = fold == k
+            if held.all() or not held.any():
+                continue
+            weight, bias = fit_probe(x[~held], y[~held], n_classes, l2)
+            probabilities[held] += F.softmax(x[held] @ weight.T + bias, -1)
+    return probabilities / draws
 
 
 def find_suspects(
@@ -70,11 +79,12 @@ def find_suspects(
     l2: float,
     seed: int,
     max_share: float,
+    draws: int = 1,
 ) -> Suspects:
     """The texts whose label the out-of-fold model confidently disagrees with (cleanlab's
     confident joint, off its diagonal); of each class's texts at most ``max_share``, the
     least likely labels first, so that no class loses most of its examples."""
-    p = out_of_fold(F.normalize(x.float(), dim=-1), y, n_classes, folds, l2, seed)
+    p = out_of_fold(F.normalize(x.float(), dim=-1), y, n_classes, folds, l2, seed, draws)
     rows = torch.arange(len(y))
     given = p[rows, y]
     thresholds = torch.stack(
