@@ -29,7 +29,8 @@ to an earlier measurement): two runs of the same recipe on the same split
 differ by several points at 16 texts per class (docs/benchmarks.md), so paired differences
 are reported with their spread and a 95% interval over every (split, training seed) pair.
 ``--summarise A.json B.json`` pairs the rows of runs made by separate processes (the same
-splits and training seeds, e.g. one process per arm) and prints the same summary. An arm that
+splits and training seeds, e.g. one process per arm) and prints the same summary; it reads
+``--out``'s files gzipped too (``bench/kept/``: runs the docs quote, logits included). An arm that
 saves an ensemble also scores each member alone (``ARM[i]`` in the summary); with
 ``--keep-logits`` the summary adds ``ARM~val``, the two members mixed with the weight that
 minimises the validation cross-entropy.
@@ -38,6 +39,7 @@ minimises the validation cross-entropy.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import statistics
 import sys
@@ -294,7 +296,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.summarise:
-        merged = [r for path in args.summarise for r in json.loads(path.read_text())["rows"]]
+        merged = [r for path in args.summarise for r in saved_rows(path)]
         merged += [r for spec in args.ensemble for r in ensemble_rows(merged, spec.split("+"))]
         merged += member_rows(merged)
         if args.class_bias:
@@ -353,6 +355,14 @@ def main() -> None:
                                 )
                             )
     summarise(rows, [a for a, _, _ in arms])
+
+
+def saved_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a results file, as ``--out`` wrote it or gzipped (``bench/kept/*.json.gz``:
+    the runs docs/benchmarks.md quotes, logits included, kept in the repository)."""
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    rows: list[dict[str, Any]] = json.loads(data)["rows"]
+    return rows
 
 
 RUN = ("dataset", "noise", "seed", "train_seed")  # what identifies a training run in the rows
