@@ -149,12 +149,12 @@ def for_dataset(p: Profile, auxiliary_dataset: str | None = None) -> Recommendat
                 f"~{per_class:.0f} training examples per class is small: a model memorises "
                 "them within a few epochs. 'basic' keeps the best epoch by validation accuracy "
                 "and ships a calibrated model. Past a few dozen texts a class the regularizers "
-                "measured stop buying accuracy: at 64 a class on clean Debian fortunes (two "
-                "splits) plain fine-tuning, the Trainer's recipe, 'basic' and 'ensemble' were "
-                "within a point of each other on average ('basic' 0.7 below plain, 'ensemble' "
-                "0.1 below at 8x the time), 'basic' better calibrated than plain fine-tuning "
-                "(ECE 0.09 against 0.16); what it buys here is the best epoch and a calibrated "
-                "model (docs/benchmarks.md). Compare presets on your data with antifit sweep."
+                "measured stop buying accuracy: at 64 a class on clean Debian fortunes (five "
+                "splits) 'basic' was 0.6 points below plain fine-tuning and 0.5 below the "
+                "Trainer's recipe on average ('ensemble', two splits: 0.1 below plain at 8x "
+                "the time), and better calibrated (ECE 0.08 against 0.16 and 0.10); what it "
+                "buys here is a calibrated model, not accuracy (docs/benchmarks.md). Compare "
+                "presets on your data with antifit sweep."
             ],
         )
     elif per_class <= LARGE_PER_CLASS:
